@@ -1,0 +1,52 @@
+/** The stable codes of the SPEC; every rejection the package produces carries one. */
+export const ERROR_CODES = [
+  'NOT_FOUND',
+  'INVALID_ADDRESS',
+  'INVALID_RANGE',
+  'INVALID_ARGUMENT',
+  'UNKNOWN_BACKEND',
+  'UNSUPPORTED_ALGORITHM',
+  'INTEGRITY_MISMATCH',
+  'ABORTED',
+  'BACKEND_UNAVAILABLE',
+  'CLOSED',
+  'IO',
+] as const;
+
+export type DataPlaneErrorCode = (typeof ERROR_CODES)[number];
+
+export class DataPlaneError extends Error {
+  readonly code: DataPlaneErrorCode;
+
+  constructor(code: DataPlaneErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DataPlaneError';
+    this.code = code;
+  }
+}
+
+const NATIVE_MESSAGE = /^([A-Z_]+): ([\s\S]*)$/;
+
+/**
+ * The native addon reports a core error as "<CODE>: <message>"; this turns it into a DataPlaneError.
+ * Anything else (a bug, never expected) becomes IO so that callers still see the one error class.
+ */
+export function fromNativeError(error: unknown): DataPlaneError {
+  if (error instanceof DataPlaneError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const match = NATIVE_MESSAGE.exec(message);
+  const code = match?.[1] as DataPlaneErrorCode | undefined;
+  if (match && code && (ERROR_CODES as readonly string[]).includes(code)) {
+    return new DataPlaneError(code, match[2]);
+  }
+  return new DataPlaneError('IO', message, { cause: error });
+}
+
+/** Runs a native call and rethrows its failure as a DataPlaneError. */
+export async function translateNative<T>(call: () => Promise<T> | T): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw fromNativeError(error);
+  }
+}
