@@ -1,1 +1,22 @@
-pub fn x(){}
+//! artifactstore-core: the byte-handling core of the artifact store. It names a stream of bytes by
+//! its content (BLAKE3, with SHA-256 alongside, in one pass), stores it in a backend, and serves,
+//! verifies and deletes it again. No Node.js here: the napi binding and the future daemon both sit
+//! on top of [`DataPlane`].
+
+pub mod config;
+pub mod error;
+pub mod hashing;
+pub mod identity;
+pub mod ingest;
+pub mod plane;
+pub mod results;
+pub mod storage;
+
+pub use bytes::Bytes;
+pub use config::{BackendOptions, PlaneConfig};
+pub use error::{Error, Result};
+pub use identity::{ContentAddress, Digest, HashAlgorithm};
+pub use ingest::{Accepted, Expectations, Ingest, IngestOptions};
+pub use plane::DataPlane;
+pub use results::{BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult};
+pub use storage::ObjectReader;

@@ -1,0 +1,164 @@
+//! The data plane: the five operations (and `ingest_file`) over the configured backends, each call
+//! routed by backend id.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::{BackendSpec, PlaneConfig};
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::{Digests, DualHasher};
+use crate::identity::ContentAddress;
+use crate::ingest::{store_chunks, Ingest, IngestOptions};
+use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
+use crate::storage::fs::{read_full, FsBackend};
+use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
+
+#[derive(Debug)]
+pub struct DataPlane {
+    backends: Vec<Arc<dyn Backend>>,
+    default_backend: usize,
+    closed: AtomicBool,
+}
+
+impl DataPlane {
+    /// Opens every configured backend; fails on the first that cannot be opened.
+    pub async fn open(config: PlaneConfig) -> Result<Self> {
+        let mut backends: Vec<Arc<dyn Backend>> = Vec::with_capacity(config.backends.len());
+        for backend in config.backends {
+            backends.push(match backend.spec {
+                BackendSpec::Fs(fs) => {
+                    let id = backend.id;
+                    Arc::new(run_blocking(move || FsBackend::open(id, &fs)).await?)
+                }
+                BackendSpec::S3(_) => {
+                    return Err(Error::invalid_argument(format!(
+                        "backend '{}': kind \"s3\" is not available in this build",
+                        backend.id
+                    )))
+                }
+            });
+        }
+        let default_backend = backends
+            .iter()
+            .position(|b| b.id() == config.default_backend)
+            .expect("PlaneConfig checked that the default backend exists");
+        Ok(DataPlane { backends, default_backend, closed: AtomicBool::new(false) })
+    }
+
+    /// The backend with this id, the default one for `None`.
+    pub fn backend(&self, id: Option<&str>) -> Result<Arc<dyn Backend>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        match id {
+            None => Ok(self.backends[self.default_backend].clone()),
+            Some(id) => self
+                .backends
+                .iter()
+                .find(|b| b.id() == id)
+                .cloned()
+                .ok_or_else(|| Error::UnknownBackend(id.to_owned())),
+        }
+    }
+
+    /// Starts a streaming ingest; push chunks into it, then `finish` it.
+    pub fn begin_ingest(&self, options: IngestOptions) -> Result<Ingest> {
+        let backend = self.backend(options.backend_id.as_deref())?;
+        Ok(Ingest::start(backend, options))
+    }
+
+    /// Ingests an object that is already whole in memory, in one step.
+    pub async fn ingest_bytes(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
+        let backend = self.backend(options.backend_id.as_deref())?;
+        run_blocking(move || store_chunks(backend.as_ref(), [Ok(bytes)], &options, || false)).await
+    }
+
+    /// Ingests a file on disk.
+    pub async fn ingest_file(&self, path: PathBuf, options: IngestOptions) -> Result<IngestResult> {
+        let backend = self.backend(options.backend_id.as_deref())?;
+        run_blocking(move || {
+            let context = || format!("ingestFile: reading {}", path.display());
+            let mut file = File::open(&path).context(context)?;
+            let chunks = std::iter::from_fn(|| {
+                let mut buffer = vec![0u8; CHUNK_LEN];
+                match read_full(&mut file, &mut buffer).context(context) {
+                    Ok(0) => None,
+                    Ok(filled) => {
+                        buffer.truncate(filled);
+                        Some(Ok(Bytes::from(buffer)))
+                    }
+                    Err(e) => Some(Err(e)),
+                }
+            });
+            store_chunks(backend.as_ref(), chunks, &options, || false)
+        })
+        .await
+    }
+
+    /// Opens an object (or a half-open byte range of it) for reading.
+    pub async fn serve(
+        &self,
+        address: &ContentAddress,
+        range: Option<(u64, u64)>,
+        backend_id: Option<&str>,
+    ) -> Result<Box<dyn ObjectReader>> {
+        self.backend(backend_id)?.open(address, range).await
+    }
+
+    /// Re-reads an object and reports whether its bytes still digest to its address.
+    pub async fn verify(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<VerifyResult> {
+        let held = self.backend(backend_id)?.digest(address).await?;
+        let (digests, mismatch) = match held {
+            HeldObject::Bytes(digests) => {
+                let mismatch = (digests.primary != *address).then(|| {
+                    format!(
+                        "the {} bytes held digest to {}, not to the address",
+                        digests.size_bytes, digests.primary
+                    )
+                });
+                (digests, mismatch)
+            }
+            HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
+        };
+        let Digests { primary, sha256, size_bytes } = digests;
+        Ok(VerifyResult {
+            content_address: *address,
+            verified: mismatch.is_none(),
+            actual_primary_digest: primary,
+            actual_sha256_digest: sha256,
+            actual_size_bytes: size_bytes,
+            mismatch,
+        })
+    }
+
+    /// Removes an object; deleting an absent object is not an error.
+    pub async fn delete(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<DeletionResult> {
+        let backend = self.backend(backend_id)?;
+        let deleted = backend.delete(address).await?;
+        Ok(DeletionResult { content_address: *address, backend_id: backend.id().to_owned(), deleted })
+    }
+
+    /// Probes every backend at once.
+    pub async fn health(&self) -> Result<BackendStatus> {
+        self.backend(None)?;
+        let probes = self.backends.iter().map(|backend| backend.health());
+        let backends = futures::future::join_all(probes).await;
+        Ok(BackendStatus { healthy: backends.iter().all(|b| b.healthy), backends })
+    }
+
+    /// Every later call fails with `CLOSED`; calls already under way finish.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// Runs blocking work (file IO, hashing) off the async threads.
+pub(crate) async fn run_blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .unwrap_or_else(|e| Err(Error::io("a storage thread failed", std::io::Error::other(e))))
+}

@@ -1,0 +1,82 @@
+//! What the five operations return: the SPEC's result types, in Rust.
+
+use std::time::SystemTime;
+
+use crate::identity::{ContentAddress, Digest};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageReceipt {
+    pub backend_id: String,
+    /// fs: the object's path relative to the backend root; s3: the object key.
+    pub locator: String,
+    pub size_bytes: u64,
+    pub stored_at: SystemTime,
+    /// The object was already present and nothing new was written.
+    pub deduplicated: bool,
+}
+
+impl StorageReceipt {
+    /// `stored_at` in RFC 3339 UTC with milliseconds, e.g. `2026-11-24T04:06:36.000Z`.
+    pub fn stored_at_rfc3339(&self) -> String {
+        humantime::format_rfc3339_millis(self.stored_at).to_string()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestResult {
+    pub primary_digest: Digest,
+    pub sha256_digest: Digest,
+    pub size_bytes: u64,
+    pub receipt: StorageReceipt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyResult {
+    pub content_address: ContentAddress,
+    pub verified: bool,
+    pub actual_primary_digest: Digest,
+    pub actual_sha256_digest: Digest,
+    pub actual_size_bytes: u64,
+    pub mismatch: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletionResult {
+    pub content_address: ContentAddress,
+    pub backend_id: String,
+    /// false: the object was absent.
+    pub deleted: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Fs,
+    S3,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Fs => "fs",
+            BackendKind::S3 => "s3",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendHealth {
+    pub backend_id: String,
+    pub kind: BackendKind,
+    pub healthy: bool,
+    pub latency_micros: u64,
+    pub detail: Option<String>,
+    pub free_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    /// Every backend is healthy.
+    pub healthy: bool,
+    pub backends: Vec<BackendHealth>,
+}

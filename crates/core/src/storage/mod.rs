@@ -1,0 +1,139 @@
+//! Where objects live. One trait, [`Backend`], and its implementations; the data plane above it
+//! hashes, checks and routes, and never touches a file or a key itself.
+
+pub mod fs;
+
+use std::ops::Range;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::hashing::Digests;
+use crate::identity::{ContentAddress, HashAlgorithm};
+use crate::results::{BackendHealth, BackendKind};
+
+/// Reads of a served object and writes during an ingest move in chunks of this size.
+pub const CHUNK_LEN: usize = 1 << 20;
+
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    fn id(&self) -> &str;
+    fn kind(&self) -> BackendKind;
+
+    /// Starts a new object whose address is not known until all of its bytes are written.
+    /// Blocking, like the writer it returns: called from the ingest's own thread.
+    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
+
+    /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
+    /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
+    async fn open(
+        &self,
+        address: &ContentAddress,
+        range: Option<(u64, u64)>,
+    ) -> Result<Box<dyn ObjectReader>>;
+
+    /// Re-reads an object whole and digests what it holds.
+    async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
+
+    /// Removes an object; `false` when it was absent.
+    async fn delete(&self, address: &ContentAddress) -> Result<bool>;
+
+    /// Probes the backend for real; never fails, an unhealthy backend says why in `detail`.
+    async fn health(&self) -> BackendHealth;
+
+    /// Removes temporary data left behind by ingests that died; returns how many items it removed.
+    async fn sweep(&self) -> Result<u64>;
+}
+
+/// The receiving end of an ingest. It is driven from a blocking thread (the ingest's own), so its
+/// methods may block. Dropping a writer without `commit` removes everything it wrote.
+pub trait ObjectWriter: Send {
+    fn write(&mut self, chunk: Bytes) -> Result<()>;
+
+    /// Makes the object visible under `address`, or finds it already there (deduplicated).
+    fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub locator: String,
+    pub stored_at: SystemTime,
+    pub deduplicated: bool,
+}
+
+#[async_trait]
+pub trait ObjectReader: Send {
+    /// Bytes this reader yields in all.
+    fn size_bytes(&self) -> u64;
+    /// The whole object's size.
+    fn total_size_bytes(&self) -> u64;
+    /// The next chunk, `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>>;
+}
+
+/// What a backend found when it re-read an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeldObject {
+    Bytes(Digests),
+    /// Something that is not an object sits where the object belongs (a directory, a symlink).
+    NotAnObject(String),
+}
+
+/// The object's path below a backend root or S3 prefix:
+/// `objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>`.
+pub fn object_locator(address: &ContentAddress) -> String {
+    let hex = address.hex();
+    format!("objects/{}/{}/{}/{}", address.algorithm, &hex[0..2], &hex[2..4], hex)
+}
+
+/// Checks a half-open byte range against an object of `size` bytes.
+pub fn resolve_range(range: Option<(u64, u64)>, size: u64) -> Result<Range<u64>> {
+    let Some((start, end)) = range else { return Ok(0..size) };
+    let invalid = |reason| Error::InvalidRange { start, end, size, reason };
+    if start > end {
+        return Err(invalid("start is after end"));
+    }
+    if end > size {
+        return Err(invalid("end is past the end of the object"));
+    }
+    Ok(start..end)
+}
+
+/// Digests the chunks of a reader, for backends without a faster way to re-read an object.
+pub async fn digest_reader(reader: &mut dyn ObjectReader, primary: HashAlgorithm) -> Result<Digests> {
+    let mut hasher = crate::hashing::DualHasher::new(primary);
+    while let Some(chunk) = reader.next_chunk().await? {
+        hasher.update(&chunk);
+    }
+    Ok(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_half_open_and_bounded_by_the_size() {
+        assert_eq!(resolve_range(None, 10).unwrap(), 0..10);
+        assert_eq!(resolve_range(Some((0, 0)), 0).unwrap(), 0..0);
+        assert_eq!(resolve_range(Some((10, 10)), 10).unwrap(), 10..10);
+        assert_eq!(resolve_range(Some((3, 7)), 10).unwrap(), 3..7);
+        for (start, end) in [(5, 4), (0, 11), (11, 11), (11, 12)] {
+            let err = resolve_range(Some((start, end)), 10).unwrap_err();
+            assert_eq!(err.code(), "INVALID_RANGE");
+            assert!(err.to_string().contains(&format!("[{start}, {end})")), "{err}");
+        }
+    }
+
+    #[test]
+    fn locators_follow_the_spec_layout() {
+        let address: ContentAddress =
+            "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262".parse().unwrap();
+        assert_eq!(
+            object_locator(&address),
+            "objects/blake3/af/13/af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+    }
+}
