@@ -154,8 +154,10 @@ export async function startS3Server({ bucket = 'artifacts' } = {}) {
     });
     child = proc;
     // 'close' (not 'exit') so that all of its output has been read
-    const exited = new Promise((resolve) => proc.once('close', (code, sig) => resolve(`exit code ${code}, signal ${sig}`)));
-    proc.once('error', (err) => { output += `\n${err.message}`; });
+    const exited = new Promise((resolve) => {
+      proc.once('close', (code, sig) => resolve(`exit code ${code}, signal ${sig}`));
+      proc.once('error', (err) => resolve(err.message));
+    });
     for (const s of [proc.stdout, proc.stderr]) {
       s.on('data', (d) => { output = tail(output + d, 16000); });
       s.unref(); // a forgotten server must not keep the parent alive; 'exit' handler kills it
@@ -185,12 +187,19 @@ export async function startS3Server({ bucket = 'artifacts' } = {}) {
     const proc = child;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const gone = new Promise((r) => proc.once('exit', r));
+    proc.ref(); // keep the event loop alive until it has exited
     proc.kill(signal);
     if (signal !== 'SIGKILL' && !(await Promise.race([gone.then(() => true), sleep(graceMs)]))) proc.kill('SIGKILL');
     await gone;
   }
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    process.off('exit', onExit);
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const config = {
     endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', bucket, accessKeyId, secretAccessKey,
     dataDir, rootDir, sidecar: useSidecar ? sidecarDir : null,
