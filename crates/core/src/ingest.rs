@@ -100,10 +100,10 @@ pub enum Accepted {
 }
 
 impl Ingest {
-    pub(crate) fn start(backend: Arc<dyn Backend>, options: IngestOptions) -> Self {
+    pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, options: IngestOptions) -> Self {
         let (queue, mut chunks) = mpsc::channel(QUEUE_CHUNKS);
         let (report, outcome) = oneshot::channel();
-        tokio::task::spawn_blocking(move || {
+        runtime.spawn_blocking(move || {
             let chunks = std::iter::from_fn(|| chunks.blocking_recv().map(Ok));
             let result = store_chunks(backend.as_ref(), chunks, &options, || report.is_closed());
             let _ = report.send(result);

@@ -22,6 +22,8 @@ pub struct DataPlane {
     backends: Vec<Arc<dyn Backend>>,
     default_backend: usize,
     closed: AtomicBool,
+    /// Where ingests run their threads; begin_ingest may be called from outside the runtime.
+    runtime: tokio::runtime::Handle,
 }
 
 impl DataPlane {
@@ -46,7 +48,7 @@ impl DataPlane {
             .iter()
             .position(|b| b.id() == config.default_backend)
             .expect("PlaneConfig checked that the default backend exists");
-        Ok(DataPlane { backends, default_backend, closed: AtomicBool::new(false) })
+        Ok(DataPlane { backends, default_backend, closed: AtomicBool::new(false), runtime: tokio::runtime::Handle::current() })
     }
 
     /// The backend with this id, the default one for `None`.
@@ -68,7 +70,7 @@ impl DataPlane {
     /// Starts a streaming ingest; push chunks into it, then `finish` it.
     pub fn begin_ingest(&self, options: IngestOptions) -> Result<Ingest> {
         let backend = self.backend(options.backend_id.as_deref())?;
-        Ok(Ingest::start(backend, options))
+        Ok(Ingest::start(&self.runtime, backend, options))
     }
 
     /// Ingests an object that is already whole in memory, in one step.

@@ -1,0 +1,59 @@
+//! A served object as a JS object: `next()` hands out Rust-owned buffers without a copy.
+
+use artifactstore_core::ObjectReader;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use tokio::sync::Mutex;
+
+use crate::convert::{size, to_js_error};
+
+#[napi]
+pub struct NativeObjectReader {
+    size_bytes: i64,
+    total_size_bytes: i64,
+    // `None` once closed: the file or connection is released.
+    reader: Mutex<Option<Box<dyn ObjectReader>>>,
+}
+
+impl NativeObjectReader {
+    pub fn new(reader: Box<dyn ObjectReader>) -> Self {
+        NativeObjectReader {
+            size_bytes: size(reader.size_bytes()),
+            total_size_bytes: size(reader.total_size_bytes()),
+            reader: Mutex::new(Some(reader)),
+        }
+    }
+}
+
+#[napi]
+impl NativeObjectReader {
+    #[napi(getter)]
+    pub fn size_bytes(&self) -> i64 {
+        self.size_bytes
+    }
+
+    #[napi(getter)]
+    pub fn total_size_bytes(&self) -> i64 {
+        self.total_size_bytes
+    }
+
+    /// The next chunk, or `null` at the end (after which the reader is closed).
+    #[napi]
+    pub async fn next(&self) -> Result<Option<Buffer>> {
+        let mut guard = self.reader.lock().await;
+        let Some(reader) = guard.as_mut() else { return Ok(None) };
+        match reader.next_chunk().await.map_err(to_js_error)? {
+            Some(chunk) => Ok(Some(Buffer::from(Vec::from(chunk)))),
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Releases the file or connection now.
+    #[napi]
+    pub async fn close(&self) {
+        self.reader.lock().await.take();
+    }
+}

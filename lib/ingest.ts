@@ -1,0 +1,90 @@
+// ingestStream: pulls chunks from the caller's iterable and pushes them into a native ingest,
+// waiting only when its queue is full (backpressure), so the Rust side hashes and writes while
+// JavaScript produces the next chunk.
+
+import { raceAbort } from './abort';
+import { describe } from './address';
+import { DataPlaneError, translateNative } from './errors';
+import type { NativeDataPlane, NativeIngest, NativeIngestOptions } from './native';
+import { WriteOutcome } from './native';
+import { chunkBuffer } from './options';
+import type { IngestResult } from './types';
+
+type Source = AsyncIterator<unknown> | Iterator<unknown>;
+
+function iteratorOf(stream: unknown): Source {
+  const iterable = stream as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
+  const asyncIterator = iterable?.[Symbol.asyncIterator];
+  if (typeof asyncIterator === 'function') return asyncIterator.call(iterable);
+  const syncIterator = iterable?.[Symbol.iterator];
+  if (typeof syncIterator === 'function' && typeof stream !== 'string') return syncIterator.call(iterable);
+  throw new DataPlaneError('INVALID_ARGUMENT', `the stream must be an AsyncIterable of Uint8Array, got ${describe(stream)}`);
+}
+
+/** Reads chunks one by one, skipping empty ones, checking each is a Uint8Array. */
+class ChunkReader {
+  private count = 0;
+  constructor(
+    private readonly source: Source,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async next(): Promise<Buffer | undefined> {
+    for (;;) {
+      const step = await raceAbort(Promise.resolve(this.source.next()), this.signal, 'ingestStream');
+      if (step.done) return undefined;
+      const chunk = chunkBuffer(step.value, this.count++);
+      if (chunk.length > 0) return chunk;
+    }
+  }
+
+  /** Lets the source clean up (close a file, end a generator) when we stop early. */
+  async close(): Promise<void> {
+    try {
+      await this.source.return?.();
+    } catch {
+      // The source's own cleanup failing must not hide why we stopped.
+    }
+  }
+}
+
+export async function ingestStream(
+  plane: NativeDataPlane,
+  stream: unknown,
+  options: NativeIngestOptions,
+  signal: AbortSignal | undefined,
+): Promise<IngestResult> {
+  const chunks = new ChunkReader(iteratorOf(stream), signal);
+  let session: NativeIngest | undefined;
+  try {
+    const first = await chunks.next();
+    const second = first && (await chunks.next());
+    if (!second) {
+      // Whole in one chunk (or empty): one native round trip.
+      return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options))) as IngestResult;
+    }
+    session = await translateNative(() => plane.beginIngest(options));
+    for (let chunk: Buffer | undefined = first; chunk; chunk = chunk === first ? second : await chunks.next()) {
+      if (!(await push(session, chunk))) break;
+    }
+    const result = (await raceAbort(translateNative(() => session!.finish()), signal, 'ingestStream')) as IngestResult;
+    session = undefined;
+    return result;
+  } catch (error) {
+    // The source's own error passes through as it is; ours are DataPlaneErrors already.
+    await Promise.all([session?.abort(), chunks.close()]);
+    throw error;
+  }
+}
+
+/** Queues a chunk; false when the native ingest has stopped (its `finish` then says why). */
+async function push(session: NativeIngest, chunk: Buffer): Promise<boolean> {
+  switch (session.tryWrite(chunk)) {
+    case WriteOutcome.Queued:
+      return true;
+    case WriteOutcome.Full:
+      return session.write(chunk);
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,105 @@
+// Checks the shape of what callers pass (types only: the core checks values and names them too)
+// and translates it into the native calls' arguments.
+
+import { describe } from './address';
+import { DataPlaneError, type DataPlaneErrorCode } from './errors';
+import type { NativeBackendOptions, NativeIngestOptions } from './native';
+import type { DataPlaneConfig, IngestOptions } from './types';
+
+function fail(code: DataPlaneErrorCode, message: string): never {
+  throw new DataPlaneError(code, message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function optionalString(value: unknown, field: string, code: DataPlaneErrorCode = 'INVALID_ARGUMENT'): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  return fail(code, `${field} must be a string, got ${describe(value)}`);
+}
+
+function optionalCount(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be a non-negative integer, got ${describe(value)}`);
+}
+
+function optionalRecord(value: unknown, field: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (isRecord(value)) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be an object, got ${describe(value)}`);
+}
+
+export function optionalSignal(value: unknown, field = 'options.signal'): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be an AbortSignal, got ${describe(value)}`);
+}
+
+const STRING_FIELDS = ['id', 'kind', 'root', 'bucket', 'prefix', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
+
+export function nativeBackends(config: DataPlaneConfig): { backends: NativeBackendOptions[]; defaultBackend?: string } {
+  if (!isRecord(config)) fail('INVALID_ARGUMENT', `the configuration must be an object, got ${describe(config)}`);
+  if (!Array.isArray(config.backends)) {
+    fail('INVALID_ARGUMENT', `backends must be an array of backend configurations, got ${describe(config.backends)}`);
+  }
+  const backends = config.backends.map((backend: unknown, index: number) => {
+    if (!isRecord(backend)) fail('INVALID_ARGUMENT', `backends[${index}] must be an object, got ${describe(backend)}`);
+    const native: NativeBackendOptions = {};
+    for (const field of STRING_FIELDS) native[field] = optionalString(backend[field], `backends[${index}].${field}`);
+    if (backend.durable !== undefined && typeof backend.durable !== 'boolean') {
+      fail('INVALID_ARGUMENT', `backends[${index}].durable must be a boolean, got ${describe(backend.durable)}`);
+    }
+    native.durable = backend.durable as boolean | undefined;
+    return native;
+  });
+  return { backends, defaultBackend: optionalString(config.defaultBackend, 'defaultBackend') };
+}
+
+export function nativeIngestOptions(options: IngestOptions | undefined): NativeIngestOptions {
+  const all = optionalRecord(options, 'options');
+  const hints = optionalRecord(all.hints, 'options.hints');
+  const expect = optionalRecord(all.expect, 'options.expect');
+  const primary = hints.primaryAlgorithm;
+  if (primary !== undefined && typeof primary !== 'string') {
+    fail('UNSUPPORTED_ALGORITHM', `unsupported hash algorithm ${describe(primary)} (expected "blake3" or "sha256")`);
+  }
+  return {
+    backendId: optionalString(hints.backendId, 'hints.backendId'),
+    primaryAlgorithm: primary,
+    sizeHint: optionalCount(hints.sizeHint, 'hints.sizeHint'),
+    expectSizeBytes: optionalCount(expect.sizeBytes, 'expect.sizeBytes'),
+    expectSha256: optionalString(expect.sha256, 'expect.sha256'),
+    expectPrimary: optionalString(expect.primary, 'expect.primary'),
+  };
+}
+
+/** The backendId of a serve, verify or delete call. */
+export function backendIdOf(options: unknown): string | undefined {
+  return optionalString(optionalRecord(options, 'options').backendId, 'options.backendId');
+}
+
+/** A byte range as [start, end], half-open; bad shapes reject with INVALID_RANGE naming the range. */
+export function byteRangeOf(range: unknown): [number, number] | undefined {
+  if (range === undefined) return undefined;
+  const valid =
+    Array.isArray(range) &&
+    range.length === 2 &&
+    range.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
+  if (!valid) {
+    fail('INVALID_RANGE', `invalid byte range ${describe(range)}: expected [start, end] with integers 0 <= start <= end`);
+  }
+  return range as [number, number];
+}
+
+/** Chunks must be Uint8Array (Buffer included); the native side takes them as Buffers, uncopied. */
+export function chunkBuffer(chunk: unknown, index: number): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  const kind = chunk === null ? 'null' : typeof chunk === 'object' ? (chunk.constructor?.name ?? 'object') : typeof chunk;
+  return fail('INVALID_ARGUMENT', `chunk ${index} of the stream is ${kind}, not a Uint8Array`);
+}
+
+export function isRecordValue(value: unknown): value is Record<string, unknown> {
+  return isRecord(value);
+}

@@ -1,0 +1,143 @@
+// The public types of the SPEC (../shared/SPEC.md), exactly as callers see them.
+
+export type HashAlgorithm = 'blake3' | 'sha256';
+
+export interface Digest {
+  readonly algorithm: HashAlgorithm;
+  /** lowercase hex, 64 chars */
+  readonly hex: string;
+}
+/** The primary digest; text form "blake3:<hex>". */
+export type ContentAddress = Digest;
+/** Every operation accepts either form. */
+export type AddressLike = ContentAddress | string;
+
+export interface IngestHints {
+  /** Lets a backend pre-allocate or pick an upload strategy; a wrong hint is never an error. */
+  sizeHint?: number;
+  primaryAlgorithm?: HashAlgorithm;
+  /** Which configured backend; the default one when absent. */
+  backendId?: string;
+}
+/** Integrity on write: a mismatch stores nothing. */
+export interface IngestExpectations {
+  sizeBytes?: number;
+  /** hex */
+  sha256?: string;
+  /** hex of the primary digest */
+  primary?: string;
+}
+export interface IngestOptions {
+  hints?: IngestHints;
+  expect?: IngestExpectations;
+  signal?: AbortSignal;
+}
+
+export interface StorageReceipt {
+  backendId: string;
+  /** fs: the object's path relative to the backend root; s3: the object key */
+  locator: string;
+  sizeBytes: number;
+  /** RFC 3339 UTC */
+  storedAt: string;
+  /** true when the object was already present and nothing new was written */
+  deduplicated: boolean;
+}
+export interface IngestResult {
+  primaryDigest: Digest;
+  sha256Digest: Digest;
+  sizeBytes: number;
+  receipt: StorageReceipt;
+}
+
+export interface VerifyResult {
+  contentAddress: ContentAddress;
+  /** the bytes held now re-digest to the address */
+  verified: boolean;
+  actualPrimaryDigest: Digest;
+  actualSha256Digest: Digest;
+  actualSizeBytes: number;
+  /** short explanation when verified is false */
+  mismatch?: string;
+}
+export interface DeletionResult {
+  contentAddress: ContentAddress;
+  backendId: string;
+  /** false: was absent */
+  deleted: boolean;
+}
+
+export interface BackendHealth {
+  backendId: string;
+  kind: 'fs' | 's3';
+  healthy: boolean;
+  /** the probe's round trip, whole microseconds */
+  latencyMicros: number;
+  detail?: string;
+  freeBytes?: number;
+  totalBytes?: number;
+}
+export interface BackendStatus {
+  /** all backends healthy */
+  healthy: boolean;
+  backends: BackendHealth[];
+}
+
+export interface ObjectStream extends AsyncIterable<Buffer> {
+  readonly contentAddress: ContentAddress;
+  /** bytes this stream will yield (the range's length) */
+  readonly sizeBytes: number;
+  /** the whole object's size */
+  readonly totalSizeBytes: number;
+}
+
+export interface ServeOptions {
+  /** half-open: [start, end) */
+  byteRange?: [start: number, end: number];
+  backendId?: string;
+  signal?: AbortSignal;
+}
+export interface BackendOptions {
+  backendId?: string;
+}
+
+export interface DataPlane {
+  ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult>;
+  serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream>;
+  verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult>;
+  deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult>;
+  backendHealth(): Promise<BackendStatus>;
+}
+
+export interface FsBackendConfig {
+  id: string;
+  kind: 'fs';
+  root: string;
+  /** fsync before an object becomes visible; default true */
+  durable?: boolean;
+}
+export interface S3BackendConfig {
+  id: string;
+  kind: 's3';
+  bucket: string;
+  prefix?: string;
+  endpoint?: string;
+  region?: string;
+  /** taken from AWS_ACCESS_KEY_ID etc. when absent */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+}
+export type BackendConfig = FsBackendConfig | S3BackendConfig;
+export interface DataPlaneConfig {
+  backends: BackendConfig[];
+  /** the first backend when absent */
+  defaultBackend?: string;
+}
+
+/** What openDataPlane resolves to: the SPEC's DataPlane, plus a fast path for files and close. */
+export interface OpenDataPlane extends DataPlane {
+  ingestFile(path: string, options?: IngestOptions): Promise<IngestResult>;
+  /** After close, every call rejects with code CLOSED. */
+  close(): Promise<void>;
+}
