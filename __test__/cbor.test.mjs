@@ -3,10 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Once the package index exists, replace these two lines with:
-// import { encodeCbor, decodeCbor, DataPlaneError } from '@artifactstore/data-plane';
-import { encodeCbor, decodeCbor } from '../dist/cbor.js';
-import { DataPlaneError } from '../dist/errors.js';
+import { encodeCbor, decodeCbor, DataPlaneError } from '@artifactstore/data-plane';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(path.join(here, '..', '..', 'shared', 'cbor-vectors.json'), 'utf8'));

@@ -1,0 +1,44 @@
+// `npm test`: builds what changed, runs the Rust suite and the ava suite, prints both summaries
+// and one closing line with the totals. Exits non-zero when either suite fails.
+
+import { spawn } from 'node:child_process';
+
+function run(command, args, { capture = false } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'] });
+    let output = '';
+    const keep = (stream, sink) =>
+      stream?.on('data', (data) => {
+        output += data;
+        sink.write(data);
+      });
+    keep(child.stdout, process.stdout);
+    keep(child.stderr, process.stderr);
+    child.on('close', (code, signal) => resolve({ ok: code === 0, output, code: code ?? signal }));
+  });
+}
+
+function sum(output, pattern) {
+  return [...output.matchAll(pattern)].reduce((total, match) => total + Number(match[1]), 0);
+}
+
+const build = await run('npm', ['run', '--silent', 'build']);
+if (!build.ok) {
+  console.error(`build failed (${build.code})`);
+  process.exit(1);
+}
+
+const rust = await run('cargo', ['test', '--workspace', '--color', 'never'], { capture: true });
+const ava = await run('npx', ['ava'], { capture: true });
+
+const rustPassed = sum(rust.output, /test result: \w+\. (\d+) passed/g);
+const rustFailed = sum(rust.output, /test result: \w+\. \d+ passed; (\d+) failed/g);
+const avaPassed = sum(ava.output, /(\d+) tests? passed/g);
+const avaFailed = sum(ava.output, /(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? timed out)/g);
+
+console.log('\nSummary');
+console.log(`  cargo test: ${rustPassed} passed, ${rustFailed} failed${rust.ok ? '' : ` (exit ${rust.code})`}`);
+console.log(`  ava:        ${avaPassed} passed, ${avaFailed} failed${ava.ok ? '' : ` (exit ${ava.code})`}`);
+const failed = rustFailed + avaFailed + (rust.ok ? 0 : rustFailed ? 0 : 1) + (ava.ok ? 0 : avaFailed ? 0 : 1);
+console.log(`tests: ${rustPassed + avaPassed} passed, ${failed} failed`);
+process.exit(rust.ok && ava.ok ? 0 : 1);
