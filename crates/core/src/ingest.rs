@@ -9,10 +9,10 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::hashing::{Digests, DualHasher};
+use crate::hashing::{digest_bytes, Digests, DualHasher};
 use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
 use crate::results::{IngestResult, StorageReceipt};
-use crate::storage::{Backend, ObjectWriter};
+use crate::storage::{Backend, Committed, CHUNK_LEN};
 
 /// Chunks queued between the caller and the ingest thread: enough to keep both busy, few enough
 /// that a fast producer waits for a slow disk instead of filling memory.
@@ -162,12 +162,22 @@ pub(crate) fn store_chunks(
     }
     let digests = hasher.finalize();
     options.expect.check(&digests)?;
-    commit(backend.id(), writer, &digests)
+    let committed = writer.commit(&digests.primary, &digests)?;
+    Ok(ingest_result(backend.id(), &digests, committed))
 }
 
-fn commit(backend_id: &str, writer: Box<dyn ObjectWriter>, digests: &Digests) -> Result<IngestResult> {
-    let committed = writer.commit(&digests.primary, digests)?;
-    Ok(IngestResult {
+/// Stores an object that is whole in memory: digests first, so a stored copy is found before
+/// anything is written. Blocking.
+pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, options: &IngestOptions) -> Result<IngestResult> {
+    let primary = options.primary.unwrap_or(HashAlgorithm::Blake3);
+    let digests = digest_bytes(primary, &bytes, CHUNK_LEN);
+    options.expect.check(&digests)?;
+    let committed = backend.put(&digests.primary, &digests, bytes)?;
+    Ok(ingest_result(backend.id(), &digests, committed))
+}
+
+fn ingest_result(backend_id: &str, digests: &Digests, committed: Committed) -> IngestResult {
+    IngestResult {
         primary_digest: digests.primary,
         sha256_digest: digests.sha256,
         size_bytes: digests.size_bytes,
@@ -178,5 +188,5 @@ fn commit(backend_id: &str, writer: Box<dyn ObjectWriter>, digests: &Digests) ->
             stored_at: committed.stored_at,
             deduplicated: committed.deduplicated,
         },
-    })
+    }
 }

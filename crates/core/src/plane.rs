@@ -12,9 +12,10 @@ use crate::config::{BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
-use crate::ingest::{store_chunks, Ingest, IngestOptions};
+use crate::ingest::{store_bytes, store_chunks, Ingest, IngestOptions};
 use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
 use crate::storage::fs::{read_full, FsBackend};
+use crate::storage::s3::S3Backend;
 use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
 
 #[derive(Debug)]
@@ -36,12 +37,7 @@ impl DataPlane {
                     let id = backend.id;
                     Arc::new(run_blocking(move || FsBackend::open(id, &fs)).await?)
                 }
-                BackendSpec::S3(_) => {
-                    return Err(Error::invalid_argument(format!(
-                        "backend '{}': kind \"s3\" is not available in this build",
-                        backend.id
-                    )))
-                }
+                BackendSpec::S3(s3) => Arc::new(S3Backend::open(backend.id, &s3)?),
             });
         }
         let default_backend = backends
@@ -76,7 +72,13 @@ impl DataPlane {
     /// Ingests an object that is already whole in memory, in one step.
     pub async fn ingest_bytes(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
         let backend = self.backend(options.backend_id.as_deref())?;
-        run_blocking(move || store_chunks(backend.as_ref(), [Ok(bytes)], &options, || false)).await
+        run_blocking(move || store_bytes(backend.as_ref(), bytes, &options)).await
+    }
+
+    /// [`Self::ingest_bytes`] on the caller's thread, for callers with a thread pool of their own.
+    pub fn ingest_bytes_blocking(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
+        let backend = self.backend(options.backend_id.as_deref())?;
+        store_bytes(backend.as_ref(), bytes, &options)
     }
 
     /// Ingests a file on disk.

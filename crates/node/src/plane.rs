@@ -40,12 +40,12 @@ impl NativeDataPlane {
         Ok(NativeIngest::new(ingest))
     }
 
-    /// An object that arrived whole in one chunk: one round trip.
-    #[napi]
-    pub async fn ingest_buffer(&self, buffer: Buffer, options: NativeIngestOptions) -> Result<NativeIngestResult> {
+    /// An object that arrived whole in one chunk: one round trip, on libuv's thread pool, which
+    /// answers small calls with one thread hop where the async runtime needs two.
+    #[napi(ts_return_type = "Promise<NativeIngestResult>")]
+    pub fn ingest_buffer(&self, buffer: Buffer, options: NativeIngestOptions) -> Result<AsyncTask<IngestBuffer>> {
         let bytes = artifactstore_core::Bytes::from_owner(buffer);
-        let result = self.plane.ingest_bytes(bytes, options.try_into()?).await;
-        result.map(Into::into).map_err(to_js_error)
+        Ok(AsyncTask::new(IngestBuffer { plane: self.plane.clone(), job: Some((bytes, options.try_into()?)) }))
     }
 
     #[napi]
@@ -90,5 +90,24 @@ impl NativeDataPlane {
     #[napi]
     pub fn close(&self) {
         self.plane.close();
+    }
+}
+
+pub struct IngestBuffer {
+    plane: Arc<DataPlane>,
+    job: Option<(artifactstore_core::Bytes, artifactstore_core::IngestOptions)>,
+}
+
+impl Task for IngestBuffer {
+    type Output = artifactstore_core::IngestResult;
+    type JsValue = NativeIngestResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let (bytes, options) = self.job.take().expect("compute runs once");
+        self.plane.ingest_bytes_blocking(bytes, options).map_err(to_js_error)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output.into())
     }
 }

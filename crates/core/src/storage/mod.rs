@@ -2,6 +2,7 @@
 //! hashes, checks and routes, and never touches a file or a key itself.
 
 pub mod fs;
+pub mod s3;
 
 use std::ops::Range;
 use std::time::SystemTime;
@@ -25,6 +26,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Starts a new object whose address is not known until all of its bytes are written.
     /// Blocking, like the writer it returns: called from the ingest's own thread.
     fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
+
+    /// Stores an object that is whole in memory and already digested. Blocking.
+    fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
+        let mut writer = self.create_writer(Some(bytes.len() as u64))?;
+        writer.write(bytes)?;
+        writer.commit(address, digests)
+    }
 
     /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
     /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.

@@ -79,6 +79,18 @@ impl Backend for FsBackend {
         Ok(Box::new(FsWriter { store: self.store.clone(), temp }))
     }
 
+    fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
+        // Known content: a copy already stored costs one stat, not a temporary file.
+        let locator = object_locator(address);
+        let existing = existing_whole_object(&self.store.root.join(&locator), digests.size_bytes);
+        if let Ok(Some(stored_at)) = existing {
+            return Ok(Committed { locator, stored_at, deduplicated: true });
+        }
+        let mut writer = self.create_writer(Some(bytes.len() as u64))?;
+        writer.write(bytes)?;
+        writer.commit(address, digests)
+    }
+
     async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
         let address = *address;
         self.blocking(move |store| {
