@@ -38,13 +38,16 @@ class ChunkReader {
     }
   }
 
-  /** Lets the source clean up (close a file, end a generator) when we stop early. */
-  async close(): Promise<void> {
-    try {
-      await this.source.return?.();
-    } catch {
-      // The source's own cleanup failing must not hide why we stopped.
-    }
+  /**
+   * Lets the source clean up (close a file, end a generator) when we stop early. Not awaited: a
+   * generator still busy in its last `next()` would hold up an abort until it yields.
+   */
+  close(): void {
+    Promise.resolve()
+      .then(() => this.source.return?.())
+      .catch(() => {
+        // The source's own cleanup failing must not hide why we stopped.
+      });
   }
 }
 
@@ -72,7 +75,8 @@ export async function ingestStream(
     return result;
   } catch (error) {
     // The source's own error passes through as it is; ours are DataPlaneErrors already.
-    await Promise.all([session?.abort(), chunks.close()]);
+    chunks.close();
+    await session?.abort();
     throw error;
   }
 }
