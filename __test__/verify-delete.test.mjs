@@ -1,0 +1,313 @@
+// verifyObject and deleteObject: what the SPEC promises about re-reading and removing objects.
+// Backend-independent behaviour runs per backend kind (`backendTest`); the corruption cases tamper
+// with files under an fs root directly, so they run on the fs backend only.
+
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
+
+import { backendTest, bytes, chunked, collect, KiB, MiB, openStore } from './helpers.mjs';
+
+const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
+const HEX64 = /^[0-9a-f]{64}$/;
+const notFound = { instanceOf: DataPlaneError, code: 'NOT_FOUND' };
+
+/** An address of the given algorithm that no test ever ingests. */
+const absent = (algorithm = 'blake3') => ({ algorithm, hex: sha256Hex(Buffer.from(`absent ${Math.random()}`)) });
+
+/** Checks the shape every VerifyResult must have. */
+function assertVerifyShape(t, result) {
+  t.is(typeof result.verified, 'boolean');
+  for (const digest of [result.contentAddress, result.actualPrimaryDigest, result.actualSha256Digest]) {
+    t.true(digest !== null && typeof digest === 'object', 'digests are objects');
+    t.regex(digest.hex, HEX64);
+  }
+  t.is(result.actualSha256Digest.algorithm, 'sha256');
+  t.is(result.actualPrimaryDigest.algorithm, result.contentAddress.algorithm);
+  t.true(Number.isSafeInteger(result.actualSizeBytes) && result.actualSizeBytes >= 0, 'actualSizeBytes is a count');
+}
+
+/** Asserts `result` reports corruption: a result (not an exception) with an explanation. */
+function assertCorrupt(t, result, address) {
+  assertVerifyShape(t, result);
+  t.false(result.verified);
+  t.deepEqual(result.contentAddress, address);
+  t.is(typeof result.mismatch, 'string');
+  t.true(result.mismatch.trim().length > 0, 'mismatch explains the failure');
+  t.notDeepEqual(result.actualPrimaryDigest, address, 'a corrupt object cannot digest to its address');
+}
+
+// ---------------------------------------------------------------------------------------------
+// verifyObject, per backend
+
+backendTest('verifyObject: an intact object verifies, with the digests and size of its ingest', async (t, { dp }) => {
+  const data = bytes(3 * MiB + 17, 11);
+  const ingested = await dp.ingestStream(chunked(data, 256 * KiB));
+  t.is(ingested.sha256Digest.hex, sha256Hex(data));
+
+  const result = await dp.verifyObject(ingested.primaryDigest);
+  assertVerifyShape(t, result);
+  t.true(result.verified);
+  t.deepEqual(result.contentAddress, ingested.primaryDigest);
+  t.deepEqual(result.actualPrimaryDigest, ingested.primaryDigest);
+  t.deepEqual(result.actualSha256Digest, ingested.sha256Digest);
+  t.is(result.actualSizeBytes, ingested.sizeBytes);
+  t.is(result.actualSizeBytes, data.length);
+  t.is(result.mismatch, undefined, 'no mismatch on an intact object');
+
+  // The text form of the address works the same way.
+  const byText = await dp.verifyObject(formatContentAddress(ingested.primaryDigest));
+  t.deepEqual(byText, result);
+});
+
+backendTest('verifyObject: the empty object verifies', async (t, { dp }) => {
+  const ingested = await dp.ingestStream((async function* () {})());
+  t.is(ingested.sizeBytes, 0);
+  t.is(ingested.sha256Digest.hex, sha256Hex(Buffer.alloc(0)));
+  const result = await dp.verifyObject(ingested.primaryDigest);
+  t.true(result.verified);
+  t.is(result.actualSizeBytes, 0);
+  t.deepEqual(result.actualSha256Digest, ingested.sha256Digest);
+  t.deepEqual(result.actualPrimaryDigest, ingested.primaryDigest);
+});
+
+backendTest('verifyObject: a sha256-primary object verifies', async (t, { dp }) => {
+  const data = bytes(200 * KiB + 3, 12);
+  const ingested = await dp.ingestStream(chunked(data, 64 * KiB), { hints: { primaryAlgorithm: 'sha256' } });
+  t.is(ingested.primaryDigest.algorithm, 'sha256');
+  t.is(ingested.primaryDigest.hex, sha256Hex(data));
+
+  const result = await dp.verifyObject(ingested.primaryDigest);
+  assertVerifyShape(t, result);
+  t.true(result.verified);
+  t.deepEqual(result.contentAddress, { algorithm: 'sha256', hex: sha256Hex(data) });
+  t.deepEqual(result.actualPrimaryDigest, { algorithm: 'sha256', hex: sha256Hex(data) });
+  t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(data) });
+  t.is(result.actualSizeBytes, data.length);
+  t.is(result.mismatch, undefined);
+  t.true((await dp.verifyObject(`sha256:${sha256Hex(data)}`)).verified);
+});
+
+backendTest('verifyObject: a missing object rejects with NOT_FOUND (blake3 and sha256, object and text)', async (t, { dp }) => {
+  for (const address of [absent('blake3'), absent('sha256')]) {
+    await t.throwsAsync(dp.verifyObject(address), notFound);
+    await t.throwsAsync(dp.verifyObject(formatContentAddress(address)), notFound);
+  }
+  // The same content under the other algorithm is a different, absent object.
+  const data = bytes(1000, 13);
+  await dp.ingestStream(chunked(data));
+  await t.throwsAsync(dp.verifyObject({ algorithm: 'sha256', hex: sha256Hex(data) }), notFound);
+});
+
+backendTest('verifyObject and deleteObject: a malformed address rejects with INVALID_ADDRESS', async (t, { dp }) => {
+  for (const bad of ['blake3:xyz', `BLAKE3:${'a'.repeat(64)}`, { algorithm: 'md5', hex: 'a'.repeat(64) }, { hex: 'a'.repeat(64) }]) {
+    await t.throwsAsync(dp.verifyObject(bad), { instanceOf: DataPlaneError, code: 'INVALID_ADDRESS' });
+    await t.throwsAsync(dp.deleteObject(bad), { instanceOf: DataPlaneError, code: 'INVALID_ADDRESS' });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// verifyObject on a tampered fs store
+
+/** Opens an fs store holding one object; hands the body its bytes, result and absolute path. */
+function tamperTest(title, body, { size = 256 * KiB + 5, primaryAlgorithm } = {}) {
+  test(`verifyObject (fs): ${title}`, async (t) => {
+    const store = await openStore('fs');
+    try {
+      const data = bytes(size, size);
+      const hints = primaryAlgorithm ? { primaryAlgorithm } : undefined;
+      const ingested = await store.dp.ingestStream(chunked(data, 64 * KiB), { hints });
+      const path = join(store.root, ingested.receipt.locator);
+      t.deepEqual(await readFile(path), data, 'the receipt locator names the object file below the root');
+      await chmod(path, 0o644); // objects may be stored read-only; the tampering needs to write
+      await body(t, { ...store, data, ingested, path, address: ingested.primaryDigest });
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+tamperTest('a flipped byte is reported as a mismatch with the actual digests', async (t, { dp, data, path, address }) => {
+  const handle = await open(path, 'r+');
+  const at = Math.floor(data.length / 2);
+  await handle.write(Buffer.from([data[at] ^ 0x01]), 0, 1, at);
+  await handle.close();
+  const corrupted = Buffer.from(data);
+  corrupted[at] ^= 0x01;
+
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+  t.is(result.actualSizeBytes, data.length);
+  t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(corrupted) });
+});
+
+tamperTest('a truncated object is reported as a mismatch', async (t, { dp, data, path, address }) => {
+  await truncate(path, data.length - 1);
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+  t.is(result.actualSizeBytes, data.length - 1);
+  t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(data.subarray(0, data.length - 1)) });
+});
+
+tamperTest('a truncation to nothing is reported as a mismatch', async (t, { dp, path, address }) => {
+  await truncate(path, 0);
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+  t.is(result.actualSizeBytes, 0);
+  t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(Buffer.alloc(0)) });
+});
+
+tamperTest('an extended object (one appended byte) is reported as a mismatch', async (t, { dp, data, path, address }) => {
+  await writeFile(path, Buffer.from([0x42]), { flag: 'a' });
+  const extended = Buffer.concat([data, Buffer.from([0x42])]);
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+  t.is(result.actualSizeBytes, data.length + 1);
+  t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(extended) });
+});
+
+tamperTest('an object replaced by a directory is reported as a mismatch, not an exception', async (t, { dp, path, address }) => {
+  await rm(path);
+  await mkdir(path);
+  await writeFile(join(path, 'inside'), 'not the object');
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+});
+
+tamperTest('an object replaced by a symlink to identical content is reported as a mismatch', async (t, { dp, data, root, path, address }) => {
+  const elsewhere = join(root, 'elsewhere.bin');
+  await writeFile(elsewhere, data);
+  await rm(path);
+  await symlink(elsewhere, path);
+  t.deepEqual(await readFile(path), data, 'the symlink leads to the very same bytes');
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+});
+
+tamperTest('a relative symlink to identical content is reported as a mismatch too', async (t, { dp, data, path, address }) => {
+  const sibling = `${path}.copy`;
+  await writeFile(sibling, data);
+  await rm(path);
+  await symlink(`./${sibling.split('/').pop()}`, path);
+  t.deepEqual(await readFile(path), data);
+  const result = await dp.verifyObject(address);
+  assertCorrupt(t, result, address);
+});
+
+tamperTest(
+  'a sha256-primary object with a flipped byte is reported with both actual digests',
+  async (t, { dp, data, path, address }) => {
+    t.is(address.algorithm, 'sha256');
+    t.true((await dp.verifyObject(address)).verified);
+    const handle = await open(path, 'r+');
+    await handle.write(Buffer.from([data[0] ^ 0x80]), 0, 1, 0);
+    await handle.close();
+    const corrupted = Buffer.from(data);
+    corrupted[0] ^= 0x80;
+
+    const result = await dp.verifyObject(address);
+    assertCorrupt(t, result, address);
+    t.is(result.actualSizeBytes, data.length);
+    t.deepEqual(result.actualPrimaryDigest, { algorithm: 'sha256', hex: sha256Hex(corrupted) });
+    t.deepEqual(result.actualSha256Digest, { algorithm: 'sha256', hex: sha256Hex(corrupted) });
+  },
+  { primaryAlgorithm: 'sha256', size: 70 * KiB },
+);
+
+tamperTest('a repaired object verifies again', async (t, { dp, data, path, address }) => {
+  await truncate(path, 10);
+  t.false((await dp.verifyObject(address)).verified);
+  await writeFile(path, data);
+  const result = await dp.verifyObject(address);
+  t.true(result.verified);
+  t.is(result.actualSizeBytes, data.length);
+});
+
+// ---------------------------------------------------------------------------------------------
+// deleteObject, per backend
+
+backendTest('deleteObject: deletes, then reports false; serve and verify then say NOT_FOUND', async (t, { dp, backendId }) => {
+  const data = bytes(300 * KiB + 1, 21);
+  const ingested = await dp.ingestStream(chunked(data));
+  const address = ingested.primaryDigest;
+  t.deepEqual(await collect(await dp.serveObject(address)), data);
+
+  const first = await dp.deleteObject(address);
+  t.deepEqual(first, { contentAddress: address, backendId, deleted: true });
+
+  const second = await dp.deleteObject(address);
+  t.deepEqual(second, { contentAddress: address, backendId, deleted: false });
+
+  await t.throwsAsync(dp.serveObject(address), notFound);
+  await t.throwsAsync(dp.verifyObject(address), notFound);
+  await t.throwsAsync(dp.serveObject(address, { byteRange: [0, 0] }), notFound);
+});
+
+backendTest('deleteObject: an object never stored resolves with deleted false', async (t, { dp, backendId }) => {
+  const address = absent();
+  t.deepEqual(await dp.deleteObject(address), { contentAddress: address, backendId, deleted: false });
+  const text = absent('sha256');
+  t.deepEqual(await dp.deleteObject(formatContentAddress(text)), { contentAddress: text, backendId, deleted: false });
+});
+
+backendTest('deleteObject: the text form of the address works and the result carries the parsed address', async (t, { dp, backendId }) => {
+  const ingested = await dp.ingestStream(chunked(bytes(5000, 22)), { hints: { primaryAlgorithm: 'sha256' } });
+  const result = await dp.deleteObject(formatContentAddress(ingested.primaryDigest));
+  t.deepEqual(result, { contentAddress: ingested.primaryDigest, backendId, deleted: true });
+  await t.throwsAsync(dp.verifyObject(ingested.primaryDigest), notFound);
+});
+
+backendTest('deleteObject: only the named object goes', async (t, { dp }) => {
+  const a = await dp.ingestStream(chunked(bytes(10 * KiB, 23)));
+  const b = await dp.ingestStream(chunked(bytes(10 * KiB, 24)));
+  t.true((await dp.deleteObject(a.primaryDigest)).deleted);
+  t.true((await dp.verifyObject(b.primaryDigest)).verified);
+  t.deepEqual(await collect(await dp.serveObject(b.primaryDigest)), bytes(10 * KiB, 24));
+});
+
+backendTest('deleteObject: re-ingesting after a delete stores the object anew (not deduplicated)', async (t, { dp }) => {
+  const data = bytes(MiB + 9, 25);
+  const first = await dp.ingestStream(chunked(data));
+  t.false(first.receipt.deduplicated);
+  const again = await dp.ingestStream(chunked(data));
+  t.true(again.receipt.deduplicated, 'sanity: a second ingest while present is deduplicated');
+
+  t.true((await dp.deleteObject(first.primaryDigest)).deleted);
+
+  const fresh = await dp.ingestStream(chunked(data));
+  t.false(fresh.receipt.deduplicated, 'the object was gone, so it was written again');
+  t.deepEqual(fresh.primaryDigest, first.primaryDigest);
+  t.deepEqual(fresh.sha256Digest, first.sha256Digest);
+  t.is(fresh.sizeBytes, data.length);
+  t.is(fresh.receipt.locator, first.receipt.locator);
+
+  const verified = await dp.verifyObject(fresh.primaryDigest);
+  t.true(verified.verified);
+  t.is(verified.actualSizeBytes, data.length);
+  t.deepEqual(await collect(await dp.serveObject(fresh.primaryDigest)), data);
+  t.true((await dp.deleteObject(fresh.primaryDigest)).deleted);
+});
+
+backendTest('deleteObject: concurrent deletes of one object all resolve and the object is gone', async (t, { dp }) => {
+  const ingested = await dp.ingestStream(chunked(bytes(64 * KiB, 26)));
+  const results = await Promise.all(Array.from({ length: 8 }, () => dp.deleteObject(ingested.primaryDigest)));
+  t.true(results.some((r) => r.deleted), 'one of them deleted it');
+  await t.throwsAsync(dp.verifyObject(ingested.primaryDigest), notFound);
+});
+
+test('deleteObject (fs): the object file is gone from the root', async (t) => {
+  const store = await openStore('fs');
+  try {
+    const ingested = await store.dp.ingestStream(chunked(bytes(4 * KiB, 27)));
+    const path = join(store.root, ingested.receipt.locator);
+    t.true((await stat(path)).isFile());
+    t.true((await store.dp.deleteObject(ingested.primaryDigest)).deleted);
+    await t.throwsAsync(stat(path), { code: 'ENOENT' });
+    t.deepEqual(await store.leftovers(), []);
+  } finally {
+    await store.close();
+  }
+});
