@@ -2,6 +2,7 @@
 // and formatting; DataPlaneError; ingestFile.
 
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -319,20 +320,36 @@ test('backendHealth: an unreachable s3 backend is unhealthy with a detail, never
   t.true(Number.isSafeInteger(bucket?.latencyMicros) && bucket.latencyMicros >= 0);
 });
 
-const asNonRoot = typeof process.getuid === 'function' && process.getuid() !== 0 ? test : test.skip;
-asNonRoot('backendHealth: a read-only root is unhealthy with a detail (non-root only: root ignores modes)', async (t) => {
-  const store = await openStore('fs');
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+// Root ignores file modes, so as root the store gets a filesystem of its own that is then
+// remounted read-only; as anyone else, chmod does it.
+async function makeReadOnly(root) {
+  if (!isRoot) {
+    await chmod(join(root, 'tmp'), 0o555);
+    await chmod(root, 0o555);
+    return async () => {
+      await chmod(join(root, 'tmp'), 0o755).catch(() => {});
+      await chmod(root, 0o755).catch(() => {});
+    };
+  }
+  execFileSync('mount', ['-o', 'remount,ro', root]);
+  return async () => execFileSync('umount', [root]);
+}
+
+test('backendHealth: a read-only root is unhealthy with a detail', async (t) => {
+  const root = await tempDir(t);
+  if (isRoot) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', root]);
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  const restore = await makeReadOnly(root);
   t.teardown(async () => {
-    await chmod(join(store.root, 'tmp'), 0o755).catch(() => {});
-    await chmod(store.root, 0o755).catch(() => {});
-    await store.close();
+    await dp.close();
+    await restore();
   });
-  await chmod(join(store.root, 'tmp'), 0o555);
-  await chmod(store.root, 0o555);
-  const status = await store.dp.backendHealth();
+  const status = await dp.backendHealth();
   t.false(status.healthy);
   t.false(status.backends[0].healthy);
-  t.true(typeof status.backends[0].detail === 'string' && status.backends[0].detail.length > 0);
+  t.regex(status.backends[0].detail ?? '', /read-only|permission denied/i);
 });
 
 // ---------------------------------------------------------------------------------------------
