@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+
 use crate::error::{Error, Result};
 
 /// One backend as the caller describes it: every field optional, checked by [`PlaneConfig::new`].
@@ -106,7 +107,10 @@ impl BackendConfig {
         let kind = required(options.kind.clone(), "kind")?;
         let spec = match kind.as_str() {
             "fs" => BackendSpec::Fs(FsConfig {
-                root: PathBuf::from(required(options.root, "root")?),
+                // Relative to the working directory at open, not at each later call.
+                root: std::path::absolute(required(options.root, "root")?).map_err(|e| {
+                    Error::invalid_argument(format!("{} cannot be made absolute: {e}", field("root")))
+                })?,
                 durable: options.durable.unwrap_or(true),
             }),
             "s3" => BackendSpec::S3(S3Config {
