@@ -1,0 +1,203 @@
+//! The S3 backend, over the `object_store` crate.
+//!
+//! ```text
+//! <prefix>objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
+//! <prefix>staging/<unique>                                  large ingests on their way to objects/
+//! ```
+//! A small object is kept in memory and written with one create-only PUT under its final key. A
+//! large one streams by multipart upload to a staging key and is copied to its final key once its
+//! address is known. Either way an object is never visible half-written.
+
+mod client;
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use self::reader::S3Reader;
+use self::writer::S3Writer;
+use super::{digest_reader, object_locator, Backend, HeldObject, ObjectReader, ObjectWriter};
+use crate::config::S3Config;
+use crate::error::{Error, Result};
+use crate::identity::ContentAddress;
+use crate::results::{BackendHealth, BackendKind};
+
+/// A staging object lives only while one server-side copy runs; one older than this was left by an
+/// ingest that died between completing its upload and committing it.
+const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug)]
+pub struct S3Backend {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    id: String,
+    bucket: String,
+    /// Empty or ending in '/'.
+    prefix: String,
+    store: AmazonS3,
+    /// The same bucket, for create-only copies (see [`client::copy_client`]).
+    copier: AmazonS3,
+    /// The same bucket, with short timeouts and no retries: health must answer promptly.
+    probe: AmazonS3,
+}
+
+impl S3Backend {
+    /// Configures the clients and starts a sweep of stale staging data in the background. Sends no
+    /// request itself: a server that is down now is `backendHealth`'s to report, not a reason to
+    /// refuse the whole data plane.
+    pub fn open(id: String, config: &S3Config) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            store: client::data_client(&id, config)?,
+            copier: client::copy_client(&id, config)?,
+            probe: client::probe_client(&id, config)?,
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+            id,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = shared.clone();
+            // A failed sweep is retried by the next open; nothing depends on it.
+            runtime.spawn(async move { shared.sweep().await });
+        }
+        Ok(S3Backend { shared })
+    }
+}
+
+#[async_trait]
+impl Backend for S3Backend {
+    fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::S3
+    }
+
+    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer::create(self.shared.clone(), size_hint)?))
+    }
+
+    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
+        Ok(Box::new(S3Reader::open(&self.shared, address, range).await?))
+    }
+
+    async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
+        let mut reader = S3Reader::open(&self.shared, address, None).await?;
+        Ok(HeldObject::Bytes(digest_reader(&mut reader, address.algorithm).await?))
+    }
+
+    async fn delete(&self, address: &ContentAddress) -> Result<bool> {
+        let path = self.shared.object_path(address);
+        // S3 answers a DELETE of an absent key with success: only a HEAD tells whether it was there.
+        if let Err(e) = self.shared.store.head(&path).await {
+            return match self.shared.read_failure(address, format!("deleting {path}"), e).await {
+                Error::NotFound { .. } => Ok(false),
+                other => Err(other),
+            };
+        }
+        self.shared.store.delete(&path).await.map_err(|e| self.shared.unavailable(format!("deleting {path}"), &e))?;
+        Ok(true)
+    }
+
+    async fn health(&self) -> BackendHealth {
+        let started = Instant::now();
+        let probe = self.shared.check_bucket().await;
+        BackendHealth {
+            backend_id: self.shared.id.clone(),
+            kind: BackendKind::S3,
+            healthy: probe.is_ok(),
+            latency_micros: started.elapsed().as_micros() as u64,
+            detail: probe.err(),
+            free_bytes: None,
+            total_bytes: None,
+        }
+    }
+
+    async fn sweep(&self) -> Result<u64> {
+        self.shared.sweep().await
+    }
+}
+
+impl Shared {
+    fn object_path(&self, address: &ContentAddress) -> Path {
+        Path::from(format!("{}{}", self.prefix, object_locator(address)))
+    }
+
+    fn staging_dir(&self) -> Path {
+        Path::from(format!("{}staging", self.prefix))
+    }
+
+    /// A staging key no other ingest, in this process or any other, will pick.
+    fn new_staging_path(&self) -> Path {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        // RandomState is seeded from the OS's randomness: 64 bits no other host will draw.
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        Path::from(format!("{}staging/{random:016x}-{}-{sequence}", self.prefix, std::process::id()))
+    }
+
+    fn unavailable(&self, doing: impl std::fmt::Display, error: &object_store::Error) -> Error {
+        client::unavailable(&self.id, doing, error)
+    }
+
+    /// `NOT_FOUND` for a missing key in a bucket that is there, `BACKEND_UNAVAILABLE` otherwise. A
+    /// HEAD's 404 or 403 has no body to say why (no such key, or no such bucket? a bad signature, or
+    /// an unknown key id?), so a listing of the bucket, whose error does, is asked.
+    async fn read_failure(&self, address: &ContentAddress, doing: String, error: object_store::Error) -> Error {
+        use object_store::Error::{NotFound, PermissionDenied, Unauthenticated};
+        if !matches!(error, NotFound { .. } | PermissionDenied { .. } | Unauthenticated { .. }) {
+            return self.unavailable(doing, &error);
+        }
+        match self.check_bucket().await {
+            Err(cause) => Error::BackendUnavailable { backend: self.id.clone(), cause: format!("{doing}: {cause}") },
+            Ok(()) if matches!(error, NotFound { .. }) => {
+                Error::NotFound { address: address.to_string(), backend: self.id.clone() }
+            }
+            Ok(()) => self.unavailable(doing, &error),
+        }
+    }
+
+    /// A signed listing of (at most the first page of) the prefix: proves the endpoint answers,
+    /// the credentials are accepted and the bucket exists. Says why not otherwise.
+    async fn check_bucket(&self) -> Result<(), String> {
+        let prefix = Path::from(self.prefix.as_str());
+        match self.probe.list_with_delimiter(Some(&prefix)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("listing s3://{}/{}: {}", self.bucket, self.prefix, client::describe(&e))),
+        }
+    }
+
+    /// Deletes staging objects older than [`STALE_STAGING`]. Multipart uploads that died before
+    /// completing are not listed by object_store: a bucket lifecycle rule
+    /// (AbortIncompleteMultipartUpload) is what removes those.
+    async fn sweep(&self) -> Result<u64> {
+        let staging = self.staging_dir();
+        let mut listing = self.store.list(Some(&staging));
+        let mut removed = 0;
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.unavailable(format!("listing {staging}"), &e))?;
+            let age = SystemTime::from(meta.last_modified).elapsed().unwrap_or_default();
+            if age < STALE_STAGING {
+                continue;
+            }
+            match self.store.delete(&meta.location).await {
+                Ok(()) => removed += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.unavailable(format!("deleting {}", meta.location), &e)),
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,222 @@
+//! Writing an object whose key is not known until its last byte is in.
+//!
+//! Up to one part's worth, the chunks stay in memory and go out in one create-only PUT under the
+//! final key. Past that, they stream by multipart upload to a staging key, at most
+//! [`PARTS_IN_FLIGHT`] parts uploading while the next fills, and commit copies the completed
+//! staging object to its final key. The writer runs on the ingest's blocking thread, so it drives
+//! the async client with `block_on`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart};
+use tokio::runtime::Handle;
+
+use super::Shared;
+use crate::error::{Error, Result};
+use crate::hashing::Digests;
+use crate::identity::ContentAddress;
+use crate::storage::{Committed, ObjectWriter};
+
+/// The size of a multipart upload's parts, and the most an object sent in one PUT may have.
+pub(super) const PART_LEN: usize = 8 << 20;
+const PARTS_IN_FLIGHT: usize = 2;
+/// How long dropping an unfinished writer waits for its upload to be removed.
+const CLEANUP_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) struct S3Writer {
+    shared: Arc<Shared>,
+    runtime: Handle,
+    /// The ingest's thread, the only one on which dropping the writer may wait.
+    owner: ThreadId,
+    state: State,
+}
+
+enum State {
+    /// Small so far: kept for one PUT.
+    Buffered { chunks: Vec<Bytes>, len: usize },
+    /// Streaming to a staging key.
+    Uploading { staging: Path, upload: WriteMultipart },
+    /// Uploaded to a staging key, not yet copied to the final one.
+    Staged(Path),
+    /// Nothing of this writer's left on the server but a committed object.
+    Done,
+}
+
+/// What commit found at the final key.
+enum Placed {
+    New,
+    AlreadyThere(SystemTime),
+}
+
+impl S3Writer {
+    /// `size_hint` past one part starts the multipart upload now instead of after a part's worth.
+    pub(super) fn create(shared: Arc<Shared>, size_hint: Option<u64>) -> Result<Self> {
+        let runtime = Handle::try_current().map_err(|e| Error::BackendUnavailable {
+            backend: shared.id.clone(),
+            cause: format!("no async runtime to drive S3 requests from: {e}"),
+        })?;
+        let state = State::Buffered { chunks: Vec::new(), len: 0 };
+        let mut writer = S3Writer { shared, runtime, owner: std::thread::current().id(), state };
+        if size_hint.is_some_and(|size| size > PART_LEN as u64) {
+            writer.start_upload()?;
+        }
+        Ok(writer)
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Starts a multipart upload and hands it what was buffered so far.
+    fn start_upload(&mut self) -> Result<()> {
+        let staging = self.shared.new_staging_path();
+        let upload = self
+            .block_on(self.shared.store.put_multipart(&staging))
+            .map_err(|e| self.shared.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
+        let upload = WriteMultipart::new_with_chunk_size(upload, PART_LEN);
+        if let State::Buffered { chunks, .. } = std::mem::replace(&mut self.state, State::Uploading { staging, upload }) {
+            chunks.into_iter().try_for_each(|chunk| self.upload(chunk))?;
+        }
+        Ok(())
+    }
+
+    /// Queues a chunk for upload once fewer than [`PARTS_IN_FLIGHT`] parts are under way.
+    fn upload(&mut self, chunk: Bytes) -> Result<()> {
+        let State::Uploading { staging, upload } = &mut self.state else { unreachable!("not uploading") };
+        self.runtime
+            .block_on(upload.wait_for_capacity(PARTS_IN_FLIGHT))
+            .map_err(|e| self.shared.unavailable(format!("uploading a part to {staging}"), &e))?;
+        upload.put(chunk);
+        Ok(())
+    }
+
+    /// One create-only PUT; an object already there is kept if it has the right size.
+    fn put_whole(&self, target: &Path, chunks: Vec<Bytes>, size_bytes: u64) -> Result<Placed> {
+        let payload = PutPayload::from_iter(chunks);
+        let doing = || format!("storing {target}");
+        match self.block_on(self.shared.store.put_opts(target, payload.clone(), PutMode::Create.into())) {
+            Ok(_) => Ok(Placed::New),
+            Err(object_store::Error::AlreadyExists { .. }) => match self.intact_object_at(target, size_bytes)? {
+                Some(stored_at) => Ok(Placed::AlreadyThere(stored_at)),
+                None => {
+                    self.block_on(self.shared.store.put(target, payload)).map_err(|e| self.shared.unavailable(doing(), &e))?;
+                    Ok(Placed::New)
+                }
+            },
+            Err(e) => Err(self.shared.unavailable(doing(), &e)),
+        }
+    }
+
+    /// Completes the upload, then copies the staging object to `target` unless an intact object is
+    /// there already.
+    fn place_upload(&mut self, staging: Path, upload: WriteMultipart, target: &Path, size_bytes: u64) -> Result<Placed> {
+        self.block_on(upload.finish()).map_err(|e| self.shared.unavailable(format!("completing the upload to {staging}"), &e))?;
+        self.state = State::Staged(staging.clone());
+        let placed = match self.intact_object_at(target, size_bytes)? {
+            Some(stored_at) => Placed::AlreadyThere(stored_at),
+            None => self.copy(&staging, target, size_bytes)?,
+        };
+        // Best effort: once the object is in place, a leftover staging object is the sweep's.
+        let _ = self.block_on(self.shared.store.delete(&staging));
+        self.state = State::Done;
+        Ok(placed)
+    }
+
+    /// A create-only copy where the server supports one; a plain copy otherwise, which at worst
+    /// overwrites an object with the same content.
+    fn copy(&self, staging: &Path, target: &Path, size_bytes: u64) -> Result<Placed> {
+        let doing = || format!("copying {staging} to {target}");
+        match self.block_on(self.shared.copier.copy_if_not_exists(staging, target)) {
+            Ok(()) => return Ok(Placed::New),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                if let Some(stored_at) = self.intact_object_at(target, size_bytes)? {
+                    return Ok(Placed::AlreadyThere(stored_at));
+                }
+            }
+            Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. }) => {}
+            Err(e) if is_not_implemented(&e) => {}
+            Err(e) => return Err(self.shared.unavailable(doing(), &e)),
+        }
+        self.block_on(self.shared.store.copy(staging, target)).map_err(|e| self.shared.unavailable(doing(), &e))?;
+        Ok(Placed::New)
+    }
+
+    /// When the object at `target` was stored, if there is one of the right size. One of another
+    /// size (left by corruption) is as good as none: the new copy replaces it.
+    fn intact_object_at(&self, target: &Path, size_bytes: u64) -> Result<Option<SystemTime>> {
+        match self.block_on(self.shared.store.head(target)) {
+            Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.shared.unavailable(format!("looking for {target}"), &e)),
+        }
+    }
+
+    /// What must be removed if the writer goes away now.
+    fn cleanup(&mut self) -> Option<BoxFuture<'static, ()>> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Uploading { upload, .. } => Some(async move { let _ = upload.abort().await; }.boxed()),
+            State::Staged(staging) => {
+                let store = self.shared.store.clone();
+                Some(async move { let _ = store.delete(&staging).await; }.boxed())
+            }
+            State::Buffered { .. } | State::Done => None,
+        }
+    }
+}
+
+/// A server that answers the conditional copy with 501 Not Implemented.
+fn is_not_implemented(error: &object_store::Error) -> bool {
+    let message = super::client::describe(error);
+    message.contains("501") || message.contains("NotImplemented")
+}
+
+impl ObjectWriter for S3Writer {
+    fn write(&mut self, chunk: Bytes) -> Result<()> {
+        match &mut self.state {
+            State::Buffered { chunks, len } => {
+                *len += chunk.len();
+                chunks.push(chunk);
+                if *len > PART_LEN {
+                    self.start_upload()?;
+                }
+                Ok(())
+            }
+            State::Uploading { .. } => self.upload(chunk),
+            State::Staged(_) | State::Done => unreachable!("written after commit"),
+        }
+    }
+
+    fn commit(mut self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
+        let target = self.shared.object_path(address);
+        let placed = match std::mem::replace(&mut self.state, State::Done) {
+            State::Buffered { chunks, .. } => self.put_whole(&target, chunks, digests.size_bytes)?,
+            State::Uploading { staging, upload } => self.place_upload(staging, upload, &target, digests.size_bytes)?,
+            State::Staged(_) | State::Done => unreachable!("committed twice"),
+        };
+        let (stored_at, deduplicated) = match placed {
+            Placed::New => (SystemTime::now(), false),
+            Placed::AlreadyThere(stored_at) => (stored_at, true),
+        };
+        Ok(Committed { locator: target.to_string(), stored_at, deduplicated })
+    }
+}
+
+impl Drop for S3Writer {
+    /// Aborts the upload or deletes the staging object. On the ingest's thread it waits, so that an
+    /// aborted ingest has removed its data when its caller hears back; anywhere else (an async
+    /// thread, where blocking is not allowed) the removal just runs on.
+    fn drop(&mut self) {
+        let Some(cleanup) = self.cleanup() else { return };
+        let removal = self.runtime.spawn(cleanup);
+        if std::thread::current().id() == self.owner {
+            let _ = self.runtime.block_on(tokio::time::timeout(CLEANUP_WAIT, removal));
+        }
+    }
+}
