@@ -1,0 +1,400 @@
+//! The S3 backend against a real S3 server: versitygw, started by `scripts/s3-server.mjs` for each
+//! test. A server that cannot start fails the test with the reason; nothing here is skipped.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use artifactstore_core::{
+    BackendOptions, Bytes, ContentAddress, DataPlane, Error, Expectations, IngestOptions, IngestResult, ObjectReader,
+    PlaneConfig,
+};
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+const MIB: usize = 1 << 20;
+const PREFIX: &str = "cas/";
+
+#[derive(Clone, Debug)]
+struct ServerConfig {
+    endpoint: String,
+    region: String,
+    bucket: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// A versitygw server, stopped (and its data removed) when dropped.
+struct S3Server {
+    node: Child,
+    config: ServerConfig,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/s3-server.mjs");
+        let stderr = tempfile::tempfile().expect("a temporary file for the server's stderr");
+        let mut command = Command::new("node");
+        command.arg(script).arg("start").stdout(Stdio::piped()).stderr(stderr.try_clone().unwrap());
+        // If this test thread dies without dropping the server, the server goes too.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut node = command.spawn().unwrap_or_else(|e| panic!("cannot run `node {script} start`: {e}"));
+        let mut line = String::new();
+        BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).expect("reading the server's config");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let status = node.wait().ok();
+            let mut output = String::new();
+            let mut stderr = stderr;
+            use std::io::Seek;
+            stderr.seek(std::io::SeekFrom::Start(0)).unwrap();
+            stderr.read_to_string(&mut output).unwrap();
+            panic!("the S3 server did not start ({status:?}); stdout: {line:?}; stderr:\n{output}")
+        });
+        let field = |name: &str| json[name].as_str().unwrap_or_else(|| panic!("no {name} in {line}")).to_owned();
+        let config = ServerConfig {
+            endpoint: field("endpoint"),
+            region: field("region"),
+            bucket: field("bucket"),
+            access_key_id: field("accessKeyId"),
+            secret_access_key: field("secretAccessKey"),
+        };
+        S3Server { node, config }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the script then stops versitygw and removes its data directory.
+        unsafe { libc::kill(self.node.id() as i32, libc::SIGTERM) };
+        let _ = self.node.wait();
+    }
+}
+
+/// Runs `test` on a multi-threaded runtime against a fresh server.
+fn with_server<F, Fut>(test: F)
+where
+    F: FnOnce(ServerConfig) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let server = S3Server::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(test(server.config.clone()));
+    drop(runtime);
+    drop(server);
+}
+
+fn backend_options(config: &ServerConfig) -> BackendOptions {
+    BackendOptions {
+        id: Some("bucket".into()),
+        kind: Some("s3".into()),
+        bucket: Some(config.bucket.clone()),
+        prefix: Some(PREFIX.into()),
+        endpoint: Some(config.endpoint.clone()),
+        region: Some(config.region.clone()),
+        access_key_id: Some(config.access_key_id.clone()),
+        secret_access_key: Some(config.secret_access_key.clone()),
+        ..Default::default()
+    }
+}
+
+async fn open_plane(options: BackendOptions) -> DataPlane {
+    DataPlane::open(PlaneConfig::new(vec![options], None).unwrap()).await.unwrap()
+}
+
+/// Direct access to the bucket, around the data plane.
+fn raw_bucket(config: &ServerConfig) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(&config.endpoint)
+        .with_allow_http(true)
+        .with_region(&config.region)
+        .with_bucket_name(&config.bucket)
+        .with_access_key_id(&config.access_key_id)
+        .with_secret_access_key(&config.secret_access_key)
+        .build()
+        .unwrap()
+}
+
+async fn keys_under(bucket: &AmazonS3, prefix: &str) -> Vec<String> {
+    let listing: Vec<_> = bucket.list(Some(&Path::from(prefix))).try_collect().await.unwrap();
+    listing.into_iter().map(|meta| meta.location.to_string()).collect()
+}
+
+/// Bytes that differ at every offset that matters: a misplaced range or part shows.
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(seed as u32).to_le_bytes()[1]).collect()
+}
+
+/// Streams `bytes` into an ingest in 1 MiB chunks, as a caller would.
+async fn ingest_streaming(plane: &DataPlane, bytes: &[u8], options: IngestOptions) -> Result<IngestResult, Error> {
+    let ingest = plane.begin_ingest(options)?;
+    for chunk in bytes.chunks(MIB) {
+        if !ingest.write(Bytes::copy_from_slice(chunk)).await {
+            break;
+        }
+    }
+    ingest.finish().await
+}
+
+async fn read_all(mut reader: Box<dyn ObjectReader>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await.unwrap() {
+        assert!(!chunk.is_empty() && chunk.len() <= MIB, "chunks are 1 byte to 1 MiB, got {}", chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    assert_eq!(bytes.len() as u64, reader.size_bytes());
+    bytes
+}
+
+async fn serve(plane: &DataPlane, address: &ContentAddress, range: Option<(u64, u64)>) -> Vec<u8> {
+    read_all(plane.serve(address, range, None).await.unwrap()).await
+}
+
+fn code<T>(result: Result<T, Error>) -> (&'static str, String) {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => (e.code(), e.to_string()),
+    }
+}
+
+#[test]
+fn small_objects_are_put_once_and_served_in_ranges() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let bytes = content(300 * 1024, 1);
+        let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+        let address = stored.primary_digest;
+        let hex = address.hex();
+        assert_eq!(stored.receipt.locator, format!("{PREFIX}objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
+        assert_eq!((stored.size_bytes, stored.receipt.deduplicated), (bytes.len() as u64, false));
+        assert_eq!(serve(&plane, &address, None).await, bytes);
+
+        let again = ingest_streaming(&plane, &bytes, IngestOptions::default()).await.unwrap();
+        assert!(again.receipt.deduplicated, "the same content again is deduplicated");
+        assert_eq!(again.receipt.locator, stored.receipt.locator);
+
+        assert_eq!(serve(&plane, &address, Some((1000, 200_000))).await, &bytes[1000..200_000]);
+        assert_eq!(serve(&plane, &address, Some((5, 5))).await, b"");
+        let whole = plane.serve(&address, Some((0, bytes.len() as u64)), None).await.unwrap();
+        assert_eq!((whole.size_bytes(), whole.total_size_bytes()), (bytes.len() as u64, bytes.len() as u64));
+        let (code_, message) = code(plane.serve(&address, Some((10, bytes.len() as u64 + 1)), None).await);
+        assert_eq!(code_, "INVALID_RANGE", "{message}");
+
+        let empty = plane.ingest_bytes(Bytes::new(), IngestOptions::default()).await.unwrap();
+        assert_eq!(serve(&plane, &empty.primary_digest, None).await, b"");
+        assert!(plane.verify(&empty.primary_digest, None).await.unwrap().verified);
+
+        let bucket = raw_bucket(&config);
+        assert_eq!(keys_under(&bucket, &format!("{PREFIX}staging")).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn large_objects_go_by_multipart_upload_and_deduplicate() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let bytes = content(2 * 8 * MIB + 12_345, 2);
+        // No size hint: the writer switches to multipart once a part's worth is buffered.
+        let stored = ingest_streaming(&plane, &bytes, IngestOptions::default()).await.unwrap();
+        assert!(!stored.receipt.deduplicated);
+        let address = stored.primary_digest;
+        assert_eq!(serve(&plane, &address, None).await, bytes, "the whole object, in order");
+        let across_parts = (8 * MIB as u64 - 100, 16 * MIB as u64 + 5000);
+        let range = &bytes[across_parts.0 as usize..across_parts.1 as usize];
+        assert_eq!(serve(&plane, &address, Some(across_parts)).await, range);
+        assert!(plane.verify(&address, None).await.unwrap().verified);
+
+        let hinted = IngestOptions { size_hint: Some(bytes.len() as u64), ..Default::default() };
+        let again = ingest_streaming(&plane, &bytes, hinted).await.unwrap();
+        assert!(again.receipt.deduplicated, "the same large content again is deduplicated");
+
+        // One chunk larger than a part, as `ingest_bytes` hands it over.
+        let other = content(9 * MIB, 3);
+        let stored_other = plane.ingest_bytes(Bytes::from(other.clone()), IngestOptions::default()).await.unwrap();
+        assert_eq!(serve(&plane, &stored_other.primary_digest, None).await, other);
+
+        let bucket = raw_bucket(&config);
+        assert_eq!(keys_under(&bucket, &format!("{PREFIX}staging")).await, Vec::<String>::new());
+        let objects = keys_under(&bucket, &format!("{PREFIX}objects")).await;
+        assert_eq!(objects.len(), 2, "{objects:?}");
+    });
+}
+
+#[test]
+fn concurrent_ingests_of_the_same_content_leave_one_intact_object() {
+    with_server(|config| async move {
+        let plane = Arc::new(open_plane(backend_options(&config)).await);
+        for len in [100 * 1024, 17 * MIB] {
+            let bytes = Arc::new(content(len, 4));
+            let ingests = (0..3).map(|_| {
+                let (plane, bytes) = (plane.clone(), bytes.clone());
+                tokio::spawn(async move { ingest_streaming(&plane, &bytes, IngestOptions::default()).await })
+            });
+            let results: Vec<_> = futures::future::join_all(ingests).await;
+            let results: Vec<_> = results.into_iter().map(|r| r.unwrap().unwrap()).collect();
+            assert!(results.iter().all(|r| r.primary_digest == results[0].primary_digest));
+            let verified = plane.verify(&results[0].primary_digest, None).await.unwrap();
+            assert!(verified.verified, "{verified:?}");
+        }
+        assert_eq!(keys_under(&raw_bucket(&config), &format!("{PREFIX}staging")).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn verify_reports_corruption_and_a_new_ingest_repairs_it() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let bucket = raw_bucket(&config);
+        for len in [4096, 10 * MIB] {
+            let bytes = content(len, 5);
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+            let address = stored.primary_digest;
+            assert!(plane.verify(&address, None).await.unwrap().verified);
+
+            let mut corrupted = bytes.clone();
+            corrupted[len / 2] ^= 0xff;
+            let key = Path::from(stored.receipt.locator.as_str());
+            bucket.put(&key, Bytes::from(corrupted).into()).await.unwrap();
+            let result = plane.verify(&address, None).await.unwrap();
+            assert!(!result.verified);
+            assert_eq!(result.actual_size_bytes, len as u64);
+            assert_ne!(result.actual_primary_digest, address);
+            assert!(result.mismatch.is_some());
+
+            // A truncated copy has the wrong size, so the next ingest of the content replaces it.
+            bucket.put(&key, Bytes::from(bytes[..len / 2].to_vec()).into()).await.unwrap();
+            let repaired = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+            assert!(!repaired.receipt.deduplicated);
+            assert!(plane.verify(&address, None).await.unwrap().verified);
+        }
+        let missing: ContentAddress = format!("blake3:{}", "ab".repeat(32)).parse().unwrap();
+        assert_eq!(code(plane.verify(&missing, None).await).0, "NOT_FOUND");
+        assert_eq!(code(plane.serve(&missing, None, None).await).0, "NOT_FOUND");
+        assert_eq!(code(plane.serve(&missing, Some((0, 1)), None).await).0, "NOT_FOUND");
+    });
+}
+
+#[test]
+fn deleting_twice_reports_the_object_gone() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        for len in [1000, 9 * MIB] {
+            let stored = plane.ingest_bytes(Bytes::from(content(len, 6)), IngestOptions::default()).await.unwrap();
+            let address = stored.primary_digest;
+            let first = plane.delete(&address, None).await.unwrap();
+            assert!(first.deleted);
+            assert_eq!(first.backend_id, "bucket");
+            assert!(!plane.delete(&address, None).await.unwrap().deleted);
+            assert_eq!(code(plane.serve(&address, None, None).await).0, "NOT_FOUND");
+        }
+    });
+}
+
+#[test]
+fn failed_and_abandoned_ingests_leave_nothing_behind() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let bucket = raw_bucket(&config);
+        let bytes = content(20 * MIB, 7);
+
+        let ingest = plane.begin_ingest(IngestOptions::default()).unwrap();
+        for chunk in bytes.chunks(MIB) {
+            assert!(ingest.write(Bytes::copy_from_slice(chunk)).await);
+        }
+        ingest.abort().await;
+
+        for size_hint in [None, Some(bytes.len() as u64)] {
+            let expect = Expectations::parse(None, Some(&"00".repeat(32)), None).unwrap();
+            let options = IngestOptions { expect, size_hint, ..Default::default() };
+            let (code_, message) = code(ingest_streaming(&plane, &bytes, options).await);
+            assert_eq!(code_, "INTEGRITY_MISMATCH", "{message}");
+        }
+        let small = IngestOptions { expect: Expectations::parse(Some(10), None, None).unwrap(), ..Default::default() };
+        assert_eq!(code(plane.ingest_bytes(Bytes::from(content(100, 8)), small).await).0, "INTEGRITY_MISMATCH");
+
+        assert_eq!(keys_under(&bucket, PREFIX).await, Vec::<String>::new(), "no staging data, no object");
+    });
+}
+
+#[test]
+fn health_probes_the_bucket_and_the_sweep_spares_fresh_staging_data() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let status = plane.health().await.unwrap();
+        assert!(status.healthy, "{status:?}");
+        let health = &status.backends[0];
+        assert_eq!((health.backend_id.as_str(), health.kind.as_str()), ("bucket", "s3"));
+        assert!(health.latency_micros > 0 && health.detail.is_none(), "{health:?}");
+
+        let bucket = raw_bucket(&config);
+        let in_progress = format!("{PREFIX}staging/in-progress");
+        bucket.put(&Path::from(in_progress.as_str()), Bytes::from_static(b"x").into()).await.unwrap();
+        let backend = plane.backend(None).unwrap();
+        assert_eq!(backend.sweep().await.unwrap(), 0, "a fresh staging object may belong to a live ingest");
+        assert_eq!(keys_under(&bucket, &format!("{PREFIX}staging")).await, vec![in_progress]);
+    });
+}
+
+/// Every operation against a backend that cannot serve fails with BACKEND_UNAVAILABLE naming the
+/// cause, and health reports it unhealthy with the same cause.
+async fn assert_unavailable(options: BackendOptions, cause: &str) {
+    let plane = open_plane(options).await;
+    let status = plane.health().await.unwrap();
+    assert!(!status.healthy);
+    let detail = status.backends[0].detail.clone().expect("an unhealthy backend says why");
+    assert!(detail.contains(cause), "health detail {detail:?} should name {cause:?}");
+
+    let address: ContentAddress = format!("blake3:{}", "cd".repeat(32)).parse().unwrap();
+    let outcomes = [
+        ("ingest small", code(plane.ingest_bytes(Bytes::from_static(b"hello"), IngestOptions::default()).await)),
+        ("ingest large", code(plane.ingest_bytes(Bytes::from(content(9 * MIB, 9)), IngestOptions::default()).await)),
+        ("serve", code(plane.serve(&address, None, None).await)),
+        ("serve a range", code(plane.serve(&address, Some((0, 1)), None).await)),
+        ("verify", code(plane.verify(&address, None).await)),
+        ("delete", code(plane.delete(&address, None).await)),
+    ];
+    for (operation, (code_, message)) in outcomes {
+        assert_eq!(code_, "BACKEND_UNAVAILABLE", "{operation}: {message}");
+        assert!(message.contains(cause), "{operation}: {message:?} should name {cause:?}");
+    }
+}
+
+#[test]
+fn wrong_credentials_and_a_missing_bucket_make_the_backend_unavailable() {
+    with_server(|config| async move {
+        let wrong_secret = BackendOptions { secret_access_key: Some("not-the-secret".into()), ..backend_options(&config) };
+        assert_unavailable(wrong_secret, "SignatureDoesNotMatch").await;
+        let unknown_key = BackendOptions { access_key_id: Some("nobody".into()), ..backend_options(&config) };
+        // versitygw says XAdminUserNotFound where AWS says InvalidAccessKeyId; both name the key.
+        assert_unavailable(unknown_key, "access key").await;
+        let no_bucket = BackendOptions { bucket: Some("no-such-bucket".into()), ..backend_options(&config) };
+        assert_unavailable(no_bucket, "NoSuchBucket").await;
+    });
+}
+
+#[test]
+fn an_unreachable_endpoint_makes_the_backend_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = ServerConfig {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        region: "us-east-1".into(),
+        bucket: "artifacts".into(),
+        access_key_id: "key".into(),
+        secret_access_key: "secret".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let started = std::time::Instant::now();
+        assert_unavailable(backend_options(&config), "Connection refused").await;
+        assert!(started.elapsed() < Duration::from_secs(60), "failures come promptly: {:?}", started.elapsed());
+    });
+}
