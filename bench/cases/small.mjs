@@ -1,0 +1,31 @@
+// Our 4 KiB objects: one after another, and 16 at a time (objects/s). Each object is handed over
+// as a one-chunk async iterable, as a caller holding a small buffer would.
+
+import { single } from '../data.mjs';
+import { ingested, pool, timed, withFreshPlane } from './common.mjs';
+
+export function smallCases({ objects, durableRows }) {
+  const durabilities = durableRows ? [false, true] : [false];
+  return durabilities.flatMap((durable) =>
+    [1, 16].map((width) => ({
+      id: `ours.small.${width === 1 ? 'sequential' : `x${width}`}${durable ? '.durable' : ''}`,
+      label: `ingestStream, ${objects} x 4 KiB ${width === 1 ? 'one after another' : `${width} at a time`}${durable ? ' [durable]' : ''}`,
+      group: 'ours',
+      unit: 'objects/s',
+      amount: objects,
+      durable,
+      peers: ['peer.plain.small', 'peer.cacache.small'],
+      run: (ctx) =>
+        withFreshPlane(ctx, durable, async (dp) => {
+          const small = ctx.work.smallObjects;
+          const results = new Array(small.length);
+          const { seconds, cpuSeconds } = await timed(() =>
+            pool(width, small.length, async (i) => {
+              results[i] = await dp.ingestStream(single(small[i]));
+            }),
+          );
+          return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
+        }),
+    })),
+  );
+}

@@ -1,0 +1,115 @@
+// Peak resident memory growth during a large ingestStream and during a serveObject read by a slow
+// consumer: process.memoryUsage().rss sampled every 10 ms, max minus the RSS at the start (after a
+// full GC). The kernel's own high-water mark (VmHWM, reset through /proc/self/clear_refs) is
+// reported beside it where Linux allows, since it also catches peaks between samples.
+
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chunksOf } from './data.mjs';
+import { gc } from './gc.mjs';
+import { ingested, MiB, withFreshPlane } from './cases/common.mjs';
+
+const SAMPLE_MS = 10;
+
+function highWaterMarkBytes() {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+function resetHighWaterMark() {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function measure(fn) {
+  gc();
+  await sleep(20);
+  gc();
+  const base = process.memoryUsage().rss;
+  const hwmReset = resetHighWaterMark();
+  let peak = base;
+  let samples = 0;
+  const timer = setInterval(() => {
+    samples++;
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, SAMPLE_MS);
+  const start = performance.now();
+  try {
+    await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  peak = Math.max(peak, process.memoryUsage().rss);
+  const hwm = hwmReset ? highWaterMarkBytes() : undefined;
+  return {
+    baseRssBytes: base,
+    peakGrowthBytes: peak - base,
+    hwmGrowthBytes: hwm === undefined ? undefined : Math.max(0, hwm - base),
+    samples,
+    seconds,
+  };
+}
+
+const TRIALS = 3;
+
+/** The trial with the highest peak, with every trial's figures beside it. */
+function worst(trials) {
+  const peak = trials.reduce((a, b) => (b.peakGrowthBytes > a.peakGrowthBytes ? b : a));
+  const hwm = trials.map((t) => t.hwmGrowthBytes);
+  return {
+    ...peak,
+    trials: trials.map((t) => t.peakGrowthBytes),
+    hwmTrials: hwm,
+    hwmGrowthBytes: hwm.includes(undefined) ? undefined : Math.max(...hwm),
+  };
+}
+
+/**
+ * The memory measurements, each repeated TRIALS times in rotation (the figure moves with GC and
+ * allocator timing, so the worst trial is reported); `ctx.read` is the stored object.
+ */
+export async function memoryCases(ctx) {
+  const runs = { ingest: [], serve: [], peer: [] };
+  for (let trial = 0; trial < TRIALS; trial++) {
+    const one = await memoryTrial(ctx);
+    for (const key of Object.keys(runs)) runs[key].push(one[key]);
+  }
+  const work = ctx.work;
+  return [
+    { id: 'rss.ingestStream', label: `ingestStream of ${work.sizeBytes / MiB} MiB, 1 MiB chunks from memory`, objectBytes: work.sizeBytes, ...worst(runs.ingest) },
+    { id: 'rss.serveSlow', label: `serveObject of ${ctx.read.size / MiB} MiB, consumer awaits a 1 ms timer per chunk`, objectBytes: ctx.read.size, ...worst(runs.serve) },
+    { id: 'rss.readStreamSlow', label: `(peer) fs.createReadStream 1 MiB reads, same file and consumer`, objectBytes: ctx.read.size, ...worst(runs.peer) },
+  ];
+}
+
+async function memoryTrial(ctx) {
+  const work = ctx.work;
+  const ingest = await withFreshPlane(ctx, false, async (dp) => {
+    let result;
+    const figures = await measure(async () => {
+      result = await dp.ingestStream(chunksOf(work.big, MiB));
+    });
+    ingested('big', result);
+    return figures;
+  });
+  const slowly = async (what, stream) => {
+    let bytes = 0;
+    const figures = await measure(async () => {
+      for await (const chunk of await stream()) {
+        bytes += chunk.length;
+        await sleep(1);
+      }
+    });
+    if (bytes !== ctx.read.size) throw new Error(`${what} (slow consumer): read ${bytes} bytes, expected ${ctx.read.size}`);
+    return figures;
+  };
+  const serve = await slowly('serveObject', () => ctx.read.dp.serveObject(ctx.read.address));
+  // For comparison (no target): Node's own file stream with the same chunk size and consumer.
+  const peer = await slowly('fs.createReadStream', () => createReadStream(ctx.read.file, { highWaterMark: MiB }));
+  return { ingest, serve, peer };
+}

@@ -1,0 +1,43 @@
+// The targets (medians of one run, 1 GiB objects, durable: false), checked against a run's
+// rows. Reported, never asserted: a missed target does not fail the benchmark.
+
+const MiB = 1024 * 1024;
+
+/** [{ text, value, need, unit, pass, margin }] from rows by id, the ceilings and the memory figures. */
+export function evaluateTargets(rowsById, ceilings, memory) {
+  const median = (id) => rowsById.get(id)?.median;
+  const ratio = (id, against) => {
+    const a = median(id);
+    return a !== undefined && against > 0 ? a / against : undefined;
+  };
+  const atLeast = (text, value, need, against) => ({
+    text,
+    against,
+    value,
+    need,
+    kind: 'ratio',
+    pass: value !== undefined && value >= need,
+    margin: value === undefined ? undefined : value / need - 1,
+  });
+  const atMost = (text, bytes, limit) => ({
+    text,
+    value: bytes,
+    need: limit,
+    kind: 'bytes',
+    pass: bytes !== undefined && bytes <= limit,
+    margin: bytes === undefined ? undefined : 1 - bytes / limit,
+  });
+  const rss = (id) => memory.find((m) => m.id === id)?.peakGrowthBytes;
+  return [
+    atLeast('ingestStream, 1 MiB chunks >= 0.8 x the lower ceiling', ratio('ours.stream.1MiB', ceilings.ingest), 0.8, ceilings.ingestName),
+    atLeast('ingestStream, 1 MiB chunks >= 3 x the plain Node pipeline', ratio('ours.stream.1MiB', median('peer.plain')), 3, 'plain pipeline'),
+    atLeast('ingestFile >= 0.9 x the lower ceiling', ratio('ours.file', ceilings.ingest), 0.9, ceilings.ingestName),
+    atLeast('verifyObject >= 0.9 x the SHA-256 ceiling', ratio('ours.verify', ceilings.sha256), 0.9, 'SHA-256'),
+    atLeast('serveObject whole >= 1.5 x fs.createReadStream', ratio('ours.serve', median('peer.readStream')), 1.5, 'fs.createReadStream'),
+    atLeast('4 KiB one after another >= 10 x cacache.put', ratio('ours.small.sequential', median('peer.cacache.small')), 10, 'cacache.put'),
+    atLeast('4 KiB one after another >= 4 x the plain Node pipeline', ratio('ours.small.sequential', median('peer.plain.small')), 4, 'plain pipeline'),
+    atLeast('4 ingests at once: aggregate >= 1 x one alone', ratio('ours.four', median('ours.alone')), 1, 'one alone'),
+    atMost('peak RSS growth, ingestStream <= 64 MiB', rss('rss.ingestStream'), 64 * MiB),
+    atMost('peak RSS growth, serveObject to a slow consumer <= 64 MiB', rss('rss.serveSlow'), 64 * MiB),
+  ];
+}
