@@ -37,7 +37,11 @@ impl DataPlane {
                     let id = backend.id;
                     Arc::new(run_blocking(move || FsBackend::open(id, &fs)).await?)
                 }
-                BackendSpec::S3(s3) => Arc::new(S3Backend::open(backend.id, &s3)?),
+                BackendSpec::S3(s3) => {
+                    // Building the HTTP clients reads the system's certificates: blocking.
+                    let id = backend.id;
+                    Arc::new(run_blocking(move || S3Backend::open(id, &s3)).await?)
+                }
             });
         }
         let default_backend = backends

@@ -216,6 +216,8 @@ fn large_objects_go_by_multipart_upload_and_deduplicate() {
         let hinted = IngestOptions { size_hint: Some(bytes.len() as u64), ..Default::default() };
         let again = ingest_streaming(&plane, &bytes, hinted).await.unwrap();
         assert!(again.receipt.deduplicated, "the same large content again is deduplicated");
+        let whole = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+        assert!(whole.receipt.deduplicated, "and so it is when whole in memory");
 
         // One chunk larger than a part, as `ingest_bytes` hands it over.
         let other = content(9 * MIB, 3);

@@ -3,7 +3,7 @@
 use std::error::Error as _;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum, S3CopyIfNotExists};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, Checksum, S3CopyIfNotExists};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 
 use crate::config::S3Config;
@@ -61,9 +61,10 @@ fn build(
         .with_retry(retry);
     if let Some(endpoint) = &config.endpoint {
         builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
-        if endpoint.starts_with("http://") {
-            builder = builder.with_allow_http(true);
-        }
+    }
+    // The endpoint may also come from AWS_ENDPOINT; plain HTTP is allowed when it says so.
+    if builder.get_config_value(&AmazonS3ConfigKey::Endpoint).is_some_and(|e| e.starts_with("http://")) {
+        builder = builder.with_allow_http(true);
     }
     if let Some(checksum) = checksum {
         builder = builder.with_checksum_algorithm(checksum);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::StreamExt;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
@@ -23,9 +24,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::reader::S3Reader;
 use self::writer::S3Writer;
-use super::{digest_reader, object_locator, Backend, HeldObject, ObjectReader, ObjectWriter};
+use super::{digest_reader, object_locator, Backend, Committed, HeldObject, ObjectReader, ObjectWriter};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
+use crate::hashing::Digests;
 use crate::identity::ContentAddress;
 use crate::results::{BackendHealth, BackendKind};
 
@@ -85,6 +87,10 @@ impl Backend for S3Backend {
 
     fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(S3Writer::create(self.shared.clone(), size_hint)?))
+    }
+
+    fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
+        S3Writer::put(self.shared.clone(), address, digests, bytes)
     }
 
     async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
@@ -152,20 +158,25 @@ impl Shared {
         client::unavailable(&self.id, doing, error)
     }
 
-    /// `NOT_FOUND` for a missing key in a bucket that is there, `BACKEND_UNAVAILABLE` otherwise. A
-    /// HEAD's 404 or 403 has no body to say why (no such key, or no such bucket? a bad signature, or
-    /// an unknown key id?), so a listing of the bucket, whose error does, is asked.
+    /// `NOT_FOUND` for a missing key in a bucket that is there, `BACKEND_UNAVAILABLE` otherwise.
     async fn read_failure(&self, address: &ContentAddress, doing: String, error: object_store::Error) -> Error {
+        let missing = || Error::NotFound { address: address.to_string(), backend: self.id.clone() };
+        self.failure(doing, error).await.unwrap_or_else(missing)
+    }
+
+    /// `BACKEND_UNAVAILABLE` saying why a request failed, or `None` for a missing key in a bucket
+    /// that is there. A HEAD's 404 or 403 has no body to say why (no such key, or no such bucket?
+    /// a bad signature, or an unknown key id?), so a listing of the bucket, whose error does, is
+    /// asked.
+    async fn failure(&self, doing: String, error: object_store::Error) -> Option<Error> {
         use object_store::Error::{NotFound, PermissionDenied, Unauthenticated};
         if !matches!(error, NotFound { .. } | PermissionDenied { .. } | Unauthenticated { .. }) {
-            return self.unavailable(doing, &error);
+            return Some(self.unavailable(doing, &error));
         }
         match self.check_bucket().await {
-            Err(cause) => Error::BackendUnavailable { backend: self.id.clone(), cause: format!("{doing}: {cause}") },
-            Ok(()) if matches!(error, NotFound { .. }) => {
-                Error::NotFound { address: address.to_string(), backend: self.id.clone() }
-            }
-            Ok(()) => self.unavailable(doing, &error),
+            Err(cause) => Some(Error::BackendUnavailable { backend: self.id.clone(), cause: format!("{doing}: {cause}") }),
+            Ok(()) if matches!(error, NotFound { .. }) => None,
+            Ok(()) => Some(self.unavailable(doing, &error)),
         }
     }
 

@@ -70,6 +70,18 @@ impl S3Writer {
         Ok(writer)
     }
 
+    /// Stores an object already whole in memory and digested: when an intact copy is stored, it
+    /// costs one HEAD and sends nothing.
+    pub(super) fn put(shared: Arc<Shared>, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
+        let mut writer = Box::new(S3Writer::create(shared, None)?);
+        let target = writer.shared.object_path(address);
+        if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
+            return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
+        }
+        writer.write(bytes)?;
+        writer.commit(address, digests)
+    }
+
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
@@ -154,7 +166,10 @@ impl S3Writer {
         match self.block_on(self.shared.store.head(target)) {
             Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.shared.unavailable(format!("looking for {target}"), &e)),
+            Err(e) => match self.block_on(self.shared.failure(format!("looking for {target}"), e)) {
+                Some(failure) => Err(failure),
+                None => Ok(None),
+            },
         }
     }
 
