@@ -373,7 +373,8 @@ async fn assert_unavailable(options: BackendOptions, cause: &str) {
 #[test]
 fn wrong_credentials_and_a_missing_bucket_make_the_backend_unavailable() {
     with_server(|config| async move {
-        let wrong_secret = BackendOptions { secret_access_key: Some("not-the-secret".into()), ..backend_options(&config) };
+        let wrong_secret =
+            BackendOptions { secret_access_key: Some("not-the-secret".into()), ..backend_options(&config) };
         assert_unavailable(wrong_secret, "SignatureDoesNotMatch").await;
         let unknown_key = BackendOptions { access_key_id: Some("nobody".into()), ..backend_options(&config) };
         // versitygw says XAdminUserNotFound where AWS says InvalidAccessKeyId; both name the key.

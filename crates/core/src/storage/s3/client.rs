@@ -21,7 +21,11 @@ pub(super) fn data_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
 
 fn data_retry() -> RetryConfig {
     RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
         max_retries: 3,
         retry_timeout: Duration::from_secs(20),
     }
@@ -37,9 +41,8 @@ pub(super) fn copy_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
 
 /// The client for health probes: one attempt, answered within seconds either way.
 pub(super) fn probe_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
-    let options = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(5));
+    let options =
+        ClientOptions::new().with_connect_timeout(Duration::from_secs(2)).with_timeout(Duration::from_secs(5));
     let retry = RetryConfig { max_retries: 0, retry_timeout: Duration::from_secs(5), ..Default::default() };
     build(id, config, options, retry, None)
 }
@@ -81,9 +84,13 @@ fn build(
     if let Some(token) = &config.session_token {
         builder = builder.with_token(token);
     }
-    builder
-        .build()
-        .map_err(|e| Error::invalid_argument(format!("backend '{id}': cannot configure S3 bucket {:?}: {}", config.bucket, describe(&e))))
+    builder.build().map_err(|e| {
+        Error::invalid_argument(format!(
+            "backend '{id}': cannot configure S3 bucket {:?}: {}",
+            config.bucket,
+            describe(&e)
+        ))
+    })
 }
 
 /// `BACKEND_UNAVAILABLE` for a failed request, saying what was being done and why it failed.

@@ -174,7 +174,9 @@ impl Shared {
             return Some(self.unavailable(doing, &error));
         }
         match self.check_bucket().await {
-            Err(cause) => Some(Error::BackendUnavailable { backend: self.id.clone(), cause: format!("{doing}: {cause}") }),
+            Err(cause) => {
+                Some(Error::BackendUnavailable { backend: self.id.clone(), cause: format!("{doing}: {cause}") })
+            }
             Ok(()) if matches!(error, NotFound { .. }) => None,
             Ok(()) => Some(self.unavailable(doing, &error)),
         }

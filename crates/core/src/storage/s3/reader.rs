@@ -72,7 +72,10 @@ impl S3Reader {
             }
             Source::Ready((size_bytes > 0).then_some(bytes))
         } else {
-            Source::ReadAhead(read_ahead(Rechunker { stream: body.into_stream(), leftover: Bytes::new(), context }, size_bytes))
+            Source::ReadAhead(read_ahead(
+                Rechunker { stream: body.into_stream(), leftover: Bytes::new(), context },
+                size_bytes,
+            ))
         };
         Ok(S3Reader { size_bytes, total_size_bytes, chunks })
     }

@@ -72,7 +72,12 @@ impl S3Writer {
 
     /// Stores an object already whole in memory and digested: when an intact copy is stored, it
     /// costs one HEAD and sends nothing.
-    pub(super) fn put(shared: Arc<Shared>, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
+    pub(super) fn put(
+        shared: Arc<Shared>,
+        address: &ContentAddress,
+        digests: &Digests,
+        bytes: Bytes,
+    ) -> Result<Committed> {
         let mut writer = Box::new(S3Writer::create(shared, None)?);
         let target = writer.shared.object_path(address);
         if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
@@ -93,7 +98,8 @@ impl S3Writer {
             .block_on(self.shared.store.put_multipart(&staging))
             .map_err(|e| self.shared.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
         let upload = WriteMultipart::new_with_chunk_size(upload, PART_LEN);
-        if let State::Buffered { chunks, .. } = std::mem::replace(&mut self.state, State::Uploading { staging, upload }) {
+        if let State::Buffered { chunks, .. } = std::mem::replace(&mut self.state, State::Uploading { staging, upload })
+        {
             chunks.into_iter().try_for_each(|chunk| self.upload(chunk))?;
         }
         Ok(())
@@ -118,7 +124,8 @@ impl S3Writer {
             Err(object_store::Error::AlreadyExists { .. }) => match self.intact_object_at(target, size_bytes)? {
                 Some(stored_at) => Ok(Placed::AlreadyThere(stored_at)),
                 None => {
-                    self.block_on(self.shared.store.put(target, payload)).map_err(|e| self.shared.unavailable(doing(), &e))?;
+                    self.block_on(self.shared.store.put(target, payload))
+                        .map_err(|e| self.shared.unavailable(doing(), &e))?;
                     Ok(Placed::New)
                 }
             },
@@ -128,8 +135,15 @@ impl S3Writer {
 
     /// Completes the upload, then copies the staging object to `target` unless an intact object is
     /// there already.
-    fn place_upload(&mut self, staging: Path, upload: WriteMultipart, target: &Path, size_bytes: u64) -> Result<Placed> {
-        self.block_on(upload.finish()).map_err(|e| self.shared.unavailable(format!("completing the upload to {staging}"), &e))?;
+    fn place_upload(
+        &mut self,
+        staging: Path,
+        upload: WriteMultipart,
+        target: &Path,
+        size_bytes: u64,
+    ) -> Result<Placed> {
+        self.block_on(upload.finish())
+            .map_err(|e| self.shared.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
         let placed = match self.intact_object_at(target, size_bytes)? {
             Some(stored_at) => Placed::AlreadyThere(stored_at),
@@ -176,10 +190,20 @@ impl S3Writer {
     /// What must be removed if the writer goes away now.
     fn cleanup(&mut self) -> Option<BoxFuture<'static, ()>> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Uploading { upload, .. } => Some(async move { let _ = upload.abort().await; }.boxed()),
+            State::Uploading { upload, .. } => Some(
+                async move {
+                    let _ = upload.abort().await;
+                }
+                .boxed(),
+            ),
             State::Staged(staging) => {
                 let store = self.shared.store.clone();
-                Some(async move { let _ = store.delete(&staging).await; }.boxed())
+                Some(
+                    async move {
+                        let _ = store.delete(&staging).await;
+                    }
+                    .boxed(),
+                )
             }
             State::Buffered { .. } | State::Done => None,
         }
@@ -189,7 +213,7 @@ impl S3Writer {
 /// A server that answers the conditional copy with 501 Not Implemented.
 fn is_not_implemented(error: &object_store::Error) -> bool {
     let message = super::client::describe(error);
-    message.contains("501") || message.contains("NotImplemented")
+    message.contains("501 Not Implemented")
 }
 
 impl ObjectWriter for S3Writer {
@@ -229,9 +253,15 @@ impl Drop for S3Writer {
     /// thread, where blocking is not allowed) the removal just runs on.
     fn drop(&mut self) {
         let Some(cleanup) = self.cleanup() else { return };
-        let removal = self.runtime.spawn(cleanup);
+        // A plain channel, no tokio timer: a runtime shutting down drops the task, and with it the
+        // sender, instead of panicking in a drop.
+        let (removed, removal) = std::sync::mpsc::channel::<()>();
+        self.runtime.spawn(async move {
+            cleanup.await;
+            let _ = removed.send(());
+        });
         if std::thread::current().id() == self.owner {
-            let _ = self.runtime.block_on(tokio::time::timeout(CLEANUP_WAIT, removal));
+            let _ = removal.recv_timeout(CLEANUP_WAIT);
         }
     }
 }
