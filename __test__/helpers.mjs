@@ -8,38 +8,78 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataPlane } from '@artifactstore/data-plane';
+import { startS3Server } from '../scripts/s3-server.mjs';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** Backend kinds the conformance suite runs against. */
-export const BACKEND_KINDS = ['fs'];
+/** Backend kinds the conformance suite runs against: both, always (the S3 one is a real server). */
+export const BACKEND_KINDS = ['fs', 's3'];
+
+let s3Server;
+/** One versitygw per test file, started on first use and stopped when the process exits. */
+export function s3() {
+  s3Server ??= startS3Server();
+  return s3Server;
+}
+test.after.always(async () => {
+  if (s3Server) await (await s3Server).stop();
+});
+
+let storeCount = 0;
 
 /**
  * Opens a data plane over a fresh temporary store of `kind`.
- * Returns { dp, kind, backendId, root, close, leftovers }:
- * - root: the fs root (fs only);
- * - leftovers(): names of temporary files/keys still present (must be [] after any ingest ends).
+ * Returns { dp, kind, backendId, config, close, leftovers, root (fs), server and prefix (s3) }:
+ * leftovers() lists temporary files (fs: <root>/tmp) or staging keys (s3: <prefix>staging/) still
+ * present, which must be [] once every ingest has ended.
  */
 export async function openStore(kind = 'fs', options = {}) {
-  if (kind !== 'fs') throw new Error(`no test set-up for backend kind ${kind}`);
-  const root = await mkdtemp(join(tmpdir(), 'dp-test-'));
-  const backend = { id: 'local', kind: 'fs', root, durable: options.durable ?? false };
-  const dp = await openDataPlane({ backends: [backend] });
+  const store = kind === 'fs' ? await fsStore(options) : kind === 's3' ? await s3Store() : undefined;
+  if (!store) throw new Error(`no test set-up for backend kind ${kind}`);
+  const config = { backends: [store.backend] };
+  const dp = await openDataPlane(config);
   return {
+    ...store,
     dp,
     kind,
-    backendId: 'local',
-    root,
-    config: { backends: [backend] },
-    async leftovers() {
-      return readdir(join(root, 'tmp'));
-    },
+    backendId: store.backend.id,
+    config,
     async close() {
       await dp.close();
-      await rm(root, { recursive: true, force: true });
+      await store.remove();
     },
   };
+}
+
+async function fsStore(options) {
+  const root = await mkdtemp(join(tmpdir(), 'dp-test-'));
+  return {
+    root,
+    backend: { id: 'local', kind: 'fs', root, durable: options.durable ?? false },
+    leftovers: () => readdir(join(root, 'tmp')),
+    remove: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+async function s3Store() {
+  const server = await s3();
+  const prefix = `store-${process.pid}-${++storeCount}/`;
+  const { endpoint, region, bucket, accessKeyId, secretAccessKey } = server;
+  return {
+    server,
+    prefix,
+    backend: { id: 'bucket', kind: 's3', bucket, prefix, endpoint, region, accessKeyId, secretAccessKey },
+    leftovers: () => listKeys(server, `${prefix}staging/`),
+    remove: async () => {},
+  };
+}
+
+/** Keys under `prefix` in the test server's bucket (first 1000). */
+export async function listKeys(server, prefix) {
+  const response = await server.request('GET', `/${server.bucket}`, { query: { 'list-type': '2', prefix } });
+  if (!response.ok) throw new Error(`listing ${prefix}: HTTP ${response.status} ${await response.text()}`);
+  return [...(await response.text()).matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]);
 }
 
 /** Declares a test that runs once per backend kind with a fresh store, closed afterwards. */
