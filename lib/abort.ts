@@ -6,15 +6,35 @@ export function abortError(signal: AbortSignal, what: string): DataPlaneError {
 }
 
 /**
- * Races `promise` against the signal: rejects with ABORTED as soon as it fires. The listener is
- * removed when the race ends, so long streams do not pile listeners up.
+ * Races `promise` against the signal: rejects with ABORTED as soon as it fires. What the promise
+ * resolves to after losing the race goes to `dispose` (to close a reader nobody will read), and a
+ * late rejection is swallowed, never left unhandled. The listener is removed when the race ends.
  */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+  dispose?: (late: T) => unknown,
+): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal, what));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal, what));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    let settled = false;
+    const onAbort = () => {
+      settled = true;
+      reject(abortError(signal, what));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) void Promise.resolve(dispose?.(value)).catch(() => {});
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!settled) reject(error);
+      },
+    );
   });
 }

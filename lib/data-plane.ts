@@ -18,7 +18,7 @@ import type {
   ServeOptions,
   VerifyResult,
 } from './types';
-import { raceAbort } from './abort';
+import { abortError, raceAbort } from './abort';
 
 /** Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour. */
 export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
@@ -46,7 +46,19 @@ class DataPlaneClient implements OpenDataPlane {
     }
     const nativeOptions = nativeIngestOptions(options);
     const signal = optionalSignal(options?.signal);
-    return raceAbort(translateNative(() => this.plane.ingestFile(path, nativeOptions)), signal, 'ingestFile') as Promise<IngestResult>;
+    if (signal?.aborted) throw abortError(signal, 'ingestFile');
+    // Not a race: the native call stops at the next chunk and stores nothing, or has committed
+    // already, and its answer is the truth either way.
+    const cancellation = new native.Cancellation();
+    const cancel = () => cancellation.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      return (await translateNative(() => this.plane.ingestFile(path, nativeOptions, cancellation))) as IngestResult;
+    } catch (error) {
+      throw signal?.aborted && (error as DataPlaneError).code === 'ABORTED' ? abortError(signal, 'ingestFile') : error;
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
   }
 
   async serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
@@ -55,10 +67,12 @@ class DataPlaneClient implements OpenDataPlane {
     const range = byteRangeOf(isRecordValue(options) ? options.byteRange : undefined);
     const backendId = backendIdOf(options);
     const signal = optionalSignal(options?.signal);
+    if (signal?.aborted) throw abortError(signal, 'serveObject');
     const reader = await raceAbort(
       translateNative(() => this.plane.serve(text, range?.[0], range?.[1], backendId)),
       signal,
       'serveObject',
+      (late) => late.close(),
     );
     return new NativeObjectStream(parseContentAddress(text), reader, signal);
   }

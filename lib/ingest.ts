@@ -2,7 +2,7 @@
 // waiting only when its queue is full (backpressure), so the Rust side hashes and writes while
 // JavaScript produces the next chunk.
 
-import { raceAbort } from './abort';
+import { abortError, raceAbort } from './abort';
 import { describe } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import type { NativeDataPlane, NativeIngest, NativeIngestOptions } from './native';
@@ -57,6 +57,7 @@ export async function ingestStream(
   options: NativeIngestOptions,
   signal: AbortSignal | undefined,
 ): Promise<IngestResult> {
+  if (signal?.aborted) throw abortError(signal, 'ingestStream');
   const chunks = new ChunkReader(iteratorOf(stream), signal);
   let session: NativeIngest | undefined;
   try {
@@ -67,12 +68,14 @@ export async function ingestStream(
       return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options))) as IngestResult;
     }
     session = await translateNative(() => plane.beginIngest(options));
-    for (let chunk: Buffer | undefined = first; chunk; chunk = chunk === first ? second : await chunks.next()) {
+    let accepted = (await push(session, first)) && (await push(session, second));
+    for (let chunk = accepted && (await chunks.next()); chunk; chunk = await chunks.next()) {
       if (!(await push(session, chunk))) break;
     }
-    const result = (await raceAbort(translateNative(() => session!.finish()), signal, 'ingestStream')) as IngestResult;
+    // Every byte is handed over: from here on the ingest completes, whatever the signal does.
+    const finishing = session;
     session = undefined;
-    return result;
+    return (await translateNative(() => finishing.finish())) as IngestResult;
   } catch (error) {
     // The source's own error passes through as it is; ours are DataPlaneErrors already.
     chunks.close();

@@ -87,13 +87,18 @@ impl DataPlane {
         store_bytes(backend.as_ref(), bytes, &options)
     }
 
-    /// Ingests a file on disk.
-    pub async fn ingest_file(&self, path: PathBuf, options: IngestOptions) -> Result<IngestResult> {
+    /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it
+    /// has already committed.
+    pub async fn ingest_file(&self, path: PathBuf, options: IngestOptions, cancel: Arc<AtomicBool>) -> Result<IngestResult> {
         let backend = self.backend(options.backend_id.as_deref())?;
         run_blocking(move || {
             let context = || format!("ingestFile: reading {}", path.display());
             let mut file = File::open(&path).context(context)?;
+            let cancelled = || cancel.load(Ordering::Acquire);
             let chunks = std::iter::from_fn(|| {
+                if cancelled() {
+                    return None;
+                }
                 let mut buffer = vec![0u8; CHUNK_LEN];
                 match read_full(&mut file, &mut buffer).context(context) {
                     Ok(0) => None,
@@ -104,7 +109,7 @@ impl DataPlane {
                     Err(e) => Some(Err(e)),
                 }
             });
-            store_chunks(backend.as_ref(), chunks, &options, || false)
+            store_chunks(backend.as_ref(), chunks, &options, cancelled)
         })
         .await
     }

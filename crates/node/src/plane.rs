@@ -48,9 +48,16 @@ impl NativeDataPlane {
         Ok(AsyncTask::new(IngestBuffer { plane: self.plane.clone(), job: Some((bytes, options.try_into()?)) }))
     }
 
+    /// Ingests a file; `cancellation.cancel()` abandons it unless it has already committed.
     #[napi]
-    pub async fn ingest_file(&self, path: String, options: NativeIngestOptions) -> Result<NativeIngestResult> {
-        let result = self.plane.ingest_file(PathBuf::from(path), options.try_into()?).await;
+    pub async fn ingest_file(
+        &self,
+        path: String,
+        options: NativeIngestOptions,
+        cancellation: &Cancellation,
+    ) -> Result<NativeIngestResult> {
+        let cancel = cancellation.flag.clone();
+        let result = self.plane.ingest_file(PathBuf::from(path), options.try_into()?, cancel).await;
         result.map(Into::into).map_err(to_js_error)
     }
 
@@ -109,5 +116,25 @@ impl Task for IngestBuffer {
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(output.into())
+    }
+}
+
+/// A flag JavaScript sets (from an AbortSignal) and a long native call checks.
+#[napi]
+#[derive(Default)]
+pub struct Cancellation {
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[napi]
+impl Cancellation {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::Release);
     }
 }

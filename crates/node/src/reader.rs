@@ -51,9 +51,12 @@ impl NativeObjectReader {
         }
     }
 
-    /// Releases the file or connection now.
+    /// Releases the file or connection; resolves once it is released.
     #[napi]
     pub async fn close(&self) {
-        self.reader.lock().await.take();
+        if let Some(reader) = self.reader.lock().await.take() {
+            // Dropping may wait for a read in progress: not on an async thread.
+            let _ = tokio::task::spawn_blocking(move || drop(reader)).await;
+        }
     }
 }

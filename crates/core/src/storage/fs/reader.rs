@@ -24,7 +24,7 @@ pub struct FsReader {
 enum Source {
     /// A range of at most one chunk, read while opening.
     Ready(Option<Bytes>),
-    ReadAhead(mpsc::Receiver<Result<Bytes>>),
+    ReadAhead { chunks: mpsc::Receiver<Result<Bytes>>, reader: Option<std::thread::JoinHandle<()>> },
 }
 
 impl FsReader {
@@ -37,12 +37,12 @@ impl FsReader {
             let chunk = read_chunk(&mut file, size_bytes as usize).map_err(read_error)?;
             Source::Ready((size_bytes > 0).then_some(chunk))
         } else {
-            let (sender, receiver) = mpsc::channel(READ_AHEAD_CHUNKS);
-            std::thread::Builder::new()
+            let (sender, chunks) = mpsc::channel(READ_AHEAD_CHUNKS);
+            let reader = std::thread::Builder::new()
                 .name("serve".into())
                 .spawn(move || read_ahead(file, size_bytes, locator, sender))
                 .map_err(|e| Error::io("starting a serve thread", e))?;
-            Source::ReadAhead(receiver)
+            Source::ReadAhead { chunks, reader: Some(reader) }
         };
         Ok(FsReader { size_bytes, total_size_bytes, chunks })
     }
@@ -91,7 +91,19 @@ impl ObjectReader for FsReader {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         match &mut self.chunks {
             Source::Ready(chunk) => Ok(chunk.take()),
-            Source::ReadAhead(receiver) => receiver.recv().await.transpose(),
+            Source::ReadAhead { chunks, .. } => chunks.recv().await.transpose(),
+        }
+    }
+}
+
+impl Drop for FsReader {
+    /// Stops the read-ahead thread and waits for it, so the file is closed once the reader is gone.
+    fn drop(&mut self) {
+        if let Source::ReadAhead { chunks, reader } = &mut self.chunks {
+            chunks.close();
+            if let Some(reader) = reader.take() {
+                let _ = reader.join();
+            }
         }
     }
 }

@@ -129,7 +129,12 @@ impl S3Writer {
                     Ok(Placed::New)
                 }
             },
-            Err(e) => Err(self.shared.unavailable(doing(), &e)),
+            // A server may answer a create-only PUT of a key that a concurrent PUT just created
+            // by resetting the connection mid-body (versitygw does): the object there settles it.
+            Err(e) => match self.intact_object_at(target, size_bytes) {
+                Ok(Some(stored_at)) => Ok(Placed::AlreadyThere(stored_at)),
+                _ => Err(self.shared.unavailable(doing(), &e)),
+            },
         }
     }
 
