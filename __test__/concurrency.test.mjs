@@ -1,0 +1,112 @@
+// Concurrency (issue 5, item 3): 64 concurrent ingests over 8 distinct contents, mixed with
+// serves, verifies and deletes of the same addresses. No crash, no error but the SPEC's (a serve
+// or verify of an object deleted meanwhile may reject with NOT_FOUND), every ingest resolves with
+// the right digests, every served byte is right, and every object left verifies. A serve that has
+// opened an object streams it whole even if the object is deleted meanwhile.
+
+import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
+import { noTmpfileShim, runChild, tempDir, walkObjects } from './fixtures/support.mjs';
+import { prepare, prng, runRound } from './fixtures/concurrent-mix.mjs';
+
+const MiB = 1024 * 1024;
+const ROUNDS = process.env.DP_SOAK ? 30 : 3;
+
+/** Every object left verifies, nothing is left in tmp/, and the store is whole for every content. */
+async function checkStore(t, dp, root, addresses) {
+  const { files, strays } = await walkObjects(root);
+  t.deepEqual(strays, [], 'only whole objects under objects/');
+  for (const file of files) {
+    t.true(addresses.includes(file.address), `${file.address} is one of the 8 contents`);
+    const result = await dp.verifyObject(file.address);
+    t.true(result.verified, `${file.path} verifies: ${result.mismatch}`);
+  }
+  t.deepEqual(await readdir(join(root, 'tmp')), [], 'no temporary file is left');
+  return files.length;
+}
+
+function merge(into, ops) {
+  for (const [key, n] of Object.entries(ops)) into[key] = (into[key] ?? 0) + n;
+}
+
+test('64 concurrent ingests of 8 contents mixed with serves, verifies and deletes (O_TMPFILE)', async (t) => {
+  const root = await tempDir(t, 'dp-concurrency-');
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false }] });
+  const random = prng(20240605);
+  const { contents, addresses } = await prepare(dp, random);
+  const ops = {};
+  let objectsChecked = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const report = await runRound(dp, contents, addresses, random);
+    t.deepEqual(report.violations, [], `round ${round}`);
+    merge(ops, report.ops);
+    objectsChecked += await checkStore(t, dp, root, addresses);
+  }
+  // The store still takes every content, and serves it exactly.
+  for (const [k, content] of contents.entries()) {
+    const result = await dp.ingestStream([content]);
+    t.is(formatContentAddress(result.primaryDigest), addresses[k]);
+    const parts = [];
+    for await (const chunk of await dp.serveObject(addresses[k])) parts.push(chunk);
+    t.true(Buffer.concat(parts).equals(content));
+  }
+  objectsChecked += await checkStore(t, dp, root, addresses);
+  t.is(ops['ingest ok'] + (ops['ingest ok (deduplicated)'] ?? 0), 64 * ROUNDS, 'every ingest resolved');
+  t.true(Object.keys(ops).some((key) => key.startsWith('delete deleted')), 'deletes raced with the rest');
+  await dp.close();
+  t.log(`${ROUNDS} rounds; outcomes ${JSON.stringify(ops)}; ${objectsChecked} objects verified afterwards`);
+});
+
+test('the same mix in a process with named temp files', async (t) => {
+  const root = await tempDir(t, 'dp-concurrency-');
+  const child = await runChild('concurrent-mix.mjs', [JSON.stringify({ root, rounds: ROUNDS, seed: 77 })], { preload: noTmpfileShim() });
+  const report = JSON.parse(child.lines.at(-1) ?? 'null');
+  t.truthy(report, `the child ran to its end: code ${child.code}, signal ${child.signal}, ${child.stderr}`);
+  if (!report) return;
+  t.deepEqual(report.violations, []);
+  t.is(report.ops['ingest ok'] + (report.ops['ingest ok (deduplicated)'] ?? 0), 64 * ROUNDS);
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  const objects = await checkStore(t, dp, root, report.addresses);
+  await dp.close();
+  t.log(`outcomes ${JSON.stringify(report.ops)}; ${objects} objects verified afterwards`);
+});
+
+const sha256 = (buffer) => createHash('sha256').update(buffer).digest('hex');
+
+for (const [what, size, byteRange] of [
+  ['a large object (read ahead)', 9 * MiB + 11, undefined],
+  ['a range of a large object', 9 * MiB + 11, [123, 7 * MiB + 5]],
+  ['a small object (read at open)', 4000, undefined],
+]) {
+  test(`a serve that has opened ${what} streams it whole although it is deleted meanwhile`, async (t) => {
+    const root = await tempDir(t, 'dp-concurrency-');
+    const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+    const content = randomBytes(size);
+    const { primaryDigest } = await dp.ingestStream([content]);
+    const expected = byteRange ? content.subarray(...byteRange) : content;
+    const stream = await dp.serveObject(primaryDigest, { byteRange });
+    t.is(stream.sizeBytes, expected.length);
+    const iterator = stream[Symbol.asyncIterator]();
+    const parts = [];
+    const first = await iterator.next();
+    t.false(first.done);
+    parts.push(first.value);
+
+    t.true((await dp.deleteObject(primaryDigest)).deleted, 'the delete goes through');
+    const { files } = await walkObjects(root);
+    t.deepEqual(files, [], 'the object is gone from objects/');
+    await t.throwsAsync(dp.verifyObject(primaryDigest), { instanceOf: DataPlaneError, code: 'NOT_FOUND' });
+    await t.throwsAsync(dp.serveObject(primaryDigest), { instanceOf: DataPlaneError, code: 'NOT_FOUND' });
+    // Another ingest of other bytes meanwhile does not disturb the open serve either.
+    await dp.ingestStream([randomBytes(size)]);
+
+    for (let step = await iterator.next(); !step.done; step = await iterator.next()) parts.push(step.value);
+    const served = Buffer.concat(parts);
+    t.is(served.length, expected.length, 'the served stream is whole');
+    t.is(sha256(served), sha256(expected), 'and its bytes are the object\'s');
+    await dp.close();
+  });
+}

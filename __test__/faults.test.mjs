@@ -1,0 +1,276 @@
+// Full disk and write errors (issue 5, item 2), produced for real, not simulated:
+// - ENOSPC: a 2 MiB tmpfs mounted as the store root (the tests run as root; if the mount fails the
+//   test fails and says why);
+// - EFBIG: a child process under a small RLIMIT_FSIZE, with SIGXFSZ ignored so write() returns
+//   EFBIG instead of killing it;
+// - failing fsync / fdatasync / unlink: libfiu's fiu-run (package fiu-utils, installed by
+//   scripts/install-test-tools.sh).
+// Every such ingest rejects with IO, leaves nothing under objects/ or tmp/, and the store keeps
+// working. Children also run with the no-O_TMPFILE shim, to cover the named temp files.
+
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
+import { noTmpfileShim, runChild, sleep, tempDir, walkObjects } from './fixtures/support.mjs';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const faults = { enospc: 0, efbig: 0, fiu: 0 };
+
+async function* chunked(buffer, size = 64 * KiB) {
+  for (let offset = 0; offset < buffer.length; offset += size) yield buffer.subarray(offset, offset + size);
+}
+const sha256 = (buffer) => createHash('sha256').update(buffer).digest('hex');
+async function collect(stream) {
+  const parts = [];
+  for await (const chunk of stream) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+/** Asserts that the store holds no object file and nothing in tmp/. */
+async function assertNothingLeft(t, root, what) {
+  const { files, strays } = await walkObjects(root);
+  t.deepEqual([...files.map((f) => f.path), ...strays], [], `${what}: nothing under objects/`);
+  t.deepEqual(await readdir(join(root, 'tmp')), [], `${what}: nothing in tmp/`);
+}
+
+/** Asserts a small ingest, serve, verify and health all work. */
+async function assertStoreWorks(t, dp, what) {
+  const content = randomBytes(100 * KiB + 3);
+  const result = await dp.ingestStream(chunked(content, 16 * KiB));
+  t.is(result.sha256Digest.hex, sha256(content), `${what}: a later ingest works`);
+  t.true((await collect(await dp.serveObject(result.primaryDigest))).equals(content), `${what}: and serves its bytes`);
+  t.true((await dp.verifyObject(result.primaryDigest)).verified, `${what}: and verifies`);
+  const health = await dp.backendHealth();
+  t.true(health.healthy, `${what}: health is good again: ${JSON.stringify(health)}`);
+  t.true((await dp.deleteObject(result.primaryDigest)).deleted);
+  return health;
+}
+
+async function rejectsWithIo(t, promise, osError, what) {
+  const error = await t.throwsAsync(promise, { instanceOf: DataPlaneError }, what);
+  t.is(error?.code, 'IO', `${what}: ${error?.message}`);
+  t.regex(error?.message ?? '', osError, `${what}: the message names the OS error`);
+}
+
+test.serial('ENOSPC on a full tmpfs: IO, nothing left behind, and the store keeps working', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'dp-enospc-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', root], { stdio: 'pipe' });
+  } catch (error) {
+    await rmdir(root);
+    t.fail(`cannot mount a 2 MiB tmpfs at ${root} (these tests run as root and need mount): ${error.stderr ?? error.message}`);
+    return;
+  }
+  try {
+    const big = randomBytes(3 * MiB);
+    const source = join(await tempDir(t, 'dp-enospc-source-'), 'big');
+    await writeFile(source, big);
+    for (const durable of [false, true]) {
+      const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable }] });
+      const before = (await dp.backendHealth()).backends[0].freeBytes;
+      const attempts = {
+        'a streamed ingest': () => dp.ingestStream(chunked(big)),
+        'a one-chunk ingest': () => dp.ingestStream([big]),
+        'an ingestFile': () => dp.ingestFile(source),
+      };
+      for (const [what, ingest] of Object.entries(attempts)) {
+        const label = `${what} of 3 MiB into 2 MiB (durable: ${durable})`;
+        await rejectsWithIo(t, ingest(), /No space left on device|os error 28/, label);
+        faults.enospc++;
+        await assertNothingLeft(t, root, label);
+      }
+      await assertStoreWorks(t, dp, `after ENOSPC (durable: ${durable})`);
+      // An anonymous temp file still held open would keep its blocks: the space must come back.
+      const after = await dp.backendHealth();
+      t.true(after.backends[0].freeBytes >= before - 64 * KiB, `the failed ingests' space is free again (${before} -> ${after.backends[0].freeBytes})`);
+
+      // Filling up with real objects: the one that does not fit fails, the ones stored stay whole.
+      const first = randomBytes(MiB + 5);
+      const stored = await dp.ingestStream(chunked(first));
+      await rejectsWithIo(t, dp.ingestStream(chunked(randomBytes(MiB + 7))), /No space left on device|os error 28/, 'the object that does not fit');
+      faults.enospc++;
+      const { files } = await walkObjects(root);
+      t.deepEqual(files.map((f) => f.address), [formatContentAddress(stored.primaryDigest)], 'only the stored object is there');
+      t.true((await dp.verifyObject(stored.primaryDigest)).verified, 'the stored object is intact');
+      t.true((await collect(await dp.serveObject(stored.primaryDigest))).equals(first));
+      t.true((await dp.deleteObject(stored.primaryDigest)).deleted);
+      await assertStoreWorks(t, dp, 'after deleting to make room');
+      await dp.close();
+    }
+
+    // The same in another process with named temp files (no O_TMPFILE): the file is removed too.
+    const child = await runChild('ingest-once.mjs', [JSON.stringify({ root, size: 3 * MiB, via: 'stream' })], { preload: noTmpfileShim() });
+    const outcome = JSON.parse(child.lines.at(-1) ?? '{}');
+    t.is(outcome.code, 'IO', `named temp file on a full disk: ${JSON.stringify(outcome)} ${child.stderr}`);
+    t.regex(outcome.message ?? '', /No space left on device|os error 28/);
+    faults.enospc++;
+    await assertNothingLeft(t, root, 'ENOSPC with a named temp file');
+  } finally {
+    try {
+      execFileSync('umount', [root], { stdio: 'pipe' });
+    } catch {
+      execFileSync('umount', ['-l', root], { stdio: 'pipe' }); // still busy: detach it
+    }
+    await rmdir(root);
+  }
+  t.log(`${faults.enospc} ENOSPC faults`);
+});
+
+/** Runs ingest-once.mjs under RLIMIT_FSIZE = limitKiB, with SIGXFSZ ignored. */
+async function underFileSizeLimit(limitKiB, job, preload) {
+  const wrap = ['bash', '-c', `trap "" XFSZ; ulimit -f ${limitKiB}; exec "$0" "$@"`];
+  const child = await runChild('ingest-once.mjs', [JSON.stringify(job)], { wrap, preload });
+  return { outcome: JSON.parse(child.lines.at(-1) ?? 'null'), child };
+}
+
+test('EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store keeps working', async (t) => {
+  const root = await tempDir(t, 'dp-efbig-');
+  const file = join(await tempDir(t, 'dp-efbig-source-'), 'source');
+  await writeFile(file, randomBytes(MiB));
+  const shim = noTmpfileShim();
+  const jobs = [];
+  for (const preload of [undefined, shim]) {
+    for (const via of ['stream', 'buffer', 'file']) {
+      for (const durable of [false, true]) jobs.push({ job: { root, size: MiB, via, file, durable }, preload });
+    }
+  }
+  // Run a few at a time: children share the store, each with its own distinct content.
+  for (let i = 0; i < jobs.length; i += 4) {
+    const batch = jobs.slice(i, i + 4);
+    const results = await Promise.all(batch.map(({ job, preload }) => underFileSizeLimit(512, job, preload)));
+    results.forEach(({ outcome, child }, j) => {
+      const label = `${batch[j].job.via} of 1 MiB under a 512 KiB limit (durable: ${batch[j].job.durable}, ${batch[j].preload ? 'named' : 'O_TMPFILE'})`;
+      t.is(child.signal, null, `${label}: the child was not killed by SIGXFSZ: ${child.stderr}`);
+      t.is(outcome?.code, 'IO', `${label}: ${JSON.stringify(outcome)} ${child.stderr}`);
+      t.regex(outcome?.message ?? '', /File too large|os error 27/, `${label}: the message names EFBIG`);
+      faults.efbig++;
+    });
+  }
+  await assertNothingLeft(t, root, 'after EFBIG');
+
+  // The limit is what failed them: under it, the same child stores its object.
+  const { outcome } = await underFileSizeLimit(512, { root, size: 100 * KiB, via: 'stream' }, shim);
+  t.true(outcome?.ok, `an ingest under the limit works: ${JSON.stringify(outcome)}`);
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  t.true((await dp.verifyObject(outcome.address)).verified);
+  t.true((await dp.deleteObject(outcome.address)).deleted);
+  await assertStoreWorks(t, dp, 'after EFBIG');
+  await dp.close();
+  await assertNothingLeft(t, root, 'at the end');
+  t.log(`${faults.efbig} EFBIG faults`);
+});
+
+function fiuRun(enable, preload) {
+  const wrap = ['fiu-run', '-x', '-f', ''];
+  for (const spec of enable) wrap.push('-c', spec);
+  // fiu-run sets LD_PRELOAD itself; the shim goes after its libraries.
+  if (preload) wrap.push('bash', '-c', `LD_PRELOAD="$LD_PRELOAD ${preload}" exec "$0" "$@"`);
+  return wrap;
+}
+
+function requireFiu(t) {
+  try {
+    execFileSync('sh', ['-c', 'command -v fiu-run'], { stdio: 'pipe' });
+    return true;
+  } catch {
+    t.fail('fiu-run (Debian package fiu-utils) is missing: run scripts/install-test-tools.sh');
+    return false;
+  }
+}
+
+test('a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves nothing behind', async (t) => {
+  if (!requireFiu(t)) return;
+  const root = await tempDir(t, 'dp-fiu-');
+  for (const preload of [undefined, noTmpfileShim()]) {
+    for (const via of ['stream', 'buffer']) {
+      const wrap = fiuRun(['enable name=posix/io/sync/fdatasync,failinfo=5'], preload);
+      const child = await runChild('ingest-once.mjs', [JSON.stringify({ root, size: 300 * KiB, via, durable: true })], { wrap });
+      const outcome = JSON.parse(child.lines.at(-1) ?? 'null');
+      t.is(outcome?.code, 'IO', `${via}, ${preload ? 'named' : 'O_TMPFILE'}: ${JSON.stringify(outcome)} ${child.stderr}`);
+      faults.fiu++;
+      await assertNothingLeft(t, root, `fdatasync failed (${via})`);
+    }
+  }
+});
+
+// BUG (reported): with durable: true the object is linked into objects/ first and its directory is
+// fsynced after; when that fsync fails the ingest rejects with IO but the object stays, and a later
+// durable ingest of the same content deduplicates against a directory entry never made durable.
+test.failing('a failing directory fsync after the link (libfiu) leaves no object behind', async (t) => {
+  if (!requireFiu(t)) return;
+  const root = await tempDir(t, 'dp-fiu-');
+  const file = join(root, 'source');
+  await writeFile(file, randomBytes(200 * KiB));
+  // Create the shard directories first (their creation fsyncs too), then fail only the last fsync.
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: true }] });
+  const { primaryDigest } = await dp.ingestFile(file);
+  await dp.deleteObject(primaryDigest);
+  const wrap = fiuRun(['enable name=posix/io/sync/fsync,failinfo=5']);
+  const child = await runChild('ingest-once.mjs', [JSON.stringify({ root, via: 'file', file, durable: true })], { wrap });
+  const outcome = JSON.parse(child.lines.at(-1) ?? 'null');
+  // Preconditions: when they do not hold this test passes, which test.failing reports as an error.
+  if (outcome?.code !== 'IO') return t.pass(`precondition failed: the ingest should reject with IO: ${JSON.stringify(outcome)} ${child.stderr}`);
+  await assertNothingLeft(t, root, 'the directory fsync failed');
+  await dp.close();
+});
+
+test('random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledged objects intact, leftovers swept', async (t) => {
+  if (!requireFiu(t)) return;
+  const shim = noTmpfileShim();
+  const enable = ['fsync', 'fdatasync'].map((call) => `enable_random name=posix/io/sync/${call},probability=0.2`);
+  enable.push('enable_random name=posix/io/dir/unlink,probability=0.2');
+  const totals = {};
+  let present = 0;
+  for (const preload of [undefined, shim]) {
+    const root = await tempDir(t, 'dp-fiu-');
+    const child = await runChild('fault-workload.mjs', [JSON.stringify({ root, iterations: 60, durable: true })], { wrap: fiuRun(enable, preload) });
+    const report = JSON.parse(child.lines.at(-1) ?? 'null');
+    t.truthy(report, `the workload ran to its end: code ${child.code}, ${child.stderr}`);
+    if (!report) continue;
+    t.deepEqual(report.unexpected, [], 'only the expected error codes, and served bytes are exact');
+    for (const [op, outcomes] of Object.entries(report.counts)) {
+      for (const [outcome, n] of Object.entries(outcomes)) totals[`${op} ${outcome}`] = (totals[`${op} ${outcome}`] ?? 0) + n;
+    }
+    t.true((report.counts.ingest?.IO ?? 0) > 0 && (report.counts.ingest?.ok ?? 0) > 0, `faults were injected and some ingests got through: ${JSON.stringify(report.counts)}`);
+    faults.fiu += (report.counts.ingest?.IO ?? 0) + (report.counts.delete?.IO ?? 0) + (report.counts.health?.unhealthy ?? 0);
+
+    // Without faults, past the sweep's grace: reopen and check the store.
+    await sleep(1100);
+    const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: true }] });
+    const leftovers = await readdir(join(root, 'tmp'));
+    t.deepEqual(leftovers.filter((name) => name.endsWith('.ingest')), [], 'the sweep removed the temp files whose unlink failed');
+    const { files, strays } = await walkObjects(root);
+    t.deepEqual(strays, []);
+    for (const file of files) t.true((await dp.verifyObject(file.address)).verified, `${file.path} verifies`);
+    const stored = new Set(files.map((f) => f.address));
+    for (const address of report.present) t.true(stored.has(address), `${address}, acknowledged and not deleted, is stored`);
+    present += report.present.length;
+    await assertStoreWorks(t, dp, 'after the faults');
+    await dp.close();
+  }
+  t.log(`outcomes under random faults: ${JSON.stringify(totals)}; ${present} acknowledged objects checked; ${faults.fiu} fiu faults observed in all`);
+});
+
+// BUG (reported, minor): a health probe whose unlink fails leaves tmp/health-<pid>-<thread>.probe
+// behind, and the sweep only removes *.ingest files, so it stays there for good.
+test.failing('a health probe file whose removal failed (libfiu) is swept at the next open', async (t) => {
+  if (!requireFiu(t)) return;
+  const root = await tempDir(t, 'dp-fiu-');
+  const wrap = fiuRun(['enable name=posix/io/dir/unlink,failinfo=5']);
+  const child = await runChild('health-once.mjs', [root], { wrap });
+  const status = JSON.parse(child.lines.at(-1) ?? 'null');
+  const left = await readdir(join(root, 'tmp'));
+  // Preconditions: when they do not hold this test passes, which test.failing reports as an error.
+  if (status?.healthy !== false || left.length !== 1) {
+    return t.pass(`precondition failed: an unhealthy probe that left its file: ${JSON.stringify(status)} ${left} ${child.stderr}`);
+  }
+  await sleep(1100);
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  t.deepEqual(await readdir(join(root, 'tmp')), [], 'nothing left in tmp/');
+  await dp.close();
+});

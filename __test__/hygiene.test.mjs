@@ -1,0 +1,247 @@
+// Resource hygiene (issue 5, item 6): breaking out of a serve, aborting an ingest and closing the
+// data plane release every file descriptor; 10,000 ingest/serve cycles leave RSS and the number of
+// open descriptors flat. Descriptors are read from /proc/self/fd: those that point into the store
+// root (objects, or anonymous temp files shown as "<root>/tmp/#<inode> (deleted)") must go.
+// The tests run serially: they count this process's descriptors.
+
+import test from 'ava';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataPlaneError, openDataPlane } from '@artifactstore/data-plane';
+import { sleep, tempDir } from './fixtures/support.mjs';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const CYCLES = process.env.DP_SOAK ? 100_000 : 10_000;
+/** How long to wait for a descriptor that is expected to go (where the SPEC does not say "at once"). */
+const RELEASE_GRACE_MS = 100;
+
+const openFdCount = () => readdirSync('/proc/self/fd').length;
+
+/** The paths of this process's descriptors that point into `root`. */
+function fdsUnder(root) {
+  const out = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(`${root}/`)) out.push(target);
+    } catch {
+      // closed meanwhile (e.g. the fd readdirSync itself used)
+    }
+  }
+  return out;
+}
+
+/** Polls until no descriptor points into `root`; resolves the time it took, or -1. */
+async function released(root, graceMs = RELEASE_GRACE_MS) {
+  const started = performance.now();
+  while (fdsUnder(root).length) {
+    if (performance.now() - started > graceMs) return -1;
+    await sleep(1);
+  }
+  return performance.now() - started;
+}
+
+function pattern(size, seed) {
+  const buffer = Buffer.alloc(size);
+  let x = seed | 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buffer.writeInt32LE(x, i);
+  }
+  return buffer;
+}
+
+async function store(t, options = {}) {
+  const root = await tempDir(t, 'dp-hygiene-');
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false, ...options }] });
+  t.teardown(() => dp.close());
+  return { root, dp };
+}
+
+test.serial('breaking out of a serve, or aborting it, releases its file descriptor at once', async (t) => {
+  const { root, dp } = await store(t);
+  const large = await dp.ingestStream([pattern(5 * MiB + 3, 1)]);
+  const small = await dp.ingestStream([pattern(4 * KiB, 2)]);
+  for (const [what, address, byteRange] of [
+    ['a large object', large.primaryDigest, undefined],
+    ['a range of a large object', large.primaryDigest, [MiB / 2, 4 * MiB]],
+    ['a small object', small.primaryDigest, undefined],
+  ]) {
+    for (let i = 0; i < 10; i++) {
+      const stream = await dp.serveObject(address, { byteRange });
+      for await (const chunk of stream) {
+        t.true(chunk.length > 0);
+        break;
+      }
+      // The SPEC: breaking out of the loop releases the file handle at once.
+      t.deepEqual(fdsUnder(root), [], `${what}: the descriptor is closed once the loop has ended`);
+      await released(root); // (so that one slow release does not fail every later check)
+    }
+    // A fired signal ends the stream, and releases the descriptor the same way.
+    for (let i = 0; i < 5; i++) {
+      const controller = new AbortController();
+      const stream = await dp.serveObject(address, { byteRange, signal: controller.signal });
+      await t.throwsAsync(
+        (async () => {
+          for await (const chunk of stream) {
+            void chunk;
+            controller.abort(new Error('enough'));
+          }
+          throw new Error('the stream ended without ABORTED');
+        })(),
+        { instanceOf: DataPlaneError, code: 'ABORTED' },
+      );
+      t.deepEqual(fdsUnder(root), [], `${what}: the descriptor is closed once the aborted loop has ended`);
+      await released(root);
+    }
+  }
+});
+
+/** Ways an ingest fails after it has written to its temp file; each resolves the rejection. */
+function failingIngests(dp) {
+  return {
+    ABORTED: async () => {
+      const controller = new AbortController();
+      const source = (async function* () {
+        for (let i = 0; ; i++) {
+          yield pattern(256 * KiB, i + 10);
+          if (i === 3) {
+            controller.abort(new Error('stop'));
+            await sleep(5);
+          }
+        }
+      })();
+      return dp.ingestStream(source, { signal: controller.signal });
+    },
+    'a thrown error': async () =>
+      dp.ingestStream(
+        (async function* () {
+          yield pattern(300 * KiB, 20);
+          yield pattern(300 * KiB, 21);
+          yield pattern(300 * KiB, 22);
+          throw new Error('the source broke');
+        })(),
+      ),
+    INVALID_ARGUMENT: async () => dp.ingestStream([pattern(300 * KiB, 30), pattern(300 * KiB, 31), 'not bytes']),
+    INTEGRITY_MISMATCH: async () => dp.ingestStream([pattern(300 * KiB, 40), pattern(300 * KiB, 41)], { expect: { sizeBytes: 5 } }),
+  };
+}
+
+test.serial('aborting an ingest, a failing source and a mismatch release every descriptor', async (t) => {
+  const { root, dp } = await store(t, { durable: true });
+  let slowest = 0;
+  for (const [what, run] of Object.entries(failingIngests(dp))) {
+    for (let i = 0; i < 5; i++) {
+      const error = await t.throwsAsync(run());
+      if (what !== 'a thrown error') t.is(error?.code, what);
+      const took = await released(root);
+      t.true(took >= 0, `${what}: no descriptor into the store once the ingest has rejected: ${fdsUnder(root)}`);
+      slowest = Math.max(slowest, took);
+      t.deepEqual(readdirSync(join(root, 'tmp')), [], `${what}: nothing in tmp/`);
+    }
+  }
+  t.log(`descriptors released at most ${slowest.toFixed(1)} ms after the rejection`);
+});
+
+// BUG (reported): Ingest::abort (crates/core/src/ingest.rs) closes its oneshot receiver before
+// awaiting it, and a closed receiver resolves at once; so ingestStream rejects (ABORTED, or the
+// source's error) while the ingest thread still holds its temp file (a named one is still in tmp/).
+test.serial.failing('an ingest that rejected holds no descriptor any more', async (t) => {
+  const { root, dp } = await store(t, { durable: true });
+  const failures = failingIngests(dp);
+  const held = [];
+  for (const what of ['ABORTED', 'a thrown error']) {
+    for (let i = 0; i < 10; i++) {
+      await t.throwsAsync(failures[what]());
+      if (fdsUnder(root).length) held.push(`${what} #${i}`);
+      await released(root);
+    }
+  }
+  t.deepEqual(held, [], 'ingests whose temp file was still open when they rejected');
+});
+
+test.serial('closing data planes releases every descriptor', async (t) => {
+  const root = await tempDir(t, 'dp-hygiene-');
+  const config = { backends: [{ id: 'local', kind: 'fs', root }] };
+  // The first open starts process-wide machinery (the runtime); count from after it.
+  await (await openDataPlane(config)).close();
+  const before = openFdCount();
+  for (let i = 0; i < 50; i++) {
+    const dp = await openDataPlane(config);
+    const { primaryDigest } = await dp.ingestStream([pattern(2 * MiB, i), pattern(KiB, i)]);
+    for await (const chunk of await dp.serveObject(primaryDigest)) void chunk;
+    await dp.verifyObject(primaryDigest);
+    await dp.backendHealth();
+    await dp.close();
+    await t.throwsAsync(dp.serveObject(primaryDigest), { instanceOf: DataPlaneError, code: 'CLOSED' });
+    t.deepEqual(fdsUnder(root), [], `open/close ${i}: no descriptor into the store after close`);
+  }
+  const after = openFdCount();
+  t.true(after <= before + 2, `50 data planes opened and closed: ${before} -> ${after} descriptors`);
+});
+
+// BUG (reported; the SPEC may want to say which is meant): close() leaves a served stream's file
+// and an in-flight ingest's temp file open, and both carry on after close; issue 5 asks that
+// closing the data plane release every descriptor.
+test.serial.failing('closing a data plane releases the descriptors of streams and ingests still open', async (t) => {
+  const { root, dp } = await store(t);
+  const { primaryDigest } = await dp.ingestStream([pattern(5 * MiB, 50)]);
+  const stream = await dp.serveObject(primaryDigest);
+  let closing;
+  const ingest = dp.ingestStream(
+    (async function* () {
+      yield pattern(300 * KiB, 51);
+      yield pattern(300 * KiB, 52);
+      yield pattern(300 * KiB, 53);
+      closing = dp.close();
+      await closing;
+      yield pattern(300 * KiB, 54);
+    })(),
+  );
+  const ingestOutcome = await ingest.then(() => 'resolved', (error) => error.code);
+  await closing;
+  t.true((await released(root)) >= 0, `descriptors left after close: ${fdsUnder(root)}`);
+  t.is(ingestOutcome, 'CLOSED', 'the ingest in flight rejects with CLOSED');
+  const read = await (async () => {
+    for await (const chunk of stream) void chunk;
+  })().then(() => 'read to its end', (error) => error.code);
+  t.is(read, 'CLOSED', 'the open stream rejects with CLOSED');
+});
+
+test.serial(`${CYCLES} ingest/serve cycles leave RSS and open descriptors flat`, async (t) => {
+  const { root, dp } = await store(t);
+  const WARM_UP = CYCLES / 10;
+  const samples = [];
+  const measure = (cycle) => {
+    const { rss, external, arrayBuffers } = process.memoryUsage();
+    samples.push({ cycle, rss, external, arrayBuffers, fds: openFdCount() });
+  };
+  for (let i = 0; i < CYCLES; i++) {
+    if (i === WARM_UP || (i > WARM_UP && i % (CYCLES / 10) === 0)) measure(i);
+    const content = pattern(KiB + ((i * 7919) % (15 * KiB)), i + 100);
+    // One chunk (one native round trip) or several (a streaming ingest).
+    const result = await dp.ingestStream(i % 3 ? [content] : [content.subarray(0, 100), content.subarray(100, 5000), content.subarray(5000)]);
+    const parts = [];
+    for await (const chunk of await dp.serveObject(result.primaryDigest, i % 5 ? undefined : { byteRange: [1, content.length - 1] })) parts.push(chunk);
+    if (Buffer.concat(parts).length !== (i % 5 ? content.length : content.length - 2)) t.fail(`cycle ${i}: served the wrong length`);
+    if (i % 10 === 0) {
+      if (!(await dp.verifyObject(result.primaryDigest)).verified) t.fail(`cycle ${i}: does not verify`);
+      await dp.deleteObject(result.primaryDigest);
+    }
+  }
+  measure(CYCLES);
+  const first = samples[0];
+  const last = samples.at(-1);
+  const MB = (n) => `${(n / MiB).toFixed(1)} MiB`;
+  t.log(`after ${WARM_UP} warm-up cycles: RSS ${MB(first.rss)}, ${first.fds} fds; after ${CYCLES}: RSS ${MB(last.rss)}, ${last.fds} fds`);
+  t.log(`RSS samples: ${samples.map((s) => MB(s.rss)).join(', ')}; external ${MB(first.external)} -> ${MB(last.external)}`);
+  t.true(last.fds <= first.fds + 2, `open descriptors stay flat: ${first.fds} -> ${last.fds}`);
+  t.deepEqual(fdsUnder(root), [], 'no descriptor into the store between calls');
+  // Each cycle moves 1-16 KiB through native buffers; leaking them would add ~70 MiB. GC noise
+  // and allocator slack stay well below the 24 MiB allowed.
+  t.true(last.rss - first.rss < 24 * MiB, `RSS stays flat: ${MB(first.rss)} -> ${MB(last.rss)}`);
+  t.true(last.external - first.external < 16 * MiB, `external memory stays flat: ${MB(first.external)} -> ${MB(last.external)}`);
+});
