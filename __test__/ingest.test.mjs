@@ -799,7 +799,7 @@ backendTest('aborting a stalled source rejects promptly, without waiting for its
     const controller = new AbortController();
     let release;
     const stall = new Promise((resolve) => { release = resolve; });
-    const timer = setTimeout(() => release(), 4000); // never hang the suite
+    const timer = setTimeout(() => release(), 20_000); // never hang the suite
     let pulled = 0;
     async function* source() {
       for (; pulled < before; ) {
@@ -819,7 +819,9 @@ backendTest('aborting a stalled source rejects promptly, without waiting for its
     release();
     clearTimeout(timer);
     t.is(error.code, 'ABORTED', `${error}`);
-    t.true(took < 1000, `rejected ${took} ms after the abort (stalled after ${before} chunks)`);
+    // Far below the stall: the rejection waits only for the cleanup of what was written (on S3, a
+    // multipart upload to abort, which a loaded server can take seconds over), never for the source.
+    t.true(took < 10_000, `rejected ${took} ms after the abort (stalled after ${before} chunks)`);
   }
   await sleep(20);
   await noLeftovers(t, store);

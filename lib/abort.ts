@@ -1,6 +1,8 @@
 import { DataPlaneError } from './errors';
 
+/** ABORTED naming the signal's reason; a reason that is already a DataPlaneError (CLOSED) as it is. */
 export function abortError(signal: AbortSignal, what: string): DataPlaneError {
+  if (signal.reason instanceof DataPlaneError) return signal.reason;
   const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
   return new DataPlaneError('ABORTED', `${what} aborted: ${reason}`, { cause: signal.reason });
 }

@@ -1,4 +1,4 @@
-import { addressText, parseContentAddress } from './address';
+import { addressText, describe, parseContentAddress } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import { ingestStream } from './ingest';
 import native from './native';
@@ -29,77 +29,100 @@ export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPl
 
 class DataPlaneClient implements OpenDataPlane {
   private closed = false;
+  /** Fired by close(): ends every call still under way with CLOSED. */
+  private readonly closing = new AbortController();
+  private readonly openStreams = new Set<NativeObjectStream>();
+  private readonly calls = new Set<Promise<unknown>>();
 
   constructor(private readonly plane: NativeDataPlane) {}
 
-  async ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
-    this.assertOpen();
-    const nativeOptions = nativeIngestOptions(options);
-    const signal = optionalSignal(options?.signal);
-    return ingestStream(this.plane, stream, nativeOptions, signal);
+  ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
+    return this.call('ingestStream', options, (signal) => ingestStream(this.plane, stream, nativeIngestOptions(options), signal));
   }
 
-  async ingestFile(path: string, options?: IngestOptions): Promise<IngestResult> {
-    this.assertOpen();
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new DataPlaneError('INVALID_ARGUMENT', `ingestFile: path must be a non-empty string, got ${JSON.stringify(path)}`);
-    }
-    const nativeOptions = nativeIngestOptions(options);
-    const signal = optionalSignal(options?.signal);
-    if (signal?.aborted) throw abortError(signal, 'ingestFile');
-    // Not a race: the native call stops at the next chunk and stores nothing, or has committed
-    // already, and its answer is the truth either way.
-    const cancellation = new native.Cancellation();
-    const cancel = () => cancellation.cancel();
-    signal?.addEventListener('abort', cancel, { once: true });
-    try {
-      return (await translateNative(() => this.plane.ingestFile(path, nativeOptions, cancellation))) as IngestResult;
-    } catch (error) {
-      throw signal?.aborted && (error as DataPlaneError).code === 'ABORTED' ? abortError(signal, 'ingestFile') : error;
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-    }
+  ingestFile(path: string, options?: IngestOptions): Promise<IngestResult> {
+    return this.call('ingestFile', options, async (signal) => {
+      if (typeof path !== 'string' || path.length === 0) {
+        throw new DataPlaneError('INVALID_ARGUMENT', `ingestFile: path must be a non-empty string, got ${describe(path)}`);
+      }
+      const nativeOptions = nativeIngestOptions(options);
+      // Not a race: the native call stops at the next chunk and stores nothing, or has committed
+      // already, and its answer is the truth either way.
+      const cancellation = new native.Cancellation();
+      const cancel = () => cancellation.cancel();
+      signal.addEventListener('abort', cancel, { once: true });
+      try {
+        return (await translateNative(() => this.plane.ingestFile(path, nativeOptions, cancellation))) as IngestResult;
+      } catch (error) {
+        throw signal.aborted && (error as DataPlaneError).code === 'ABORTED' ? abortError(signal, 'ingestFile') : error;
+      } finally {
+        signal.removeEventListener('abort', cancel);
+      }
+    });
   }
 
-  async serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
-    this.assertOpen();
-    const text = addressText(address);
-    const range = byteRangeOf(isRecordValue(options) ? options.byteRange : undefined);
-    const backendId = backendIdOf(options);
-    const signal = optionalSignal(options?.signal);
-    if (signal?.aborted) throw abortError(signal, 'serveObject');
-    const reader = await raceAbort(
-      translateNative(() => this.plane.serve(text, range?.[0], range?.[1], backendId)),
-      signal,
-      'serveObject',
-      (late) => late.close(),
-    );
-    return new NativeObjectStream(parseContentAddress(text), reader, signal);
+  serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
+    return this.call('serveObject', options, async (signal) => {
+      const text = addressText(address);
+      const range = byteRangeOf(isRecordValue(options) ? options.byteRange : undefined);
+      const reader = await raceAbort(
+        translateNative(() => this.plane.serve(text, range?.[0], range?.[1], backendIdOf(options))),
+        signal,
+        'serveObject',
+        (late) => late.close(),
+      );
+      const stream = new NativeObjectStream(parseContentAddress(text), reader, signal, (s) => this.openStreams.delete(s));
+      this.openStreams.add(stream);
+      return stream;
+    });
   }
 
-  async verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
-    this.assertOpen();
-    const text = addressText(address);
-    return (await translateNative(() => this.plane.verify(text, backendIdOf(options)))) as VerifyResult;
+  verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
+    return this.call('verifyObject', undefined, async () => {
+      const text = addressText(address);
+      return (await translateNative(() => this.plane.verify(text, backendIdOf(options)))) as VerifyResult;
+    });
   }
 
-  async deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult> {
-    this.assertOpen();
-    const text = addressText(address);
-    return (await translateNative(() => this.plane.delete(text, backendIdOf(options)))) as DeletionResult;
+  deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult> {
+    return this.call('deleteObject', undefined, async () => {
+      const text = addressText(address);
+      return (await translateNative(() => this.plane.delete(text, backendIdOf(options)))) as DeletionResult;
+    });
   }
 
-  async backendHealth(): Promise<BackendStatus> {
-    this.assertOpen();
-    return (await translateNative(() => this.plane.health())) as BackendStatus;
+  backendHealth(): Promise<BackendStatus> {
+    return this.call('backendHealth', undefined, async () => (await translateNative(() => this.plane.health())) as BackendStatus);
   }
 
+  /**
+   * Every later call rejects with CLOSED. Calls under way end too: streams and ingests still
+   * reading reject with CLOSED and release their files; what is already committing completes.
+   * Resolves once everything is released.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new DataPlaneError('CLOSED', 'the data plane was closed'));
+    await Promise.allSettled([...this.calls, ...[...this.openStreams].map((stream) => stream.release())]);
     this.plane.close();
   }
 
-  private assertOpen(): void {
+  /**
+   * Runs one call: rejects with CLOSED after close, checks the caller's signal, and hands the body
+   * a signal that fires on either the caller's abort or close.
+   */
+  private async call<T>(what: string, options: unknown, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.closed) throw new DataPlaneError('CLOSED', 'the data plane is closed');
+    const callerSignal = optionalSignal(isRecordValue(options) ? options.signal : undefined);
+    if (callerSignal?.aborted) throw abortError(callerSignal, what);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
+    const running = body(signal);
+    this.calls.add(running);
+    try {
+      return await running;
+    } finally {
+      this.calls.delete(running);
+    }
   }
 }

@@ -8,10 +8,15 @@ export class NativeObjectStream implements ObjectStream {
   readonly sizeBytes: number;
   readonly totalSizeBytes: number;
 
+  /**
+   * @param signal the caller's signal joined with the data plane's close: either ends the stream
+   * @param onRelease called once the reader is released
+   */
   constructor(
     readonly contentAddress: ContentAddress,
     private readonly reader: NativeObjectReader,
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortSignal,
+    private readonly onRelease: (stream: NativeObjectStream) => void,
   ) {
     this.sizeBytes = reader.sizeBytes;
     this.totalSizeBytes = reader.totalSizeBytes;
@@ -27,7 +32,13 @@ export class NativeObjectStream implements ObjectStream {
         yield chunk;
       }
     } finally {
-      await this.reader.close();
+      await this.release();
     }
+  }
+
+  /** Releases the file or connection now; a later iteration rejects with the signal's reason. */
+  async release(): Promise<void> {
+    await this.reader.close();
+    this.onRelease(this);
   }
 }

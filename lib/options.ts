@@ -85,7 +85,7 @@ export function byteRangeOf(range: unknown): [number, number] | undefined {
   const valid =
     Array.isArray(range) &&
     range.length === 2 &&
-    range.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
+    [0, 1].every((i) => Number.isSafeInteger(range[i]) && range[i] >= 0); // holes in a sparse array are not numbers
   if (!valid) {
     fail('INVALID_RANGE', `invalid byte range ${describe(range)}: expected [start, end] with integers 0 <= start <= end`);
   }

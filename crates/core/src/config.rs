@@ -106,6 +106,13 @@ impl BackendConfig {
         let id = required(options.id.clone(), "id")?;
         let kind = required(options.kind.clone(), "kind")?;
         let spec = match kind.as_str() {
+            "fs" if options.root.as_deref().is_some_and(|root| root.contains('\0')) => {
+                return Err(Error::invalid_argument(format!(
+                    "{} {:?} contains a NUL character",
+                    field("root"),
+                    options.root.unwrap_or_default()
+                )))
+            }
             "fs" => BackendSpec::Fs(FsConfig {
                 // Relative to the working directory at open, not at each later call.
                 root: std::path::absolute(required(options.root, "root")?).map_err(|e| {

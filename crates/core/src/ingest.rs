@@ -3,6 +3,7 @@
 //! expectation holds. Anything short of that leaves nothing behind: the writer removes its
 //! temporary data when dropped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -87,6 +88,7 @@ fn check_digest(what: &str, expected: Option<[u8; DIGEST_LEN]>, actual: &Digest)
 pub struct Ingest {
     queue: mpsc::Sender<Bytes>,
     outcome: oneshot::Receiver<Result<IngestResult>>,
+    abandoned: Arc<AtomicBool>,
 }
 
 /// What `try_write` did with a chunk.
@@ -103,12 +105,16 @@ impl Ingest {
     pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, options: IngestOptions) -> Self {
         let (queue, mut chunks) = mpsc::channel(QUEUE_CHUNKS);
         let (report, outcome) = oneshot::channel();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let gave_up = abandoned.clone();
         runtime.spawn_blocking(move || {
             let chunks = std::iter::from_fn(|| chunks.blocking_recv().map(Ok));
-            let result = store_chunks(backend.as_ref(), chunks, &options, || report.is_closed());
+            // Abandoned by `abort`, or by dropping the ingest unfinished.
+            let abandoned = || gave_up.load(Ordering::Acquire) || report.is_closed();
+            let result = store_chunks(backend.as_ref(), chunks, &options, abandoned);
             let _ = report.send(result);
         });
-        Ingest { queue, outcome }
+        Ingest { queue, outcome, abandoned }
     }
 
     /// Queues a chunk without waiting; hands it back when the queue is full.
@@ -127,16 +133,17 @@ impl Ingest {
 
     /// Ends the stream and waits for the object to be committed.
     pub async fn finish(self) -> Result<IngestResult> {
-        let Ingest { queue, outcome } = self;
+        let Ingest { queue, outcome, .. } = self;
         drop(queue);
         outcome.await.unwrap_or_else(|_| Err(Error::io("ingest", std::io::Error::other("the ingest thread panicked"))))
     }
 
     /// Abandons the ingest and waits until everything it wrote is removed.
     pub async fn abort(self) {
-        let Ingest { queue, mut outcome } = self;
-        outcome.close();
+        let Ingest { queue, outcome, abandoned } = self;
+        abandoned.store(true, Ordering::Release);
         drop(queue);
+        // The ingest thread reports only after its writer has removed what it wrote.
         let _ = outcome.await;
     }
 }

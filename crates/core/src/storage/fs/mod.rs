@@ -192,18 +192,17 @@ impl Store {
         Ok(Found::File(file, metadata.len(), locator))
     }
 
-    /// Writes and removes a file under the root; returns free and total bytes of its filesystem.
+    /// Writes a file under the root (an anonymous one: nothing to leave behind); returns free and
+    /// total bytes of its filesystem.
     fn probe(&self) -> Result<(u64, u64)> {
-        let path = self.tmp.join(format!("health-{}-{:?}.probe", std::process::id(), std::thread::current().id()));
-        let result = (|| {
-            let mut file = File::create(&path)?;
-            file.write_all(b"probe")?;
+        let written = TempFile::create(&self.tmp).and_then(|mut temp| {
+            temp.file.write_all(b"probe")?;
             if self.durable {
-                file.sync_data()?;
+                temp.file.sync_data()?;
             }
-            fs::remove_file(&path)
-        })();
-        result.context(|| format!("backend '{}': cannot write under {}", self.id, self.root.display()))?;
+            Ok(())
+        });
+        written.context(|| format!("backend '{}': cannot write under {}", self.id, self.root.display()))?;
         filesystem_space(&self.root).context(|| format!("backend '{}': statvfs {}", self.id, self.root.display()))
     }
 }
@@ -277,7 +276,11 @@ impl ObjectWriter for FsWriter {
             Err(e) => return Err(Error::io(context(), e)),
         }
         if self.store.durable {
-            sync_dir(path.parent().expect("objects have a parent")).context(context)?;
+            if let Err(e) = sync_dir(path.parent().expect("objects have a parent")) {
+                // Not durable, so not stored: no later ingest may deduplicate against it.
+                let _ = fs::remove_file(&path);
+                return Err(Error::io(context(), e));
+            }
         }
         Ok(Committed { locator, stored_at: SystemTime::now(), deduplicated: false })
     }

@@ -14,7 +14,13 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A named temporary file is created under [`CREATING_SUFFIX`], locked, then renamed to carry
+/// [`NAMED_SUFFIX`]: a file with that suffix is locked from the moment it has it, so the sweep may
+/// take any unlocked one at once, without a grace period that would spare a fresh crash's leftover.
 const NAMED_SUFFIX: &str = ".ingest";
+const CREATING_SUFFIX: &str = ".creating";
+/// A `.creating` file outlives its creation by microseconds; one this old belongs to no one.
+const CREATING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct TempFile {
     pub file: File,
@@ -75,13 +81,17 @@ fn create_named(dir: &Path) -> io::Result<TempFile> {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
     loop {
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = dir.join(format!("{}-{sequence}-{nanos:08x}{NAMED_SUFFIX}", std::process::id()));
-        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o644).open(&path) {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("{}-{sequence}-{nanos:08x}", std::process::id());
+        let creating = dir.join(format!("{name}{CREATING_SUFFIX}"));
+        match OpenOptions::new().read(true).write(true).create_new(true).mode(0o644).open(&creating) {
             Ok(file) => {
-                lock(&file, libc::LOCK_EX)?;
+                let path = dir.join(format!("{name}{NAMED_SUFFIX}"));
+                let locked = lock(&file, libc::LOCK_EX).and_then(|()| fs::rename(&creating, &path));
+                if let Err(e) = locked {
+                    let _ = fs::remove_file(&creating);
+                    return Err(e);
+                }
                 return Ok(TempFile { file, path: Some(path) });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -103,24 +113,27 @@ pub fn sweep_stale(tmp_dir: &Path) -> io::Result<u64> {
     let mut removed = 0;
     for entry in fs::read_dir(tmp_dir)? {
         let path = entry?.path();
-        if !path.to_string_lossy().ends_with(NAMED_SUFFIX) {
+        let name = path.to_string_lossy();
+        let grace = if name.ends_with(NAMED_SUFFIX) {
+            std::time::Duration::ZERO
+        } else if name.ends_with(CREATING_SUFFIX) {
+            CREATING_GRACE
+        } else {
             continue;
-        }
+        };
         let Ok(file) = File::open(&path) else { continue };
-        // A live ingest holds its lock; a dead one's lock went with its process. A file just
-        // created but not yet locked is younger than a second: leave it for the next sweep.
-        if lock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() && !is_recent(&file) {
-            if fs::remove_file(&path).is_ok() {
-                removed += 1;
-            }
+        // A live ingest holds its lock; a dead one's lock went with its process.
+        if lock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() && age(&file) >= grace && fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
         }
     }
     Ok(removed)
 }
 
-fn is_recent(file: &File) -> bool {
-    let age = file.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    age.is_none_or(|age| age.as_secs() < 1)
+fn age(file: &File) -> std::time::Duration {
+    let modified = file.metadata().and_then(|m| m.modified());
+    modified.ok().and_then(|t| t.elapsed().ok()).unwrap_or_default()
 }
 
 #[cfg(test)]
