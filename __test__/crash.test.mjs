@@ -16,16 +16,14 @@ import { openDataPlane } from '@artifactstore/data-plane';
 import { noTmpfileShim, sleep, startChild, tempDir, walkObjects } from './fixtures/support.mjs';
 
 const KILLS = process.env.DP_SOAK ? 400 : 40;
-/** The sweep spares named temp files written to less than this long ago (crates/core temp.rs). */
-const SWEEP_GRACE_MS = 1000;
 
 const newStore = (t) => tempDir(t, 'dp-crash-');
 const openStore = (root) => openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: true }] });
 const between = (lo, hi) => lo + Math.floor(Math.random() * (hi - lo));
 
-/** The pid in a named temp file's name ("<pid>-<seq>-<nanos>.ingest"). */
+/** The pid in a named temp file's name ("<pid>-<seq>-<nanos>.ingest", or ".creating" for a moment). */
 function ownerPid(t, name) {
-  const match = /^(\d+)-\d+-[0-9a-f]+\.ingest$/.exec(name);
+  const match = /^(\d+)-\d+-[0-9a-f]+\.(ingest|creating)$/.exec(name);
   t.truthy(match, `unexpected entry in tmp/: ${name}`);
   return match ? Number(match[1]) : -1;
 }
@@ -38,7 +36,6 @@ test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests 
   const reported = new Map(); // address -> { durable, size }
   const verified = new Map(); // address -> size, verified
   const stats = { kills: 0, reopens: 0, objectsVerified: 0, reportedDurable: 0, reportedNonDurable: 0 };
-  const seenLeftovers = new Set();
 
   const absorb = (handle) => {
     const from = absorbed.get(handle) ?? 0;
@@ -52,7 +49,7 @@ test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests 
     absorbed.set(handle, handle.lines.length);
   };
 
-  const check = async (label, { strict = false } = {}) => {
+  const check = async (label) => {
     for (const handle of absorbed.keys()) absorb(handle);
     const acknowledged = [...reported]; // before walking: each was linked before it was reported
     const reopenedAt = Date.now();
@@ -65,12 +62,6 @@ test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests 
         const info = await stat(join(root, 'tmp', name)).catch(() => null);
         if (!info) continue;
         const age = reopenedAt - info.mtimeMs;
-        if (!strict && age < SWEEP_GRACE_MS) {
-          // A dead ingest's file written to moments before the kill: the sweep leaves it for the
-          // next open (see the test.failing below); it must be gone by then.
-          seenLeftovers.add(name);
-          continue;
-        }
         t.fail(`${label}: ${name} of dead process ${pid} (last written ${age.toFixed(0)} ms before the reopen) survived the sweep`);
       }
       // Objects never change once linked: each is verified once, when first seen (the final pass
@@ -154,9 +145,7 @@ test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests 
     live.clear();
   }
 
-  // Past the grace, every leftover of a dead ingest must go at the next open.
-  await sleep(SWEEP_GRACE_MS + 100);
-  await check('final reopen', { strict: true });
+  await check('final reopen');
   t.deepEqual(await readdir(join(root, 'tmp')), [], 'nothing of a dead ingest remains in tmp/');
 
   // A last pass over every object: none changed since it was verified; a sample is re-verified.
@@ -175,8 +164,7 @@ test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests 
   t.log(
     `${stats.kills} processes killed, ${stats.reopens} reopens, ${stats.objectsVerified} objects verified ` +
       `(${files.length} at the end), ${reported.size} acknowledged ingests checked after every kill ` +
-      `(${stats.reportedDurable} durable, ${stats.reportedNonDurable} not), ${seenLeftovers.size} dead temp files left within ` +
-      `the ${SWEEP_GRACE_MS} ms grace and swept later`,
+      `(${stats.reportedDurable} durable, ${stats.reportedNonDurable} not)`,
   );
 });
 
@@ -213,8 +201,7 @@ for (const named of [true, false]) {
     } else {
       t.deepEqual(tmp, [], 'an O_TMPFILE ingest has no name in tmp/');
     }
-    // Older than the sweep's grace: only the live process's lock protects the file now.
-    await sleep(SWEEP_GRACE_MS + 200);
+    // Only the live process's lock protects the file.
     const dp = await openStore(root);
     t.deepEqual(await readdir(join(root, 'tmp')), tmp, 'the sweep spared the live ingest');
     handle.child.stdin.write('go\n');
@@ -234,16 +221,13 @@ for (const named of [true, false]) {
   });
 }
 
-// BUG (reported): the sweep spares any named temp file modified less than a second ago, to cover
-// the moment between its creation and its flock. A dead ingest's file was written to right before
-// the kill, so a reopen within a second of a crash leaves it behind (until some later open).
-test.failing('a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
+// A dead ingest's file was written to right before the kill: the sweep must take it at once.
+test('a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
   const root = await newStore(t);
   const { handle, tmp } = await pausedIngest(root, noTmpfileShim());
   handle.child.kill('SIGKILL');
   await handle.closed;
-  // Precondition: when it does not hold this test passes, which test.failing reports as an error.
-  if (tmp.length !== 1) return t.pass(`precondition failed: the paused ingest should have one named temp file: ${tmp}`);
+  t.is(tmp.length, 1, `the paused ingest has one named temp file: ${tmp}`);
   const dp = await openStore(root);
   t.deepEqual(await readdir(join(root, 'tmp')), [], 'the dead ingest\'s temp file is gone after the reopen');
   await dp.close();

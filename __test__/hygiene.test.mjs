@@ -146,10 +146,9 @@ test.serial('aborting an ingest, a failing source and a mismatch release every d
   t.log(`descriptors released at most ${slowest.toFixed(1)} ms after the rejection`);
 });
 
-// BUG (reported): Ingest::abort (crates/core/src/ingest.rs) closes its oneshot receiver before
-// awaiting it, and a closed receiver resolves at once; so ingestStream rejects (ABORTED, or the
-// source's error) while the ingest thread still holds its temp file (a named one is still in tmp/).
-test.serial.failing('an ingest that rejected holds no descriptor any more', async (t) => {
+// ingestStream rejects (ABORTED, or the source's error) only once the ingest thread has let go of
+// its temp file.
+test.serial('an ingest that rejected holds no descriptor any more', async (t) => {
   const { root, dp } = await store(t, { durable: true });
   const failures = failingIngests(dp);
   const held = [];
@@ -183,10 +182,9 @@ test.serial('closing data planes releases every descriptor', async (t) => {
   t.true(after <= before + 2, `50 data planes opened and closed: ${before} -> ${after} descriptors`);
 });
 
-// BUG (reported; the SPEC may want to say which is meant): close() leaves a served stream's file
-// and an in-flight ingest's temp file open, and both carry on after close; issue 5 asks that
-// closing the data plane release every descriptor.
-test.serial.failing('closing a data plane releases the descriptors of streams and ingests still open', async (t) => {
+// close() ends what is under way: a served stream's file and an in-flight ingest's temp file are
+// released, and both reject with CLOSED.
+test.serial('closing a data plane releases the descriptors of streams and ingests still open', async (t) => {
   const { root, dp } = await store(t);
   const { primaryDigest } = await dp.ingestStream([pattern(5 * MiB, 50)]);
   const stream = await dp.serveObject(primaryDigest);

@@ -28,6 +28,14 @@ if (!build.ok) {
   process.exit(1);
 }
 
+// The fault tests inject failures with libfiu and build a small LD_PRELOAD shim: install what is
+// missing (a no-op when present).
+const tools = await run('bash', ['scripts/install-test-tools.sh']);
+if (!tools.ok) {
+  console.error('installing the fault-test tools failed (scripts/install-test-tools.sh)');
+  process.exit(1);
+}
+
 const rust = await run('cargo', ['test', '--workspace', '--color', 'never'], { capture: true });
 const ava = await run('npx', ['ava'], { capture: true });
 

@@ -117,7 +117,8 @@ pub fn sweep_stale(tmp_dir: &Path) -> io::Result<u64> {
         let grace = if name.ends_with(NAMED_SUFFIX) {
             std::time::Duration::ZERO
         } else if name.ends_with(CREATING_SUFFIX) {
-            CREATING_GRACE
+            // Unlocked for a moment after its creation: only its creator's death settles it early.
+            if creator_alive(&path) { CREATING_GRACE } else { std::time::Duration::ZERO }
         } else {
             continue;
         };
@@ -129,6 +130,15 @@ pub fn sweep_stale(tmp_dir: &Path) -> io::Result<u64> {
         }
     }
     Ok(removed)
+}
+
+/// Whether the process whose id starts the file's name (`<pid>-…`) is alive; true when unsure.
+fn creator_alive(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match name.split('-').next().and_then(|pid| pid.parse::<libc::pid_t>().ok()) {
+        Some(pid) if pid > 0 => unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH },
+        _ => true,
+    }
 }
 
 fn age(file: &File) -> std::time::Duration {
