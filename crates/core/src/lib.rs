@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod plane;
 pub mod results;
 pub mod storage;
+pub mod wire;
 
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};

@@ -1,0 +1,50 @@
+//! The daemon's wire format: deterministic CBOR for every SPEC type the core has, byte for byte
+//! what `encodeCbor` in `lib/cbor.ts` produces for the same value.
+//!
+//! - Map keys are the snake_case field names, sorted by their encoded bytes (RFC 8949 §4.2.1:
+//!   shorter keys first, then bytewise); absent optional fields are left out, never null.
+//! - A digest is the map `{algorithm: text, digest: bytes(32)}`.
+//! - Every number is an unsigned CBOR integer in its shortest form, at any size up to `u64::MAX`
+//!   (`lib/cbor.ts` itself stops at 2^53 - 1, beyond any size or latency the data plane reports).
+//! - `stored_at` travels as the text `StorageReceipt::stored_at_rfc3339` gives (UTC, milliseconds),
+//!   so a receipt comes back with its time truncated to the millisecond.
+//!
+//! Decoding is strict: it accepts only what encoding produces, so whatever it accepts re-encodes
+//! to the same bytes. Indefinite lengths, non-shortest forms, unsorted or duplicate keys, unknown or
+//! missing fields, floats, null, tags, negative integers, trailing or missing bytes and nesting
+//! deeper than 64 containers are all rejected with `INVALID_ARGUMENT`, naming the byte offset.
+
+mod cbor;
+mod fields;
+mod types;
+
+use crate::error::Result;
+use crate::identity::HashAlgorithm;
+
+use fields::{Field, MapCodec};
+
+/// A type with a CBOR form on the wire.
+pub trait Wire: Sized {
+    fn to_cbor(&self) -> Vec<u8>;
+    fn from_cbor(bytes: &[u8]) -> Result<Self>;
+}
+
+impl<T: MapCodec> Wire for T {
+    fn to_cbor(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    fn from_cbor(bytes: &[u8]) -> Result<Self> {
+        Field::root(T::NAME, cbor::decode(bytes)?).decode()
+    }
+}
+
+/// The SPEC's `IngestHints`, as a caller sends them with an ingest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestHints {
+    /// Lets a backend pre-allocate or pick an upload strategy; never an error.
+    pub size_hint: Option<u64>,
+    pub primary_algorithm: Option<HashAlgorithm>,
+    /// Which configured backend; the default one when absent.
+    pub backend_id: Option<String>,
+}
