@@ -36,7 +36,7 @@ function contenders(params) {
     ),
   );
   const sections = [
-    ['Ceilings', ['ceiling.sha256', 'ceiling.write']],
+    ['Ceilings', ['ceiling.sha256', 'ceiling.write', 'ceiling.write.durable']],
     [`Ingest of one ${params.objectLabel} object, durable: false`, ['peer.plain', 'peer.cacache', 'ours.stream.1MiB', 'ours.stream.64KiB', 'ours.stream.readStream', 'ours.file']],
     [`Ingest of one ${params.objectLabel} object, durable: true`, ['ours.stream.1MiB.durable', 'ours.stream.64KiB.durable', 'ours.stream.readStream.durable', 'ours.file.durable']],
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],

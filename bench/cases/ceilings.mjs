@@ -1,11 +1,12 @@
-// The ceilings: what one core's SHA-256 and a raw write to the same filesystem allow.
+// The ceilings: what one core's SHA-256 and a raw write to the same filesystem allow (and, for the
+// durable rows, a raw write followed by fsync).
 
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { inFreshDir, MiB, timed } from './common.mjs';
 
-export function ceilingCases({ sizeBytes }) {
+export function ceilingCases({ sizeBytes, durableRows }) {
   return [
     {
       id: 'ceiling.sha256',
@@ -18,12 +19,13 @@ export function ceilingCases({ sizeBytes }) {
         return { seconds, cpuSeconds, digests: [{ object: 'big', sha256: value, size: sizeBytes }] };
       },
     },
-    {
-      id: 'ceiling.write',
-      label: 'raw write, 1 MiB writeSync loop (open to close)',
+    ...[false, true].filter((durable) => !durable || durableRows).map((durable) => ({
+      id: durable ? 'ceiling.write.durable' : 'ceiling.write',
+      label: durable ? 'raw write + fsync, 1 MiB writeSync loop' : 'raw write, 1 MiB writeSync loop (open to close)',
       group: 'ceiling',
       unit: 'GB/s',
       amount: sizeBytes,
+      durable,
       run: (ctx) =>
         inFreshDir(ctx, 'write', async (dir) => {
           const file = path.join(dir, 'raw');
@@ -35,12 +37,13 @@ export function ceilingCases({ sizeBytes }) {
                 const length = Math.min(MiB, big.length - offset);
                 if (writeSync(fd, big, offset, length) !== length) throw new Error('raw write: short write');
               }
+              if (durable) fsyncSync(fd);
             } finally {
               closeSync(fd);
             }
           });
           return { seconds, cpuSeconds, digests: [] };
         }),
-    },
+    })),
   ];
 }
