@@ -3,6 +3,7 @@
 //! verifies and deletes it again. No Node.js here: the napi binding and the future daemon both sit
 //! on top of [`DataPlane`].
 
+pub mod buffers;
 pub mod config;
 pub mod error;
 pub mod hashing;

@@ -14,7 +14,8 @@ use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
 use crate::ingest::{store_bytes, store_chunks, Ingest, IngestOptions};
 use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
-use crate::storage::fs::{read_full, FsBackend};
+use crate::buffers::BufferPool;
+use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
 use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
 
@@ -95,19 +96,12 @@ impl DataPlane {
             let context = || format!("ingestFile: reading {}", path.display());
             let mut file = File::open(&path).context(context)?;
             let cancelled = || cancel.load(Ordering::Acquire);
+            let buffers = BufferPool::new(CHUNK_LEN);
             let chunks = std::iter::from_fn(|| {
                 if cancelled() {
                     return None;
                 }
-                let mut buffer = vec![0u8; CHUNK_LEN];
-                match read_full(&mut file, &mut buffer).context(context) {
-                    Ok(0) => None,
-                    Ok(filled) => {
-                        buffer.truncate(filled);
-                        Some(Ok(Bytes::from(buffer)))
-                    }
-                    Err(e) => Some(Err(e)),
-                }
+                buffers.read_chunk(&mut file).context(context).transpose()
             });
             store_chunks(backend.as_ref(), chunks, &options, cancelled)
         })

@@ -11,7 +11,7 @@ mod reader;
 mod temp;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use bytes::Bytes;
 use self::reader::FsReader;
 use self::temp::TempFile;
 use super::{object_locator, resolve_range, Backend, Committed, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN};
+use crate::buffers::BufferPool;
 use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
@@ -209,30 +210,11 @@ impl Store {
 
 fn digest_file(mut file: File, address: &ContentAddress, locator: &str) -> Result<Digests> {
     let mut hasher = DualHasher::new(address.algorithm);
-    loop {
-        let mut buffer = vec![0u8; CHUNK_LEN];
-        let filled = read_full(&mut file, &mut buffer).context(|| format!("reading {locator}"))?;
-        if filled == 0 {
-            break;
-        }
-        buffer.truncate(filled);
-        hasher.update(&Bytes::from(buffer));
+    let buffers = BufferPool::new(CHUNK_LEN);
+    while let Some(chunk) = buffers.read_chunk(&mut file).context(|| format!("reading {locator}"))? {
+        hasher.update(&chunk);
     }
     Ok(hasher.finalize())
-}
-
-/// Reads until the buffer is full or the file ends; returns the bytes read.
-pub(crate) fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn filesystem_space(path: &Path) -> io::Result<(u64, u64)> {

@@ -2,13 +2,14 @@
 //! thread of its own while the consumer handles the current chunk.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::buffers::read_full;
 use crate::error::{Error, Result};
 use crate::storage::{ObjectReader, CHUNK_LEN};
 
@@ -64,16 +65,8 @@ fn read_ahead(mut file: File, mut remaining: u64, locator: String, sender: mpsc:
 /// Reads exactly `len` bytes into a fresh buffer, which the consumer then owns without a copy.
 fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
     let mut buffer = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        match file.read(&mut buffer[filled..]) {
-            Ok(0) => {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"))
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    if read_full(file, &mut buffer)? < len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"));
     }
     Ok(Bytes::from(buffer))
 }

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// A named temporary file is created under [`CREATING_SUFFIX`], locked, then renamed to carry
 /// [`NAMED_SUFFIX`]: a file with that suffix is locked from the moment it has it, so the sweep may
@@ -62,11 +62,35 @@ fn anonymous_unsupported(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL))
 }
 
+/// Whether `linkat(AT_EMPTY_PATH)` works for this process: 0 not tried yet, 1 yes, 2 no.
+static EMPTY_PATH_LINKS: AtomicU8 = AtomicU8::new(0);
+
 fn link_anonymous(file: &File, target: &Path) -> io::Result<()> {
-    // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc/self/fd path works for anyone.
-    let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("no NUL");
     let target = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH and saves a walk through /proc; without the
+    // capability it fails (EPERM, or ENOENT on older kernels) and the /proc/self/fd path works.
+    if EMPTY_PATH_LINKS.load(Ordering::Relaxed) != 2 {
+        let status = unsafe {
+            libc::linkat(file.as_raw_fd(), c"".as_ptr(), libc::AT_FDCWD, target.as_ptr(), libc::AT_EMPTY_PATH)
+        };
+        let error = io::Error::last_os_error();
+        let refused = match error.raw_os_error() {
+            _ if status == 0 => false,
+            Some(libc::EPERM) => true,
+            Some(libc::ENOENT) => EMPTY_PATH_LINKS.load(Ordering::Relaxed) == 0 && parent_exists(&target),
+            _ => false,
+        };
+        if !refused {
+            if status == 0 {
+                EMPTY_PATH_LINKS.store(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            return Err(error);
+        }
+        EMPTY_PATH_LINKS.store(2, Ordering::Relaxed);
+    }
+    let source = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).expect("no NUL");
     let status = unsafe {
         libc::linkat(libc::AT_FDCWD, source.as_ptr(), libc::AT_FDCWD, target.as_ptr(), libc::AT_SYMLINK_FOLLOW)
     };
@@ -75,6 +99,11 @@ fn link_anonymous(file: &File, target: &Path) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+fn parent_exists(target: &CString) -> bool {
+    let path = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+    path.parent().is_some_and(Path::is_dir)
 }
 
 fn create_named(dir: &Path) -> io::Result<TempFile> {
