@@ -40,3 +40,39 @@ export function raceAbort<T>(
     );
   });
 }
+
+/**
+ * raceAbort for many promises in turn (the chunks of one stream): one listener for the whole
+ * stream instead of one per chunk. Only the race under way is referenced (a long-lived promise
+ * raced against each chunk would keep every chunk alive). Call `dispose` when the stream ends.
+ */
+export class AbortRace {
+  private rejectCurrent: ((error: unknown) => void) | undefined;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly what: string,
+  ) {
+    this.onAbort = () => this.rejectCurrent?.(abortError(signal!, what));
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (!this.signal) return promise;
+    if (this.signal.aborted) {
+      promise.catch(() => {}); // a rejection after the abort won is nobody's business
+      return Promise.reject(abortError(this.signal, this.what));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.rejectCurrent = reject;
+      promise.then(resolve, reject).finally(() => {
+        if (this.rejectCurrent === reject) this.rejectCurrent = undefined;
+      });
+    });
+  }
+
+  dispose(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
+}

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { addressText, describe, parseContentAddress } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import { ingestStream } from './ingest';
@@ -27,10 +28,17 @@ export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPl
   return new DataPlaneClient(plane);
 }
 
+/** Every call under way listens to it (one listener each): no listener limit applies. */
+function closingController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 class DataPlaneClient implements OpenDataPlane {
   private closed = false;
   /** Fired by close(): ends every call still under way with CLOSED. */
-  private readonly closing = new AbortController();
+  private readonly closing = closingController();
   private readonly openStreams = new Set<NativeObjectStream>();
   private readonly calls = new Set<Promise<unknown>>();
 

@@ -2,7 +2,7 @@
 // waiting only when its queue is full (backpressure), so the Rust side hashes and writes while
 // JavaScript produces the next chunk.
 
-import { abortError, raceAbort } from './abort';
+import { abortError, AbortRace } from './abort';
 import { describe } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import type { NativeDataPlane, NativeIngest, NativeIngestOptions } from './native';
@@ -24,14 +24,17 @@ function iteratorOf(stream: unknown): Source {
 /** Reads chunks one by one, skipping empty ones, checking each is a Uint8Array. */
 class ChunkReader {
   private count = 0;
+  private readonly abort: AbortRace;
   constructor(
     private readonly source: Source,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
+    signal: AbortSignal | undefined,
+  ) {
+    this.abort = new AbortRace(signal, 'ingestStream');
+  }
 
   async next(): Promise<Buffer | undefined> {
     for (;;) {
-      const step = await raceAbort(Promise.resolve(this.source.next()), this.signal, 'ingestStream');
+      const step = await this.abort.race(Promise.resolve(this.source.next()));
       if (step.done) return undefined;
       const chunk = chunkBuffer(step.value, this.count++);
       if (chunk.length > 0) return chunk;
@@ -42,12 +45,16 @@ class ChunkReader {
    * Lets the source clean up (close a file, end a generator) when we stop early. Not awaited: a
    * generator still busy in its last `next()` would hold up an abort until it yields.
    */
-  close(): void {
+  stopSource(): void {
     Promise.resolve()
       .then(() => this.source.return?.())
       .catch(() => {
         // The source's own cleanup failing must not hide why we stopped.
       });
+  }
+
+  dispose(): void {
+    this.abort.dispose();
   }
 }
 
@@ -78,9 +85,11 @@ export async function ingestStream(
     return (await translateNative(() => finishing.finish())) as IngestResult;
   } catch (error) {
     // The source's own error passes through as it is; ours are DataPlaneErrors already.
-    chunks.close();
+    chunks.stopSource();
     await session?.abort();
     throw error;
+  } finally {
+    chunks.dispose();
   }
 }
 

@@ -1,4 +1,4 @@
-import { raceAbort } from './abort';
+import { AbortRace } from './abort';
 import { fromNativeError } from './errors';
 import type { NativeObjectReader } from './native';
 import type { ContentAddress, ObjectStream } from './types';
@@ -23,15 +23,17 @@ export class NativeObjectStream implements ObjectStream {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    const abort = new AbortRace(this.signal, 'serveObject');
     try {
       for (;;) {
-        const chunk = await raceAbort(this.reader.next(), this.signal, 'serveObject').catch((error: unknown) => {
+        const chunk = await abort.race(this.reader.next()).catch((error: unknown) => {
           throw fromNativeError(error);
         });
         if (!chunk) return;
         yield chunk;
       }
     } finally {
+      abort.dispose();
       await this.release();
     }
   }

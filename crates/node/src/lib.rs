@@ -1,6 +1,7 @@
 //! The Node.js binding of artifactstore-core: classes and functions that translate between
 //! JavaScript and the core, and nothing else.
 
+mod chunk;
 mod convert;
 mod ingest;
 mod plane;

@@ -5,6 +5,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
+use crate::chunk::ServedChunk;
 use crate::convert::{size, to_js_error};
 
 #[napi]
@@ -38,12 +39,12 @@ impl NativeObjectReader {
     }
 
     /// The next chunk, or `null` at the end (after which the reader is closed).
-    #[napi]
-    pub async fn next(&self) -> Result<Option<Buffer>> {
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub async fn next(&self) -> Result<Option<ServedChunk>> {
         let mut guard = self.reader.lock().await;
         let Some(reader) = guard.as_mut() else { return Ok(None) };
         match reader.next_chunk().await.map_err(to_js_error)? {
-            Some(chunk) => Ok(Some(Buffer::from(Vec::from(chunk)))),
+            Some(chunk) => Ok(Some(ServedChunk(chunk))),
             None => {
                 *guard = None;
                 Ok(None)
