@@ -56,6 +56,13 @@ impl FsBackend {
         Ok(FsBackend { store: Arc::new(Store { id, root, tmp, durable: config.durable }) })
     }
 
+    /// `checked_absent`: the caller has just found no object at the address.
+    fn writer(&self, checked_absent: bool) -> Result<FsWriter> {
+        let temp = TempFile::create(&self.store.tmp)
+            .context(|| format!("creating a temporary file in {}", self.store.tmp.display()))?;
+        Ok(FsWriter { store: self.store.clone(), temp, checked_absent })
+    }
+
     async fn blocking<T: Send + 'static>(&self, job: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || job(&store))
@@ -75,9 +82,7 @@ impl Backend for FsBackend {
     }
 
     fn create_writer(&self, _size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
-        let temp = TempFile::create(&self.store.tmp)
-            .context(|| format!("creating a temporary file in {}", self.store.tmp.display()))?;
-        Ok(Box::new(FsWriter { store: self.store.clone(), temp }))
+        Ok(Box::new(self.writer(false)?))
     }
 
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
@@ -87,7 +92,7 @@ impl Backend for FsBackend {
         if let Ok(Some(stored_at)) = existing {
             return Ok(Committed { locator, stored_at, deduplicated: true });
         }
-        let mut writer = self.create_writer(Some(bytes.len() as u64))?;
+        let mut writer = Box::new(self.writer(true)?);
         writer.write(bytes)?;
         writer.commit(address, digests)
     }
@@ -232,6 +237,8 @@ fn filesystem_space(path: &Path) -> io::Result<(u64, u64)> {
 struct FsWriter {
     store: Arc<Store>,
     temp: TempFile,
+    /// No object was at the address a moment ago: commit need not look again before linking.
+    checked_absent: bool,
 }
 
 impl ObjectWriter for FsWriter {
@@ -243,8 +250,10 @@ impl ObjectWriter for FsWriter {
         let locator = object_locator(address);
         let path = self.store.root.join(&locator);
         let context = || format!("backend '{}': storing {locator}", self.store.id);
-        if let Some(stored_at) = existing_whole_object(&path, digests.size_bytes).context(context)? {
-            return Ok(Committed { locator, stored_at, deduplicated: true });
+        if !self.checked_absent {
+            if let Some(stored_at) = existing_whole_object(&path, digests.size_bytes).context(context)? {
+                return Ok(Committed { locator, stored_at, deduplicated: true });
+            }
         }
         if self.store.durable {
             self.temp.file.sync_data().context(context)?;
@@ -281,14 +290,15 @@ impl FsWriter {
     }
 
     fn create_shard_dirs(&self, dir: &Path) -> io::Result<()> {
-        if dir.is_dir() {
-            return Ok(());
-        }
         let parent = dir.parent().expect("shard directories have a parent");
-        self.create_shard_dirs(parent)?;
         match fs::create_dir(dir) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.create_shard_dirs(parent)?;
+                return self.create_shard_dirs(dir);
+            }
+            Err(e) => return Err(e),
         }
         if self.store.durable {
             sync_dir(parent)?;
