@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-
 use crate::error::{Error, Result};
 
 /// One backend as the caller describes it: every field optional, checked by [`PlaneConfig::new`].
@@ -115,9 +114,8 @@ impl BackendConfig {
             }
             "fs" => BackendSpec::Fs(FsConfig {
                 // Relative to the working directory at open, not at each later call.
-                root: std::path::absolute(required(options.root, "root")?).map_err(|e| {
-                    Error::invalid_argument(format!("{} cannot be made absolute: {e}", field("root")))
-                })?,
+                root: std::path::absolute(required(options.root, "root")?)
+                    .map_err(|e| Error::invalid_argument(format!("{} cannot be made absolute: {e}", field("root"))))?,
                 durable: options.durable.unwrap_or(true),
             }),
             "s3" => BackendSpec::S3(S3Config {

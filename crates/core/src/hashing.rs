@@ -88,8 +88,7 @@ impl DualHasher {
         if !matches!(self.sha256, Sha256Lane::Inline(_)) {
             return;
         }
-        let Sha256Lane::Inline(mut state) = std::mem::replace(&mut self.sha256, Sha256Lane::Taken)
-        else {
+        let Sha256Lane::Inline(mut state) = std::mem::replace(&mut self.sha256, Sha256Lane::Taken) else {
             unreachable!()
         };
         let (queue, chunks) = sync_channel::<Bytes>(SHA256_QUEUE_CHUNKS);
@@ -109,9 +108,7 @@ impl DualHasher {
 impl Drop for DualHasher {
     fn drop(&mut self) {
         // An abandoned ingest still joins its SHA-256 thread, so no thread outlives the hasher.
-        if let Sha256Lane::Offloaded { queue, worker } =
-            std::mem::replace(&mut self.sha256, Sha256Lane::Taken)
-        {
+        if let Sha256Lane::Offloaded { queue, worker } = std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {
             drop(queue);
             let _ = worker.join();
         }
@@ -187,10 +184,7 @@ mod tests {
         let input = Bytes::from(vec![b'a'; 1_000_000]);
         for chunk_len in [1000, 65536, 300_000] {
             let digests = digest_bytes(HashAlgorithm::Blake3, &input, chunk_len);
-            assert_eq!(
-                hex(digests.sha256),
-                "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
-            );
+            assert_eq!(hex(digests.sha256), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
         }
     }
 

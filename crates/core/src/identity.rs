@@ -62,8 +62,7 @@ impl Digest {
     /// Parses the text form `<algorithm>:<64 lowercase hex digits>`, and nothing else.
     pub fn parse(value: &str) -> Result<Self> {
         let invalid = |reason| Error::InvalidAddress { value: value.to_owned(), reason };
-        let (algorithm, hex) =
-            value.split_once(':').ok_or_else(|| invalid("expected \"<algorithm>:<hex>\""))?;
+        let (algorithm, hex) = value.split_once(':').ok_or_else(|| invalid("expected \"<algorithm>:<hex>\""))?;
         let algorithm = match algorithm {
             "blake3" => HashAlgorithm::Blake3,
             "sha256" => HashAlgorithm::Sha256,

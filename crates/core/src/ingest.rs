@@ -40,9 +40,8 @@ impl Expectations {
     pub fn parse(size_bytes: Option<u64>, sha256: Option<&str>, primary: Option<&str>) -> Result<Self> {
         let digest = |field: &str, hex: Option<&str>| {
             hex.map(|hex| {
-                parse_hex_digest(hex).ok_or_else(|| {
-                    Error::invalid_argument(format!("{field} {hex:?} is not 64 lowercase hex digits"))
-                })
+                parse_hex_digest(hex)
+                    .ok_or_else(|| Error::invalid_argument(format!("{field} {hex:?} is not 64 lowercase hex digits")))
             })
             .transpose()
         };

@@ -20,5 +20,7 @@ pub use error::{Error, Result};
 pub use identity::{ContentAddress, Digest, HashAlgorithm};
 pub use ingest::{Accepted, Expectations, Ingest, IngestOptions};
 pub use plane::DataPlane;
-pub use results::{BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult};
+pub use results::{
+    BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult,
+};
 pub use storage::ObjectReader;

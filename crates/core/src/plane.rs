@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::buffers::BufferPool;
 use crate::config::{BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
 use crate::ingest::{store_bytes, store_chunks, Ingest, IngestOptions};
 use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
-use crate::buffers::BufferPool;
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
 use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
@@ -49,7 +49,12 @@ impl DataPlane {
             .iter()
             .position(|b| b.id() == config.default_backend)
             .expect("PlaneConfig checked that the default backend exists");
-        Ok(DataPlane { backends, default_backend, closed: AtomicBool::new(false), runtime: tokio::runtime::Handle::current() })
+        Ok(DataPlane {
+            backends,
+            default_backend,
+            closed: AtomicBool::new(false),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     /// The backend with this id, the default one for `None`.
@@ -59,12 +64,9 @@ impl DataPlane {
         }
         match id {
             None => Ok(self.backends[self.default_backend].clone()),
-            Some(id) => self
-                .backends
-                .iter()
-                .find(|b| b.id() == id)
-                .cloned()
-                .ok_or_else(|| Error::UnknownBackend(id.to_owned())),
+            Some(id) => {
+                self.backends.iter().find(|b| b.id() == id).cloned().ok_or_else(|| Error::UnknownBackend(id.to_owned()))
+            }
         }
     }
 
@@ -90,7 +92,12 @@ impl DataPlane {
 
     /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it
     /// has already committed.
-    pub async fn ingest_file(&self, path: PathBuf, options: IngestOptions, cancel: Arc<AtomicBool>) -> Result<IngestResult> {
+    pub async fn ingest_file(
+        &self,
+        path: PathBuf,
+        options: IngestOptions,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<IngestResult> {
         let backend = self.backend(options.backend_id.as_deref())?;
         run_blocking(move || {
             let context = || format!("ingestFile: reading {}", path.display());
@@ -124,10 +131,7 @@ impl DataPlane {
         let (digests, mismatch) = match held {
             HeldObject::Bytes(digests) => {
                 let mismatch = (digests.primary != *address).then(|| {
-                    format!(
-                        "the {} bytes held digest to {}, not to the address",
-                        digests.size_bytes, digests.primary
-                    )
+                    format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
                 });
                 (digests, mismatch)
             }

@@ -112,37 +112,40 @@ fn hashing_does_not_depend_on_how_the_bytes_are_split() {
     use sha2::Digest as _;
     let cases = Cell::new(0u32);
     runner(300)
-        .run(&(bytes_and_cuts(), prop_oneof![Just(HashAlgorithm::Blake3), Just(HashAlgorithm::Sha256)]), |((data, cuts), algorithm)| {
-            cases.set(cases.get() + 1);
-            let whole = Bytes::from(data.clone());
-            let mut one = DualHasher::new(algorithm);
-            one.update(&whole);
-            let one = one.finalize();
+        .run(
+            &(bytes_and_cuts(), prop_oneof![Just(HashAlgorithm::Blake3), Just(HashAlgorithm::Sha256)]),
+            |((data, cuts), algorithm)| {
+                cases.set(cases.get() + 1);
+                let whole = Bytes::from(data.clone());
+                let mut one = DualHasher::new(algorithm);
+                one.update(&whole);
+                let one = one.finalize();
 
-            let mut split = DualHasher::new(algorithm);
-            let mut start = 0;
-            for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
-                split.update(&whole.slice(start..cut));
-                start = cut;
-            }
-            let split = split.finalize();
-            prop_assert_eq!(split, one, "cuts {:?} of {} bytes", cuts, data.len());
+                let mut split = DualHasher::new(algorithm);
+                let mut start = 0;
+                for &cut in cuts.iter().chain(std::iter::once(&data.len())) {
+                    split.update(&whole.slice(start..cut));
+                    start = cut;
+                }
+                let split = split.finalize();
+                prop_assert_eq!(split, one, "cuts {:?} of {} bytes", cuts, data.len());
 
-            let chunk_len = cuts.first().copied().filter(|&c| c > 0).unwrap_or(1024);
-            prop_assert_eq!(digest_bytes(algorithm, &whole, chunk_len), one);
+                let chunk_len = cuts.first().copied().filter(|&c| c > 0).unwrap_or(1024);
+                prop_assert_eq!(digest_bytes(algorithm, &whole, chunk_len), one);
 
-            prop_assert_eq!(one.size_bytes, data.len() as u64);
-            let sha256: [u8; 32] = sha2::Sha256::digest(&data).into();
-            prop_assert_eq!(one.sha256.bytes, sha256);
-            prop_assert_eq!(one.sha256.algorithm, HashAlgorithm::Sha256);
-            prop_assert_eq!(one.primary.algorithm, algorithm);
-            let primary = match algorithm {
-                HashAlgorithm::Blake3 => *blake3::hash(&data).as_bytes(),
-                HashAlgorithm::Sha256 => sha256,
-            };
-            prop_assert_eq!(one.primary.bytes, primary);
-            Ok(())
-        })
+                prop_assert_eq!(one.size_bytes, data.len() as u64);
+                let sha256: [u8; 32] = sha2::Sha256::digest(&data).into();
+                prop_assert_eq!(one.sha256.bytes, sha256);
+                prop_assert_eq!(one.sha256.algorithm, HashAlgorithm::Sha256);
+                prop_assert_eq!(one.primary.algorithm, algorithm);
+                let primary = match algorithm {
+                    HashAlgorithm::Blake3 => *blake3::hash(&data).as_bytes(),
+                    HashAlgorithm::Sha256 => sha256,
+                };
+                prop_assert_eq!(one.primary.bytes, primary);
+                Ok(())
+            },
+        )
         .unwrap();
     eprintln!("hashing chunk invariance: {} cases", cases.get());
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use artifactstore_core::wire::{IngestHints, Wire};
 use artifactstore_core::{
-    BackendHealth, BackendKind, BackendStatus, DeletionResult, Digest, Expectations, HashAlgorithm,
-    IngestResult, StorageReceipt, VerifyResult,
+    BackendHealth, BackendKind, BackendStatus, DeletionResult, Digest, Expectations, HashAlgorithm, IngestResult,
+    StorageReceipt, VerifyResult,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -189,8 +189,7 @@ fn every_golden_vector_encodes_to_its_bytes_and_decodes_back() {
     let cases = golden_cases();
     assert!(cases.len() >= 8, "expected the SPEC's golden cases, found {}", cases.len());
     for case in &cases {
-        let (name, value, cbor) =
-            (case["name"].as_str().unwrap(), &case["value"], case["cbor"].as_str().unwrap());
+        let (name, value, cbor) = (case["name"].as_str().unwrap(), &case["value"], case["cbor"].as_str().unwrap());
         by_type_name!(name, check_golden(name, value, cbor));
     }
 }
@@ -259,11 +258,7 @@ fn every_type_round_trips_with_and_without_its_optional_fields() {
     round_trip(hints);
     round_trip(IngestHints { backend_id: Some("only".into()), ..IngestHints::default() });
     round_trip(Expectations::default());
-    round_trip(Expectations {
-        size_bytes: Some(3),
-        sha256: Some(hex32(SHA256_ABC)),
-        primary: Some(hex32(BLAKE3_ABC)),
-    });
+    round_trip(Expectations { size_bytes: Some(3), sha256: Some(hex32(SHA256_ABC)), primary: Some(hex32(BLAKE3_ABC)) });
     round_trip(receipt(0));
     round_trip(StorageReceipt { deduplicated: true, stored_at: UNIX_EPOCH, ..receipt(u64::MAX) });
     let ingest = IngestResult {
@@ -341,8 +336,7 @@ fn stored_at_travels_as_rfc3339_with_milliseconds() {
     let bytes = receipt(1).to_cbor();
     let stored_at = [hex::encode([0x78, 24]), hex::encode("2026-11-24T04:06:36.123Z")].concat();
     assert!(hex::encode(&bytes).contains(&stored_at), "{}", hex::encode(&bytes));
-    let precise =
-        StorageReceipt { stored_at: at_millis(1_000) + Duration::from_nanos(999_999), ..receipt(1) };
+    let precise = StorageReceipt { stored_at: at_millis(1_000) + Duration::from_nanos(999_999), ..receipt(1) };
     let decoded = StorageReceipt::from_cbor(&precise.to_cbor()).unwrap();
     assert_eq!(decoded.stored_at, at_millis(1_000), "truncated to the millisecond");
 }
@@ -355,8 +349,7 @@ fn hex_of(parts: &[&str]) -> Vec<u8> {
 }
 
 fn golden_bytes(name: &str) -> String {
-    let case =
-        golden_cases().into_iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name:?}"));
+    let case = golden_cases().into_iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name:?}"));
     case["cbor"].as_str().unwrap().to_owned()
 }
 
@@ -390,10 +383,7 @@ fn syntax_outside_the_deterministic_form_is_rejected_with_its_position() {
         (&["a1", SIZE_HINT_KEY, "1b00000000ffffffff"], "4294967295 at byte 11 is not in shortest form"),
         (&["b80101", "01"], "1 at byte 0 is not in shortest form"),
         (&["a1", "7809", &SIZE_HINT_KEY[2..], "01"], "9 at byte 1 is not in shortest form"),
-        (
-            &["a2", BACKEND_ID_KEY, "6161", SIZE_HINT_KEY, "01"],
-            "map key \"size_hint\" at byte 14 is out of order",
-        ),
+        (&["a2", BACKEND_ID_KEY, "6161", SIZE_HINT_KEY, "01"], "map key \"size_hint\" at byte 14 is out of order"),
         (&["a2", SIZE_HINT_KEY, "01", SIZE_HINT_KEY, "02"], "duplicate map key \"size_hint\" at byte 12"),
         (&["a1", SIZE_HINT_KEY, "f93c00"], "a float at byte 11 is not allowed"),
         (&["a1", SIZE_HINT_KEY, "fa3f800000"], "a float at byte 11 is not allowed"),
@@ -426,17 +416,13 @@ fn nesting_deeper_than_64_containers_is_rejected_before_recursing() {
     let nested = |levels: usize| [vec![0x81; levels - 1], vec![0x80]].concat();
     assert_rejected::<BackendStatus>(&nested(65), "container at byte 64 is nested deeper than 64 levels");
     assert_rejected::<BackendStatus>(&nested(64), "BackendStatus at byte 0 must be a map, not an array");
-    assert_rejected::<BackendStatus>(
-        &vec![0x81; 100_000],
-        "container at byte 64 is nested deeper than 64 levels",
-    );
+    assert_rejected::<BackendStatus>(&vec![0x81; 100_000], "container at byte 64 is nested deeper than 64 levels");
 }
 
 fn assert_truncation_rejected<T: Wire + Debug>(bytes: &[u8]) {
     let err = T::from_cbor(bytes).expect_err(&format!("{} must be rejected", hex::encode(bytes)));
     let message = err.to_string();
-    let names_the_end =
-        message.contains("unexpected end of input at byte") || message.contains("declares more items");
+    let names_the_end = message.contains("unexpected end of input at byte") || message.contains("declares more items");
     assert!(err.code() == "INVALID_ARGUMENT" && names_the_end, "{}: {message}", hex::encode(bytes));
 }
 
@@ -475,8 +461,7 @@ fn values_outside_the_schema_are_rejected_with_their_field_and_position() {
     assert_rejected::<IngestHints>(&hex_of(&algorithm), message);
     assert_rejected::<IngestHints>(&hex_of(&["80"]), "IngestHints at byte 0 must be a map, not an array");
 
-    let short =
-        ["a2", &text_hex("digest"), "581f", &BLAKE3_ABC[2..], &text_hex("algorithm"), &text_hex("blake3")];
+    let short = ["a2", &text_hex("digest"), "581f", &BLAKE3_ABC[2..], &text_hex("algorithm"), &text_hex("blake3")];
     assert_rejected::<Digest>(&hex_of(&short), "Digest.digest at byte 8: 31 bytes, expected 32");
     let digest = golden_bytes("digest");
     let blake4 = digest.replacen(&text_hex("blake3"), &text_hex("blake4"), 1);
@@ -486,16 +471,12 @@ fn values_outside_the_schema_are_rejected_with_their_field_and_position() {
     assert_rejected::<Digest>(&hex_of(&[&hex_key]), "Digest (map at byte 0) lacks the field \"digest\"");
 
     let status = golden_bytes("backend status");
-    let kind = status.replacen(
-        &[text_hex("kind"), text_hex("fs")].concat(),
-        &[text_hex("kind"), text_hex("ft")].concat(),
-        1,
-    );
+    let kind =
+        status.replacen(&[text_hex("kind"), text_hex("fs")].concat(), &[text_hex("kind"), text_hex("ft")].concat(), 1);
     let message = "BackendStatus.backends[0].kind at byte 26: \"ft\" is not \"fs\" or \"s3\"";
     assert_rejected::<BackendStatus>(&hex_of(&[&kind]), message);
     let deduplicated = text_hex("deduplicated");
-    let ingest =
-        golden_bytes("ingest result").replacen(&format!("{deduplicated}f4"), &format!("{deduplicated}01"), 1);
+    let ingest = golden_bytes("ingest result").replacen(&format!("{deduplicated}f4"), &format!("{deduplicated}01"), 1);
     let message = "IngestResult.receipt.deduplicated at byte 183 must be a boolean, not an unsigned integer";
     assert_rejected::<IngestResult>(&hex_of(&[&ingest]), message);
 
@@ -520,9 +501,8 @@ fn stored_at_must_be_the_form_the_encoder_writes() {
     ];
     for other in others {
         let bytes = hex_of(&[&golden.replacen(&stored_at, &text_hex(other), 1)]);
-        let message = format!(
-            "StorageReceipt.stored_at at byte 106: {other:?} is not an RFC 3339 UTC time with milliseconds"
-        );
+        let message =
+            format!("StorageReceipt.stored_at at byte 106: {other:?} is not an RFC 3339 UTC time with milliseconds");
         assert_rejected::<StorageReceipt>(&bytes, &message);
     }
 }
@@ -535,13 +515,10 @@ fn whatever_decodes_re_encodes_to_the_same_bytes() {
         T::from_cbor(bytes).map_or(true, |value| value.to_cbor() == bytes)
     }
     let config = Config { cases: 512, failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(
-        config,
-        TestRng::from_seed(RngAlgorithm::ChaCha, b"artifactstore-wire-mutations-001"),
-    );
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, b"artifactstore-wire-mutations-001"));
     let cases = golden_cases();
-    let corruptions =
-        (0..cases.len(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4));
+    let corruptions = (0..cases.len(), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4));
     runner
         .run(&corruptions, |(case, edits)| {
             let name = cases[case]["name"].as_str().unwrap();
@@ -622,11 +599,7 @@ fn rust_and_typescript_give_the_same_bytes_and_read_each_other() {
     let json_values: Vec<Value> = values.iter().map(|(_, v)| v.clone()).collect();
     let typescript = typescript_codec(&json_values, &rust_hex);
     for (i, (name, value)) in values.iter().enumerate() {
-        assert_eq!(
-            typescript["encoded"][i].as_str().unwrap(),
-            rust_hex[i],
-            "encodeCbor vs Rust for {name:?}"
-        );
+        assert_eq!(typescript["encoded"][i].as_str().unwrap(), rust_hex[i], "encodeCbor vs Rust for {name:?}");
         assert_eq!(&typescript["decoded"][i], value, "decodeCbor of Rust's bytes for {name:?}");
     }
 }

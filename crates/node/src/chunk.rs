@@ -31,9 +31,8 @@ impl ToNapiValue for ServedChunk {
         }
         let data = chunk.0.as_ptr() as *mut c_void;
         let owner = Box::into_raw(Box::new(chunk.0));
-        let status = unsafe {
-            sys::napi_create_external_buffer(env, len, data, Some(release), owner.cast(), &mut buffer)
-        };
+        let status =
+            unsafe { sys::napi_create_external_buffer(env, len, data, Some(release), owner.cast(), &mut buffer) };
         if status != sys::Status::napi_ok {
             // Runtimes that forbid external buffers get a copy.
             let bytes = unsafe { Box::from_raw(owner) };

@@ -191,12 +191,13 @@ impl TryFrom<NativeIngestOptions> for core::IngestOptions {
     fn try_from(o: NativeIngestOptions) -> Result<Self> {
         let expect_size = o
             .expect_size_bytes
-            .map(|size| u64::try_from(size).map_err(|_| invalid_argument(format!("expect.sizeBytes {size} is negative"))))
+            .map(|size| {
+                u64::try_from(size).map_err(|_| invalid_argument(format!("expect.sizeBytes {size} is negative")))
+            })
             .transpose()?;
         let primary = o.primary_algorithm.as_deref().map(str::parse).transpose().map_err(to_js_error)?;
-        let expect =
-            core::Expectations::parse(expect_size, o.expect_sha256.as_deref(), o.expect_primary.as_deref())
-                .map_err(to_js_error)?;
+        let expect = core::Expectations::parse(expect_size, o.expect_sha256.as_deref(), o.expect_primary.as_deref())
+            .map_err(to_js_error)?;
         Ok(core::IngestOptions {
             backend_id: o.backend_id,
             primary,

@@ -59,7 +59,8 @@ impl NativeIngest {
     #[napi]
     pub async fn finish(&self) -> Result<NativeIngestResult> {
         let ingest = self.ingest.lock().await.take();
-        let ingest = ingest.ok_or_else(|| to_js_error(artifactstore_core::Error::invalid_argument("the ingest has already ended")))?;
+        let ingest = ingest
+            .ok_or_else(|| to_js_error(artifactstore_core::Error::invalid_argument("the ingest has already ended")))?;
         ingest.finish().await.map(NativeIngestResult::from).map_err(to_js_error)
     }
 

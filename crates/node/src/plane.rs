@@ -20,7 +20,12 @@ fn byte_range(start: Option<i64>, end: Option<i64>) -> Result<Option<(u64, u64)>
     let (Some(start), Some(end)) = (start, end) else { return Ok(None) };
     match (u64::try_from(start), u64::try_from(end)) {
         (Ok(s), Ok(e)) => Ok(Some((s, e))),
-        _ => Err(to_js_error(artifactstore_core::Error::InvalidRange { start: start.max(0) as u64, end: end.max(0) as u64, size: 0, reason: "offsets must not be negative" })),
+        _ => Err(to_js_error(artifactstore_core::Error::InvalidRange {
+            start: start.max(0) as u64,
+            end: end.max(0) as u64,
+            size: 0,
+            reason: "offsets must not be negative",
+        })),
     }
 }
 

@@ -36,11 +36,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
     /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
-    async fn open(
-        &self,
-        address: &ContentAddress,
-        range: Option<(u64, u64)>,
-    ) -> Result<Box<dyn ObjectReader>>;
+    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>>;
 
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;

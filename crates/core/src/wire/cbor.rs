@@ -46,8 +46,7 @@ pub fn array(items: Vec<Vec<u8>>) -> Vec<u8> {
 
 /// A map from already encoded values; the entries are written in the order of their encoded keys.
 pub fn map(entries: Vec<(&str, Vec<u8>)>) -> Vec<u8> {
-    let mut encoded: Vec<(Vec<u8>, Vec<u8>)> =
-        entries.into_iter().map(|(key, value)| (text(key), value)).collect();
+    let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().map(|(key, value)| (text(key), value)).collect();
     encoded.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = head(MAJOR_MAP, encoded.len() as u64);
     for (key, value) in encoded {
@@ -141,9 +140,7 @@ impl<'a> Reader<'a> {
         let start = head.start;
         let value = match head.major {
             MAJOR_UNSIGNED => Value::Unsigned(head.arg),
-            MAJOR_NEGATIVE => {
-                return Err(invalid(format!("negative integer at byte {start} is not allowed")))
-            }
+            MAJOR_NEGATIVE => return Err(invalid(format!("negative integer at byte {start} is not allowed"))),
             MAJOR_BYTES => Value::Bytes(self.take(head.arg)?.to_vec()),
             MAJOR_TEXT => Value::Text(self.text(head.arg, start)?),
             MAJOR_ARRAY => Value::Array(self.array(head.arg, start, depth)?),
@@ -166,9 +163,7 @@ impl<'a> Reader<'a> {
     fn argument(&mut self, info: u8, start: usize) -> Result<u64> {
         match info {
             0..=23 => return Ok(u64::from(info)),
-            INFO_INDEFINITE => {
-                return Err(invalid(format!("indefinite length at byte {start} is not allowed")))
-            }
+            INFO_INDEFINITE => return Err(invalid(format!("indefinite length at byte {start} is not allowed"))),
             28.. => return Err(invalid(format!("reserved additional information {info} at byte {start}"))),
             24..=27 => {}
         }
@@ -184,9 +179,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
             let (len, at) = (self.input.len(), self.pos);
-            return Err(invalid(format!(
-                "unexpected end of input at byte {len} ({n} byte(s) needed at byte {at})"
-            )));
+            return Err(invalid(format!("unexpected end of input at byte {len} ({n} byte(s) needed at byte {at})")));
         }
         let taken = &self.input[self.pos..self.pos + n as usize];
         self.pos += n as usize;
@@ -195,8 +188,8 @@ impl<'a> Reader<'a> {
 
     fn text(&mut self, length: u64, start: usize) -> Result<String> {
         let raw = self.take(length)?;
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| invalid(format!("text string at byte {start} is not valid UTF-8")))?;
+        let text =
+            std::str::from_utf8(raw).map_err(|_| invalid(format!("text string at byte {start} is not valid UTF-8")))?;
         Ok(text.to_owned())
     }
 
@@ -231,9 +224,7 @@ impl<'a> Reader<'a> {
     /// Checks the depth, and that `min_items` one-byte items could still fit, before reading any.
     fn enter(&self, min_items: u64, start: usize, depth: usize) -> Result<()> {
         if depth >= MAX_DEPTH {
-            return Err(invalid(format!(
-                "container at byte {start} is nested deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(invalid(format!("container at byte {start} is nested deeper than {MAX_DEPTH} levels")));
         }
         if min_items > self.remaining() as u64 {
             let left = self.remaining();

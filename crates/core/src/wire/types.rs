@@ -17,12 +17,7 @@ use super::IngestHints;
 type Entries = Vec<(&'static str, Vec<u8>)>;
 
 /// Adds `key` only when the value is present.
-fn push_optional<T>(
-    entries: &mut Entries,
-    key: &'static str,
-    value: Option<T>,
-    encode: impl FnOnce(T) -> Vec<u8>,
-) {
+fn push_optional<T>(entries: &mut Entries, key: &'static str, value: Option<T>, encode: impl FnOnce(T) -> Vec<u8>) {
     if let Some(value) = value {
         entries.push((key, encode(value)));
     }
@@ -49,10 +44,7 @@ impl MapCodec for Digest {
     const NAME: &'static str = "Digest";
 
     fn encode(&self) -> Vec<u8> {
-        cbor::map(vec![
-            ("algorithm", cbor::text(self.algorithm.as_str())),
-            ("digest", cbor::bytes(&self.bytes)),
-        ])
+        cbor::map(vec![("algorithm", cbor::text(self.algorithm.as_str())), ("digest", cbor::bytes(&self.bytes))])
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {

@@ -243,7 +243,10 @@ struct FsWriter {
 
 impl ObjectWriter for FsWriter {
     fn write(&mut self, chunk: Bytes) -> Result<()> {
-        self.temp.file.write_all(&chunk).context(|| format!("writing to a temporary file in {}", self.store.tmp.display()))
+        self.temp
+            .file
+            .write_all(&chunk)
+            .context(|| format!("writing to a temporary file in {}", self.store.tmp.display()))
     }
 
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
@@ -262,7 +265,11 @@ impl ObjectWriter for FsWriter {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let stored_at = existing_whole_object(&path, digests.size_bytes).context(context)?;
-                return Ok(Committed { locator, stored_at: stored_at.unwrap_or_else(SystemTime::now), deduplicated: true });
+                return Ok(Committed {
+                    locator,
+                    stored_at: stored_at.unwrap_or_else(SystemTime::now),
+                    deduplicated: true,
+                });
             }
             Err(e) => return Err(Error::io(context(), e)),
         }
@@ -312,7 +319,9 @@ impl FsWriter {
 fn existing_whole_object(path: &Path, size_bytes: u64) -> io::Result<Option<SystemTime>> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_file() && m.size() == size_bytes => Ok(Some(m.modified()?)),
-        Ok(m) if m.is_dir() => Err(io::Error::new(io::ErrorKind::AlreadyExists, "a directory is in the object's place")),
+        Ok(m) if m.is_dir() => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, "a directory is in the object's place"))
+        }
         Ok(_) => fs::remove_file(path).map(|()| None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

@@ -25,7 +25,10 @@ pub struct FsReader {
 enum Source {
     /// A range of at most one chunk, read while opening.
     Ready(Option<Bytes>),
-    ReadAhead { chunks: mpsc::Receiver<Result<Bytes>>, reader: Option<std::thread::JoinHandle<()>> },
+    ReadAhead {
+        chunks: mpsc::Receiver<Result<Bytes>>,
+        reader: Option<std::thread::JoinHandle<()>>,
+    },
 }
 
 impl FsReader {

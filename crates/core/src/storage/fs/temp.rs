@@ -147,14 +147,17 @@ pub fn sweep_stale(tmp_dir: &Path) -> io::Result<u64> {
             std::time::Duration::ZERO
         } else if name.ends_with(CREATING_SUFFIX) {
             // Unlocked for a moment after its creation: only its creator's death settles it early.
-            if creator_alive(&path) { CREATING_GRACE } else { std::time::Duration::ZERO }
+            if creator_alive(&path) {
+                CREATING_GRACE
+            } else {
+                std::time::Duration::ZERO
+            }
         } else {
             continue;
         };
         let Ok(file) = File::open(&path) else { continue };
         // A live ingest holds its lock; a dead one's lock went with its process.
-        if lock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() && age(&file) >= grace && fs::remove_file(&path).is_ok()
-        {
+        if lock(&file, libc::LOCK_EX | libc::LOCK_NB).is_ok() && age(&file) >= grace && fs::remove_file(&path).is_ok() {
             removed += 1;
         }
     }

@@ -35,7 +35,11 @@ fn data_retry() -> RetryConfig {
 /// the source. Without a checksum algorithm: with one, it would hand back in the completion the
 /// source's composite checksum (`<base64>-<parts>`), which servers reject as malformed.
 pub(super) fn copy_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
-    let options = ClientOptions::new().with_connect_timeout(Duration::from_secs(5)).with_timeout_disabled();
+    // A server-side copy may take long, but a server silent for a minute is gone, not copying.
+    let options = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout_disabled()
+        .with_read_timeout(Duration::from_secs(60));
     build(id, config, options, data_retry(), None)
 }
 
