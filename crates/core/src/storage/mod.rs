@@ -77,6 +77,29 @@ pub trait ObjectReader: Send {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>>;
 }
 
+/// The chunks of a served range: read while opening when the range is small, otherwise produced
+/// ahead of the consumer by a thread or task that stops when the receiver goes away.
+pub(crate) enum ServedChunks {
+    Ready(Option<Bytes>),
+    ReadAhead(tokio::sync::mpsc::Receiver<Result<Bytes>>),
+}
+
+impl ServedChunks {
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>> {
+        match self {
+            ServedChunks::Ready(chunk) => Ok(chunk.take()),
+            ServedChunks::ReadAhead(chunks) => chunks.recv().await.transpose(),
+        }
+    }
+
+    /// Tells the producer to stop; chunks already produced are dropped with the receiver.
+    pub(crate) fn close(&mut self) {
+        if let ServedChunks::ReadAhead(chunks) = self {
+            chunks.close();
+        }
+    }
+}
+
 /// What a backend found when it re-read an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeldObject {

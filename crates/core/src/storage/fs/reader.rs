@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::buffers::read_full;
 use crate::error::{Error, Result};
-use crate::storage::{ObjectReader, CHUNK_LEN};
+use crate::storage::{ObjectReader, ServedChunks, CHUNK_LEN};
 
 /// Chunks read ahead of the consumer.
 const READ_AHEAD_CHUNKS: usize = 2;
@@ -19,16 +19,9 @@ const READ_AHEAD_CHUNKS: usize = 2;
 pub struct FsReader {
     size_bytes: u64,
     total_size_bytes: u64,
-    chunks: Source,
-}
-
-enum Source {
-    /// A range of at most one chunk, read while opening.
-    Ready(Option<Bytes>),
-    ReadAhead {
-        chunks: mpsc::Receiver<Result<Bytes>>,
-        reader: Option<std::thread::JoinHandle<()>>,
-    },
+    chunks: ServedChunks,
+    /// The read-ahead thread, joined on drop so the file is closed once the reader is gone.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FsReader {
@@ -37,18 +30,18 @@ impl FsReader {
         let size_bytes = range.end - range.start;
         let read_error = |source: io::Error| Error::io(format!("reading {locator}"), source);
         file.seek(SeekFrom::Start(range.start)).map_err(read_error)?;
-        let chunks = if size_bytes <= CHUNK_LEN as u64 {
+        let (chunks, reader) = if size_bytes <= CHUNK_LEN as u64 {
             let chunk = read_chunk(&mut file, size_bytes as usize).map_err(read_error)?;
-            Source::Ready((size_bytes > 0).then_some(chunk))
+            (ServedChunks::Ready((size_bytes > 0).then_some(chunk)), None)
         } else {
             let (sender, chunks) = mpsc::channel(READ_AHEAD_CHUNKS);
             let reader = std::thread::Builder::new()
                 .name("serve".into())
                 .spawn(move || read_ahead(file, size_bytes, locator, sender))
                 .map_err(|e| Error::io("starting a serve thread", e))?;
-            Source::ReadAhead { chunks, reader: Some(reader) }
+            (ServedChunks::ReadAhead(chunks), Some(reader))
         };
-        Ok(FsReader { size_bytes, total_size_bytes, chunks })
+        Ok(FsReader { size_bytes, total_size_bytes, chunks, reader })
     }
 }
 
@@ -85,21 +78,16 @@ impl ObjectReader for FsReader {
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        match &mut self.chunks {
-            Source::Ready(chunk) => Ok(chunk.take()),
-            Source::ReadAhead { chunks, .. } => chunks.recv().await.transpose(),
-        }
+        self.chunks.next().await
     }
 }
 
 impl Drop for FsReader {
     /// Stops the read-ahead thread and waits for it, so the file is closed once the reader is gone.
     fn drop(&mut self) {
-        if let Source::ReadAhead { chunks, reader } = &mut self.chunks {
-            chunks.close();
-            if let Some(reader) = reader.take() {
-                let _ = reader.join();
-            }
+        self.chunks.close();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::error::{Error, Result};
 use crate::identity::ContentAddress;
-use crate::storage::{resolve_range, ObjectReader, CHUNK_LEN};
+use crate::storage::{resolve_range, ObjectReader, ServedChunks, CHUNK_LEN};
 
 /// Chunks read ahead of the consumer.
 const READ_AHEAD_CHUNKS: usize = 2;
@@ -22,13 +22,7 @@ const READ_AHEAD_CHUNKS: usize = 2;
 pub(super) struct S3Reader {
     size_bytes: u64,
     total_size_bytes: u64,
-    chunks: Source,
-}
-
-enum Source {
-    /// A range of at most one chunk, read while opening.
-    Ready(Option<Bytes>),
-    ReadAhead(mpsc::Receiver<Result<Bytes>>),
+    chunks: ServedChunks,
 }
 
 impl S3Reader {
@@ -57,7 +51,7 @@ impl S3Reader {
             }
         };
         let Some(body) = body else {
-            return Ok(S3Reader { size_bytes: 0, total_size_bytes, chunks: Source::Ready(None) });
+            return Ok(S3Reader { size_bytes: 0, total_size_bytes, chunks: ServedChunks::Ready(None) });
         };
         let size_bytes = wanted.end - wanted.start;
         let context = Context { backend: shared.id.clone(), path };
@@ -70,9 +64,9 @@ impl S3Reader {
             if bytes.len() as u64 != size_bytes {
                 return Err(context.shorter());
             }
-            Source::Ready((size_bytes > 0).then_some(bytes))
+            ServedChunks::Ready((size_bytes > 0).then_some(bytes))
         } else {
-            Source::ReadAhead(read_ahead(
+            ServedChunks::ReadAhead(read_ahead(
                 Rechunker { stream: body.into_stream(), leftover: Bytes::new(), context },
                 size_bytes,
             ))
@@ -174,9 +168,6 @@ impl ObjectReader for S3Reader {
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        match &mut self.chunks {
-            Source::Ready(chunk) => Ok(chunk.take()),
-            Source::ReadAhead(receiver) => receiver.recv().await.transpose(),
-        }
+        self.chunks.next().await
     }
 }
