@@ -31,9 +31,7 @@ fn data_retry() -> RetryConfig {
     }
 }
 
-/// The client for create-only copies, which object_store does as a one-part multipart upload of
-/// the source. Without a checksum algorithm: with one, it would hand back in the completion the
-/// source's composite checksum (`<base64>-<parts>`), which servers reject as malformed.
+/// The client for the commit's server-side copy: no checksum algorithm (a copy sends no payload).
 pub(super) fn copy_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
     // A server-side copy may take long, but a server silent for a minute is gone, not copying.
     let options = ClientOptions::new()
@@ -63,8 +61,11 @@ fn build(
     let mut builder = AmazonS3Builder::from_env()
         .with_client_options(options)
         .with_bucket_name(&config.bucket)
-        // A create-only copy: UploadPartCopy, then CompleteMultipartUpload with If-None-Match.
-        .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+        // A create-only copy where the server honours If-None-Match on CopyObject (AWS does; a
+        // server that ignores it overwrites the object with the same bytes, which is harmless for
+        // content-addressed data). One request, and no multipart upload under objects/ that a
+        // crash could leave behind, as the multipart form of a conditional copy would.
+        .with_copy_if_not_exists(S3CopyIfNotExists::Header("If-None-Match".into(), "*".into()))
         .with_retry(retry);
     if let Some(endpoint) = &config.endpoint {
         builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
