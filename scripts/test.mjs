@@ -1,5 +1,5 @@
-// `npm test`: builds what changed, runs the Rust suite and the ava suite, prints both summaries
-// and one closing line with the totals. Exits non-zero when either suite fails.
+// `npm test`: builds what changed, runs the Rust suite, the ava suite and the quick benchmark,
+// prints the summaries and one closing line with the totals. Exits non-zero when any of them fails.
 
 import { spawn } from 'node:child_process';
 
@@ -39,6 +39,10 @@ if (!tools.ok) {
 const rust = await run('cargo', ['test', '--workspace', '--color', 'never'], { capture: true });
 const ava = await run('npx', ['ava'], { capture: true });
 
+// The benchmark, small, once: it checks every digest it produces, so it cannot rot unnoticed
+// (it asserts no times).
+const bench = await run('node', ['bench/run.mjs', '--quick']);
+
 const rustPassed = sum(rust.output, /test result: \w+\. (\d+) passed/g);
 const rustFailed = sum(rust.output, /test result: \w+\. \d+ passed; (\d+) failed/g);
 const avaPassed = sum(ava.output, /(\d+) tests? passed/g);
@@ -47,6 +51,7 @@ const avaFailed = sum(ava.output, /(\d+) (?:tests? failed|uncaught exceptions?|u
 console.log('\nSummary');
 console.log(`  cargo test: ${rustPassed} passed, ${rustFailed} failed${rust.ok ? '' : ` (exit ${rust.code})`}`);
 console.log(`  ava:        ${avaPassed} passed, ${avaFailed} failed${ava.ok ? '' : ` (exit ${ava.code})`}`);
-const failed = rustFailed + avaFailed + (rust.ok ? 0 : rustFailed ? 0 : 1) + (ava.ok ? 0 : avaFailed ? 0 : 1);
+console.log(`  bench:      --quick ${bench.ok ? 'ran, every digest checked' : `FAILED (exit ${bench.code})`}`);
+const failed = rustFailed + avaFailed + (rust.ok ? 0 : rustFailed ? 0 : 1) + (ava.ok ? 0 : avaFailed ? 0 : 1) + (bench.ok ? 0 : 1);
 console.log(`tests: ${rustPassed + avaPassed} passed, ${failed} failed`);
-process.exit(rust.ok && ava.ok ? 0 : 1);
+process.exit(rust.ok && ava.ok && bench.ok ? 0 : 1);
