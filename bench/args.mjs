@@ -2,7 +2,7 @@
 
 const MiB = 1024 * 1024;
 
-export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N] [--size-mib N] [--objects N] [--out DIR] [--no-durable]
+export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N] [--size-mib N] [--objects N] [--out DIR] [--no-durable] [--no-s3]
 
   --quick        small run (32 MiB objects, 500 small objects, 5 repetitions): well under a minute
   --root DIR     where the temporary stores live (default: /dev/shm when present, else the OS temp dir)
@@ -10,7 +10,9 @@ export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N
   --size-mib N   size of the large objects in MiB (default 1024; --quick: 32)
   --objects N    number of 4 KiB objects per sample (default 5000; --quick: 500)
   --out DIR      where latest.json and latest.svg go (default bench/results; --quick writes latest-quick.*)
-  --no-durable   skip the durable: true rows`;
+  --no-durable   skip the durable: true rows
+  --no-s3        skip the S3 rows (otherwise a versitygw is started on 127.0.0.1 for the run; the
+                 S3 rows use at most 256 MiB and 500 x 4 KiB objects, --quick: 32 MiB and 100)`;
 
 export function parseArgs(argv) {
   const options = {
@@ -21,6 +23,7 @@ export function parseArgs(argv) {
     objects: undefined,
     out: undefined,
     durable: true,
+    s3: true,
     help: false,
   };
   const value = (i, name) => {
@@ -37,6 +40,7 @@ export function parseArgs(argv) {
     switch (arg) {
       case '--quick': options.quick = true; break;
       case '--no-durable': options.durable = false; break;
+      case '--no-s3': options.s3 = false; break;
       case '--help': case '-h': options.help = true; break;
       case '--root': options.root = value(i++, arg); break;
       case '--out': options.out = value(i++, arg); break;

@@ -1,7 +1,8 @@
 // Correctness, every round: each digest a contender reports must match an independent one. The
 // large object's references are the SHA-256 ceiling's digest (node:crypto) and the plain
 // pipeline's BLAKE3 (hash-wasm) from the same round; the quarters' and the 4 KiB objects' come from
-// `Workload.references()` (node:crypto and hash-wasm, computed outside any timing).
+// `Workload.references()` (node:crypto and hash-wasm, computed outside any timing), and the S3 rows'
+// large object's from the S3 cases' `reference()` (the same, also untimed).
 
 /** Checks one round's reports; returns how many digests were compared, throws on any mismatch. */
 export function checkRepetition(reported, references, sizeBytes) {
@@ -10,6 +11,7 @@ export function checkRepetition(reported, references, sizeBytes) {
   if (!big.sha256 || !big.blake3) throw new Error('checks: the SHA-256 ceiling and the plain pipeline must both run every round');
   const expected = (object) => {
     if (object === 'big') return big;
+    if (object === 's3' && references.s3) return references.s3;
     const [kind, index] = object.split(':');
     const table = kind === 'quarter' ? references.quarters : kind === 'small' ? references.small : undefined;
     const ref = table?.[Number(index)];

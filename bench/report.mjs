@@ -18,6 +18,10 @@ export const SHORT_NAMES = {
   'peer.readStream.ranges': 'createReadStream',
   'ours.alone': 'one alone',
   'ours.alone.durable': 'one alone',
+  'peer.s3.upload': 'SDK Upload',
+  'peer.s3.get': 'SDK GetObject',
+  'peer.s3.small.put': 'SDK PutObject',
+  'peer.s3.small.get': 'SDK GetObject',
 };
 
 export function formatBytes(bytes) {
@@ -156,7 +160,8 @@ export function renderMemory(memory) {
 }
 
 export function renderTargets(targets, quick) {
-  const lines = [`Targets (issue 3; medians, durable: false${quick ? '; --quick: indicative only, the targets are for 1 GiB objects' : ''}):`];
+  const s3 = targets.some((t) => t.text.startsWith('S3'));
+  const lines = [`Targets (issues 3${s3 ? ' and 4' : ''}; medians, durable: false${quick ? `; --quick: indicative only, the targets are for 1 GiB objects${s3 ? ' (S3: 256 MiB)' : ''}` : ''}):`];
   for (const t of targets) {
     const value = t.kind === 'bytes' ? formatBytes(t.value) : `${formatRatio(t.value)}`;
     const need = t.kind === 'bytes' ? `<= ${formatBytes(t.need)}` : `>= ${formatRatio(t.need)}`;

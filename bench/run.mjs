@@ -1,6 +1,8 @@
 // `npm run bench`: throughput of @artifactstore/data-plane beside the ceilings (SHA-256 on one core,
 // a raw write) and beside what Node users write today (a plain node:crypto + hash-wasm + write
 // stream pipeline, cacache), in one process, on the same bytes, in interleaved repetitions.
+// And S3 rows: our s3 backend beside @aws-sdk/client-s3 + lib-storage, on one versitygw started for
+// the run on 127.0.0.1 and stopped at its end (--no-s3 skips them).
 // Prints a table, writes bench/results/latest.json and latest.svg (--quick: latest-quick.*).
 // Exits non-zero when an operation fails or a digest disagrees with node:crypto / hash-wasm;
 // never because of a time.
@@ -15,6 +17,7 @@ import { concurrentCases } from './cases/concurrent.mjs';
 import { ingestCases } from './cases/ingest.mjs';
 import { peerCases } from './cases/peers.mjs';
 import { prepareReadObject, readCases } from './cases/reads.mjs';
+import { s3Cases, s3Sizes, startS3 } from './cases/s3.mjs';
 import { smallCases } from './cases/small.mjs';
 import { checkRepetition } from './checks.mjs';
 import { MiB, Workload } from './data.mjs';
@@ -30,11 +33,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Every contender, in table order, each with its section. */
 function contenders(params) {
   const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows };
+  const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes)].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
+  const s3Label = params.s3 && formatBytes(params.s3.s3Bytes);
   const sections = [
     ['Ceilings', ['ceiling.sha256', 'ceiling.write', 'ceiling.write.durable']],
     [`Ingest of one ${params.objectLabel} object, durable: false`, ['peer.plain', 'peer.cacache', 'ours.stream.1MiB', 'ours.stream.64KiB', 'ours.stream.readStream', 'ours.file']],
@@ -42,6 +47,9 @@ function contenders(params) {
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
+    [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],
+    [`S3: serving one ${s3Label} object whole`, ['peer.s3.get', 'ours.s3.serve']],
+    [`S3: ${params.s3?.s3Objects} x 4 KiB objects one after another`, ['peer.s3.small.put', 'ours.s3.small.ingest', 'peer.s3.small.get', 'ours.s3.small.serve']],
   ];
   const ordered = [];
   for (const [section, ids] of sections) {
@@ -94,6 +102,7 @@ async function main() {
     durableRows: args.durable,
     quick: args.quick,
   };
+  if (args.s3) params.s3 = s3Sizes(params);
   const machine = machineInfo(root);
   const loadStart = os.loadavg();
   const ctx = { workDir };
@@ -106,6 +115,15 @@ async function main() {
     ctx.work = new Workload({ sizeBytes: args.sizeBytes, objects: args.objects, sourcePath: path.join(workDir, 'source.bin') });
     ctx.work.stamp(-1);
     ctx.read = await prepareReadObject(ctx);
+    if (params.s3) {
+      const t = performance.now();
+      try {
+        ctx.s3 = await startS3(params.s3, ctx.work);
+      } catch (error) {
+        throw new Error(`cannot start the S3 server for the S3 rows (--no-s3 skips them): ${error.message}`, { cause: error });
+      }
+      progress(`bench: S3 rows against ${ctx.s3.info.server} (started in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+    }
     const list = contenders(params);
     const samples = new Map(list.map((c) => [c.id, { rates: [], seconds: [], cpuSeconds: [] }]));
     let digestsChecked = 0;
@@ -114,6 +132,7 @@ async function main() {
       const warmup = round < params.warmupRounds;
       ctx.work.stamp(round);
       const references = await ctx.work.references();
+      if (ctx.s3) references.s3 = await ctx.s3.reference(ctx.work);
       const reported = [];
       for (const contender of roundOrder(list, round)) {
         gc();
@@ -154,6 +173,13 @@ async function main() {
         'Every digest is checked each round: SHA-256 against node:crypto, BLAKE3 against hash-wasm; receipts must say deduplicated = false.',
         `BLAKE3 for the plain Node pipeline: hash-wasm (WebAssembly, SIMD).`,
         'GB/s = 10^9 bytes per second; objects/s counts 4 KiB objects.',
+        ...(ctx.s3
+          ? [
+              `S3 rows: ${ctx.s3.info.server}; peer ${ctx.s3.info.sdk} with the SDK's default checksums (CRC32 on PutObject and UploadPart) and Upload's default 5 MiB parts, 4 at a time; ours sends x-amz-checksum-sha256 with every PUT and part, 8 MiB parts, 2 at a time.`,
+              'S3 rows: ours writes under ours/, the SDK under peer/, each deleting what a sample stored after it (untimed); the serve rows of both read the same objects, stored by ours under read/ once for the run. Served bytes are compared chunk by chunk with a copy of the stored bytes inside the timing (memcmp), on both sides.',
+              'S3 rows: CPU counts this process only, not the server\'s.',
+            ]
+          : []),
       ],
       ceilings,
       rows,
@@ -175,7 +201,8 @@ async function main() {
         `@artifactstore/data-plane benchmark, ${results.date}${args.quick ? ' (--quick)' : ''}`,
         `machine: ${machine.cpuModel} (${machine.cpuVendor ?? '?'} family/model ${machine.cpuFamilyModel}; ${machine.cpuFlags.join(' ')}), ${machine.cores} cores, ${formatBytes(machine.memoryBytes)}, Node ${machine.node}, ${machine.kernel}`,
         `store: ${machine.root} (${machine.filesystem}); commit ${machine.commit ?? 'unknown'}; load average at start ${loads(loadStart)}, at end ${loads(loadEnd)}`,
-        `workload: ${params.objectLabel} objects, ${params.smallObjects} x 4 KiB objects; ${params.reps} measured rounds after ${params.warmupRounds} warm-up; median, min - max and IQR per row`,
+        ...(ctx.s3 ? [`s3: ${ctx.s3.info.server}; peer ${ctx.s3.info.sdk}`] : []),
+        `workload: ${params.objectLabel} objects, ${params.smallObjects} x 4 KiB objects${params.s3 ? ` (S3 rows: ${formatBytes(params.s3.s3Bytes)}, ${params.s3.s3Objects} x 4 KiB)` : ''}; ${params.reps} measured rounds after ${params.warmupRounds} warm-up; median, min - max and IQR per row`,
         'content differs per repetition (first 8 bytes of every object rewritten each round) and every sample writes to a fresh store',
         `${digestsChecked} digests checked against node:crypto SHA-256 and hash-wasm BLAKE3: all match`,
         '',
@@ -195,6 +222,11 @@ async function main() {
     try {
       await ctx.read?.close();
     } catch {}
+    try {
+      await ctx.s3?.close();
+    } catch (error) {
+      console.error(`bench: stopping the S3 server: ${error.message}`);
+    }
     cleanup();
   }
   return status;

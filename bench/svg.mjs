@@ -1,6 +1,7 @@
 // The results as an SVG bar chart (hand-written, no dependency): one bar per row at its median,
 // a whisker from min to max, the value and its ratios beside it; GB/s rows share one scale,
-// objects/s rows another; dashed lines mark the two ceilings.
+// objects/s rows another (the S3 rows, far slower, have scales of their own); dashed lines mark the
+// ceilings.
 
 import { formatRate, formatRatio } from './report.mjs';
 
@@ -35,12 +36,10 @@ function ticks(max) {
 
 export function renderSvg(results) {
   const parts = [];
+  const scaleOf = (row) => `${row.section.startsWith('S3') ? 'S3 ' : ''}${row.unit}`;
   const scales = {};
-  for (const unit of ['GB/s', 'objects/s']) {
-    const rows = results.rows.filter((r) => r.unit === unit);
-    scales[unit] = niceMax(Math.max(...rows.map((r) => r.max).filter(Number.isFinite), 0));
-  }
-  const x = (value, unit) => BAR_LEFT + (Math.max(0, value) / scales[unit]) * BAR_WIDTH;
+  for (const row of results.rows) scales[scaleOf(row)] = niceMax(Math.max(scales[scaleOf(row)] ?? 0, Number.isFinite(row.max) ? row.max : 0));
+  const x = (value, scale) => BAR_LEFT + (Math.max(0, value) / scales[scale]) * BAR_WIDTH;
 
   const m = results.machine;
   const title = '@artifactstore/data-plane: throughput beside what Node users write today';
@@ -54,7 +53,7 @@ export function renderSvg(results) {
   y += 16;
   parts.push(`<text x="20" y="${y}" class="sub">${escape('Ratios: vs the lower ceiling for ingests (SHA-256 or raw write; durable rows: raw write + fsync), SHA-256 for verify, and vs each peer. Content differs per repetition (first 8 bytes of every object).')}</text>`);
   y += 14;
-  const legend = [['ceiling', 'ceiling'], ['peer', 'peer (plain Node / cacache / fs)'], ['ours', 'ours, durable: false'], ['oursDurable', 'ours, durable: true']];
+  const legend = [['ceiling', 'ceiling'], ['peer', 'peer (plain Node / cacache / fs / AWS SDK)'], ['ours', 'ours, durable: false'], ['oursDurable', 'ours, durable: true']];
   let lx = 20;
   y += 10;
   for (const [key, text] of legend) {
@@ -74,8 +73,8 @@ export function renderSvg(results) {
       // the scale of this section
       y += 8;
       sectionTop = y;
-      for (const tick of ticks(scales[row.unit])) {
-        const tx = x(tick, row.unit);
+      for (const tick of ticks(scales[scaleOf(row)])) {
+        const tx = x(tick, scaleOf(row));
         parts.push(`<text x="${tx}" y="${y}" class="tick" text-anchor="middle">${escape(formatRate(tick, row.unit))}</text>`);
       }
       y += 6;
@@ -85,8 +84,8 @@ export function renderSvg(results) {
     const top = y + (ROW_HEIGHT - BAR_HEIGHT) / 2;
     const mid = y + ROW_HEIGHT / 2;
     parts.push(`<text x="${LABEL_RIGHT}" y="${mid + 4}" class="label" text-anchor="end">${escape(row.label)}</text>`);
-    parts.push(`<rect x="${BAR_LEFT}" y="${top}" width="${Math.max(1, x(row.median, row.unit) - BAR_LEFT).toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"/>`);
-    const [x1, x2] = [x(row.min, row.unit), x(row.max, row.unit)];
+    parts.push(`<rect x="${BAR_LEFT}" y="${top}" width="${Math.max(1, x(row.median, scaleOf(row)) - BAR_LEFT).toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"/>`);
+    const [x1, x2] = [x(row.min, scaleOf(row)), x(row.max, scaleOf(row))];
     parts.push(`<path d="M${x1.toFixed(1)} ${mid}H${x2.toFixed(1)}M${x1.toFixed(1)} ${mid - 4}V${mid + 4}M${x2.toFixed(1)} ${mid - 4}V${mid + 4}" class="whisker"/>`);
     const ratios = [];
     if (row.ratios.ceiling) ratios.push(`${formatRatio(row.ratios.ceiling.value)} ceiling`);
@@ -100,20 +99,22 @@ export function renderSvg(results) {
     const next = results.rows[results.rows.indexOf(row) + 1];
     if ((!next || next.section !== section) && row.unit === 'GB/s') {
       // ceiling lines across this section: reads compare with SHA-256 only (verifyObject), durable
-      // ingests with a write that ends in fsync
+      // ingests with a write that ends in fsync, S3 ingests with SHA-256 (S3 reads: none)
       const sha = ['SHA-256', results.ceilings.sha256];
       const write = ['raw write', results.ceilings.write];
       const writeDurable = ['write + fsync', results.ceilings.writeDurable];
       const lines = section.startsWith('Ceilings')
         ? [sha, write, writeDurable]
-        : section.startsWith('Reading')
-          ? [sha]
-          : section.includes('durable: true')
-            ? [sha, writeDurable]
-            : [sha, write];
-      const drawn = lines.filter(([, value]) => Number.isFinite(value));
+        : section.startsWith('S3')
+          ? section.includes('ingest') ? [sha] : []
+          : section.startsWith('Reading')
+            ? [sha]
+            : section.includes('durable: true')
+              ? [sha, writeDurable]
+              : [sha, write];
+      const drawn = lines.filter(([, value]) => Number.isFinite(value) && value <= scales[scaleOf(row)]);
       drawn.forEach(([name, value], i) => {
-        const cx = x(value, 'GB/s').toFixed(1);
+        const cx = x(value, scaleOf(row)).toFixed(1);
         parts.push(`<line x1="${cx}" y1="${sectionTop}" x2="${cx}" y2="${y + 2 + 10 * i}" class="ceiling"/>`);
         parts.push(`<text x="${cx}" y="${y + 11 + 10 * i}" class="tick" text-anchor="middle">${escape(name)}</text>`);
       });
@@ -127,7 +128,7 @@ export function renderSvg(results) {
     parts.push(`<text x="30" y="${y}" class="note">${escape(`${mm.label}: +${(mm.peakGrowthBytes / 2 ** 20).toFixed(1)} MiB`)}</text>`);
   }
   y += 30;
-  parts.push(`<text x="20" y="${y}" class="section">${escape(`Targets (issue 3, medians, durable: false${results.params.quick ? '; --quick run: indicative only' : ''})`)}</text>`);
+  parts.push(`<text x="20" y="${y}" class="section">${escape(`Targets (issues 3 and 4, medians, durable: false${results.params.quick ? '; --quick run: indicative only' : ''})`)}</text>`);
   for (const t of results.targets) {
     y += 18;
     const value = t.kind === 'bytes' ? `${((t.value ?? NaN) / 2 ** 20).toFixed(1)} MiB` : formatRatio(t.value);
