@@ -10,6 +10,7 @@
 
 mod client;
 mod reader;
+mod uploads;
 mod writer;
 
 use std::sync::Arc;
@@ -192,9 +193,8 @@ impl Shared {
         }
     }
 
-    /// Deletes staging objects older than [`STALE_STAGING`]. Multipart uploads that died before
-    /// completing are not listed by object_store: a bucket lifecycle rule
-    /// (AbortIncompleteMultipartUpload) is what removes those.
+    /// Deletes staging objects older than [`STALE_STAGING`], and aborts the multipart uploads under
+    /// staging/ initiated longer ago than that (see [`uploads`]).
     async fn sweep(&self) -> Result<u64> {
         let staging = self.staging_dir();
         let mut listing = self.store.list(Some(&staging));
@@ -211,6 +211,6 @@ impl Shared {
                 Err(e) => return Err(self.unavailable(format!("deleting {}", meta.location), &e)),
             }
         }
-        Ok(removed)
+        Ok(removed + uploads::abort_stale(self).await?)
     }
 }
