@@ -10,9 +10,10 @@
 // A small TCP proxy (below) sits in front of the server where a kill must land at an exact point
 // (mid-verify, during the commit's copy): it throttles responses and sees request lines.
 //
-// What the sweep can and cannot do is spelled out by the tests themselves: a staging object left
-// by a dead ingest is removed only once it is STALE_STAGING (15 min) old, and incomplete multipart
-// uploads are not swept at all (see the `test.failing` ones).
+// What the sweep does is spelled out by the tests themselves: a staging object left by a dead
+// ingest is removed once it is STALE_STAGING (15 min) old, an incomplete multipart upload under
+// staging/ once it is STALE_UPLOAD (24 h) old; the tests simulate those ages by backdating the
+// server's files (a test cannot wait).
 
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
@@ -30,6 +31,7 @@ const SETTLE_MS = 60_000;
 const SWEEP_WAIT_MS = 10_000;
 /** The sweep removes staging objects older than this (crates/core/src/storage/s3/mod.rs). */
 const STALE_STAGING_MS = 15 * 60_000;
+const STALE_UPLOAD_MS = 24 * 60 * 60_000;
 
 /** Words an HTTP client uses for a server that went away. */
 const SERVER_GONE = /connection refused|connection closed|connection reset|broken pipe|tcp connect|error sending request|error decoding response body|unexpected eof|end of file/i;
@@ -293,10 +295,9 @@ for (const sizeHint of [false, true]) {
   });
 }
 
-// The ingest died with the server, so its multipart upload was never aborted. object_store does
-// not list incomplete uploads, and the sweep looks only at listed staging objects: the parts stay
-// on the server for good (until a bucket lifecycle rule, which versitygw lacks, removes them).
-// The upload's files are backdated past STALE_STAGING so that an age-based sweep could act.
+// The ingest died with the server, so its multipart upload was never aborted: the sweep finds it
+// with ListMultipartUploads once it is older than STALE_UPLOAD (its age simulated by backdating
+// the upload's files, which versitygw reports as its Initiated time).
 test.serial('a restarted server plus a sweep leaves no incomplete multipart upload of an ingest killed mid-upload', async (t) => {
   t.timeout(180_000);
   const { server, prefix, config, outcome } = await killMidUpload(t, { sizeHint: true });
@@ -304,7 +305,7 @@ test.serial('a restarted server plus a sweep leaves no incomplete multipart uplo
   await server.start();
   t.log(`left by the killed ingest: uploads ${JSON.stringify(await listUploads(server, prefix))}, ` +
     `server temp files ${JSON.stringify(await serverTempFiles(server))}`);
-  await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_STAGING_MS + 5 * 60_000);
+  await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_UPLOAD_MS + 5 * 60_000);
   await open(t, config); // sweeps in the background
   const uploads = await pollUntil(() => listUploads(server, prefix), (keys) => keys.length === 0);
   t.deepEqual(uploads, [], 'no incomplete multipart upload under the prefix');
@@ -385,7 +386,7 @@ test.serial('a restarted server plus a sweep leaves no incomplete multipart uplo
   t.is(outcome.error?.code, 'BACKEND_UNAVAILABLE');
   await server.start();
   t.log(`left by the killed copy: uploads ${JSON.stringify(await listUploads(server, prefix))}`);
-  await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_STAGING_MS + 5 * 60_000);
+  await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_UPLOAD_MS + 5 * 60_000);
   await open(t, config);
   const uploads = await pollUntil(() => listUploads(server, `${prefix}objects/`), (keys) => keys.length === 0);
   t.deepEqual(uploads, [], 'no incomplete multipart upload under objects/');

@@ -12,7 +12,7 @@ use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
 use serde::Deserialize;
 
-use super::{Shared, STALE_STAGING};
+use super::Shared;
 use crate::error::{Error, Result};
 
 /// One page of ListMultipartUploads, reduced to what the sweep needs.
@@ -35,7 +35,12 @@ struct Upload {
     initiated: String,
 }
 
-/// Aborts the uploads under `<prefix>staging/` initiated more than [`STALE_STAGING`] ago; returns
+/// An upload's `Initiated` is when it started (on AWS), and a large ingest over a slow link may
+/// upload for hours: only one this old is surely abandoned. A day is also what bucket lifecycle
+/// rules (`AbortIncompleteMultipartUpload`) commonly use.
+const STALE_UPLOAD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Aborts the uploads under `<prefix>staging/` initiated more than [`STALE_UPLOAD`] ago; returns
 /// how many it aborted.
 pub(super) async fn abort_stale(shared: &Shared) -> Result<u64> {
     let prefix = format!("{}staging/", shared.prefix);
@@ -69,7 +74,7 @@ pub(super) async fn abort_stale(shared: &Shared) -> Result<u64> {
 
 fn is_stale(upload: &Upload) -> bool {
     let Ok(initiated) = humantime::parse_rfc3339_weak(&upload.initiated) else { return false };
-    SystemTime::now().duration_since(initiated).is_ok_and(|age| age >= STALE_STAGING)
+    SystemTime::now().duration_since(initiated).is_ok_and(|age| age >= STALE_UPLOAD)
 }
 
 /// One page of the uploads under `prefix`, from the first key after `key_marker` on. Pages go by
