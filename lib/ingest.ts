@@ -75,7 +75,7 @@ export async function ingestStream(
       return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options))) as IngestResult;
     }
     session = await translateNative(() => plane.beginIngest(options));
-    let accepted = (await push(session, first)) && (await push(session, second));
+    const accepted = (await push(session, first)) && (await push(session, second));
     for (let chunk = accepted && (await chunks.next()); chunk; chunk = await chunks.next()) {
       if (!(await push(session, chunk))) break;
     }
