@@ -75,7 +75,9 @@ fn build(
         builder = builder.with_allow_http(true);
     }
     if let Some(checksum) = checksum {
-        builder = builder.with_checksum_algorithm(checksum);
+        // The signed x-amz-checksum-sha256 header already vouches for every byte; a signed payload
+        // too would make the server hash every byte twice.
+        builder = builder.with_checksum_algorithm(checksum).with_unsigned_payload(true);
     }
     if let Some(region) = &config.region {
         builder = builder.with_region(region);

@@ -28,6 +28,8 @@ use crate::storage::{Committed, ObjectWriter};
 pub(super) const PART_LEN: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 /// How long dropping an unfinished writer waits for its upload to be removed.
+/// Objects up to this size go straight to their create-only PUT, without a HEAD first.
+const SEND_WITHOUT_ASKING: usize = 256 * 1024;
 const CLEANUP_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) struct S3Writer {
@@ -80,8 +82,12 @@ impl S3Writer {
     ) -> Result<Committed> {
         let mut writer = Box::new(S3Writer::create(shared, None)?);
         let target = writer.shared.object_path(address);
-        if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
-            return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
+        // Sending a small object costs less than asking first: its create-only PUT finds a stored
+        // copy anyway. A larger one is worth a HEAD that may spare the upload.
+        if bytes.len() > SEND_WITHOUT_ASKING {
+            if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
+                return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
+            }
         }
         writer.write(bytes)?;
         writer.commit(address, digests)
