@@ -64,11 +64,10 @@ export class AbortRace {
       promise.catch(() => {}); // a rejection after the abort won is nobody's business
       return Promise.reject(abortError(this.signal, this.what));
     }
+    // Rejecting a race that already settled does nothing, so the last one need not be forgotten.
     return new Promise<T>((resolve, reject) => {
       this.rejectCurrent = reject;
-      promise.then(resolve, reject).finally(() => {
-        if (this.rejectCurrent === reject) this.rejectCurrent = undefined;
-      });
+      promise.then(resolve, reject);
     });
   }
 

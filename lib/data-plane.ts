@@ -127,10 +127,10 @@ class DataPlaneClient implements OpenDataPlane {
     const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
     const running = body(signal);
     this.calls.add(running);
-    try {
-      return await running;
-    } finally {
-      this.calls.delete(running);
-    }
+    running.then(
+      () => this.calls.delete(running),
+      () => this.calls.delete(running),
+    );
+    return running;
   }
 }
