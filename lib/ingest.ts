@@ -2,6 +2,8 @@
 // waiting only when its queue is full (backpressure), so the Rust side hashes and writes while
 // JavaScript produces the next chunk.
 
+import { setImmediate } from 'node:timers/promises';
+
 import { abortError, AbortRace } from './abort';
 import { describe } from './address';
 import { DataPlaneError, translateNative } from './errors';
@@ -75,9 +77,10 @@ export async function ingestStream(
       return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options))) as IngestResult;
     }
     session = await translateNative(() => plane.beginIngest(options));
-    const accepted = (await push(session, first)) && (await push(session, second));
+    const pusher = new Pusher(session);
+    const accepted = (await pusher.push(first)) && (await pusher.push(second));
     for (let chunk = accepted && (await chunks.next()); chunk; chunk = await chunks.next()) {
-      if (!(await push(session, chunk))) break;
+      if (!(await pusher.push(chunk))) break;
     }
     // Every byte is handed over: from here on the ingest completes, whatever the signal does.
     const finishing = session;
@@ -93,14 +96,37 @@ export async function ingestStream(
   }
 }
 
-/** Queues a chunk; false when the native ingest has stopped (its `finish` then says why). */
-async function push(session: NativeIngest, chunk: Buffer): Promise<boolean> {
-  switch (session.tryWrite(chunk)) {
-    case WriteOutcome.Queued:
-      return true;
-    case WriteOutcome.Full:
-      return session.write(chunk);
-    default:
-      return false;
+/**
+ * Chunks the native side is done with are released on this thread's event loop. A source that
+ * never waits for I/O (a generator computing its bytes) would keep the loop from turning, and every
+ * chunk would stay alive until the end: so after this many bytes handed over without a turn of
+ * the loop, let it turn.
+ */
+const BYTES_BETWEEN_TURNS = 8 * 1024 * 1024;
+
+/** Hands chunks to a native ingest, waiting when its queue is full. */
+class Pusher {
+  private sinceTurn = 0;
+
+  constructor(private readonly session: NativeIngest) {}
+
+  /** Queues a chunk; false when the native ingest has stopped (its `finish` then says why). */
+  async push(chunk: Buffer): Promise<boolean> {
+    switch (this.session.tryWrite(chunk)) {
+      case WriteOutcome.Queued:
+        this.sinceTurn += chunk.length;
+        if (this.sinceTurn >= BYTES_BETWEEN_TURNS) await this.turn();
+        return true;
+      case WriteOutcome.Full:
+        this.sinceTurn = 0; // waiting for room turns the loop
+        return this.session.write(chunk);
+      default:
+        return false;
+    }
+  }
+
+  private async turn(): Promise<void> {
+    this.sinceTurn = 0;
+    await setImmediate();
   }
 }
