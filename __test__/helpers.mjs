@@ -3,10 +3,12 @@
 // conformance suite): they may only use the public API and the `store` fields below.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openDataPlane } from '@artifactstore/data-plane';
 import { startS3Server } from '../scripts/s3-server.mjs';
 
@@ -125,4 +127,41 @@ export async function collect(stream) {
   const parts = [];
   for await (const chunk of stream) parts.push(chunk);
   return Buffer.concat(parts);
+}
+
+const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Runs `body` in a child process (where an unhandled rejection cannot take the test process down)
+ * with `dp` open on a fresh fs store; an unhandled rejection prints "UNHANDLED <code or message>"
+ * and sets exit code 3. After `body`, the child waits 300 ms for late rejections, closes the store
+ * and prints "done". Resolves { code, stdout, stderr }.
+ */
+export function runWithFreshStore(body) {
+  const script = `
+    import { openDataPlane } from '@artifactstore/data-plane';
+    import { mkdtemp, rm } from 'node:fs/promises';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    process.on('unhandledRejection', (error) => {
+      console.log('UNHANDLED ' + (error?.code ?? error?.message ?? String(error)));
+      process.exitCode = 3;
+    });
+    const root = await mkdtemp(join(tmpdir(), 'dp-child-'));
+    const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false }] });
+    ${body}
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await dp.close();
+    await rm(root, { recursive: true, force: true });
+    console.log('done');
+  `;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PACKAGE_ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data) => (stdout += data));
+    child.stderr.on('data', (data) => (stderr += data));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -9,11 +9,9 @@ import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
-import { backendTest, openStore, bytes, chunked, collect, KiB, MiB } from './helpers.mjs';
+import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
@@ -145,21 +143,6 @@ function chunkings(buffer) {
   ];
   if (buffer.length <= 2048) list.push(['one-byte chunks', () => inChunks(buffer, [1])]);
   return list;
-}
-
-const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Runs an ES module script in a fresh Node process at the package root (so the self-reference resolves). */
-function runNode(script) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PACKAGE_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ code: exitCode, stdout, stderr }));
-  });
 }
 
 const code = (c) => ({ instanceOf: DataPlaneError, code: c });
@@ -741,18 +724,7 @@ backendTest('an already-aborted signal rejects with ABORTED without reading the 
 });
 
 test('an aborted ingest whose source fails leaves no unhandled rejection behind (child process)', async (t) => {
-  // Run where an unhandled rejection cannot take the test process down with it.
-  const script = `
-    import { openDataPlane } from '@artifactstore/data-plane';
-    import { mkdtemp, rm } from 'node:fs/promises';
-    import { tmpdir } from 'node:os';
-    import { join } from 'node:path';
-    process.on('unhandledRejection', (error) => {
-      console.log('UNHANDLED ' + (error?.message ?? String(error)));
-      process.exitCode = 3;
-    });
-    const root = await mkdtemp(join(tmpdir(), 'dp-child-'));
-    const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false }] });
+  const body = `
     const sources = [
       ['a generator that throws', async function* () { throw new Error('generator failed'); }],
       ['an iterator whose next() rejects', () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('next rejected')) }) })],
@@ -765,12 +737,8 @@ test('an aborted ingest whose source fails leaves no unhandled rejection behind 
         console.log(what + ': ' + error.code);
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await dp.close();
-    await rm(root, { recursive: true, force: true });
-    console.log('done');
   `;
-  const { code: exitCode, stdout, stderr } = await runNode(script);
+  const { code: exitCode, stdout, stderr } = await runWithFreshStore(body);
   t.deepEqual(stdout.trim().split('\n'), ['a generator that throws: ABORTED', 'an iterator whose next() rejects: ABORTED', 'done'], stderr);
   t.is(exitCode, 0, stderr);
 });

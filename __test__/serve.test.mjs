@@ -7,16 +7,13 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readdir, readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 
 import { DataPlaneError, formatContentAddress, parseContentAddress } from '@artifactstore/data-plane';
-import { backendTest, openStore, bytes, chunked, collect, KiB, MiB } from './helpers.mjs';
+import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
 
-const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const code = (c) => ({ instanceOf: DataPlaneError, code: c });
 const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 
@@ -56,19 +53,6 @@ async function openFilesUnder(root) {
     }
   }
   return found;
-}
-
-/** Runs an ES module script in a fresh Node process at the package root (so the self-reference resolves). */
-function runNode(script) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PACKAGE_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data) => (stdout += data));
-    child.stderr.on('data', (data) => (stderr += data));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ code: exitCode, stdout, stderr }));
-  });
 }
 
 const fdCount = async () => (await readdir('/proc/self/fd')).length;
@@ -490,18 +474,7 @@ test.serial('fs: serves rejected by an aborted signal leave no file open (100 ti
 });
 
 test('an aborted serve whose open fails leaves no unhandled rejection behind (child process)', async (t) => {
-  // Run where an unhandled rejection cannot take the test process down with it.
-  const script = `
-    import { openDataPlane } from '@artifactstore/data-plane';
-    import { mkdtemp, rm } from 'node:fs/promises';
-    import { tmpdir } from 'node:os';
-    import { join } from 'node:path';
-    process.on('unhandledRejection', (error) => {
-      console.log('UNHANDLED ' + (error?.code ?? String(error)));
-      process.exitCode = 3;
-    });
-    const root = await mkdtemp(join(tmpdir(), 'dp-child-'));
-    const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false }] });
+  const body = `
     const stored = await dp.ingestStream([Buffer.alloc(3 * 1024 * 1024, 7)]);
     const attempts = [
       ['missing object', 'blake3:${A_HEX}', {}],
@@ -516,12 +489,8 @@ test('an aborted serve whose open fails leaves no unhandled rejection behind (ch
         console.log(what + ': ' + error.code);
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await dp.close();
-    await rm(root, { recursive: true, force: true });
-    console.log('done');
   `;
-  const { code: exitCode, stdout, stderr } = await runNode(script);
+  const { code: exitCode, stdout, stderr } = await runWithFreshStore(body);
   const lines = stdout.trim().split('\n');
   t.deepEqual(lines, ['missing object: ABORTED', 'bad range: ABORTED', 'range past the end: ABORTED', 'done'], stderr);
   t.is(exitCode, 0, stderr);
