@@ -59,9 +59,7 @@ impl DataPlane {
 
     /// The backend with this id, the default one for `None`.
     pub fn backend(&self, id: Option<&str>) -> Result<Arc<dyn Backend>> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
+        self.ensure_open()?;
         match id {
             None => Ok(self.backends[self.default_backend].clone()),
             Some(id) => {
@@ -157,10 +155,17 @@ impl DataPlane {
 
     /// Probes every backend at once.
     pub async fn health(&self) -> Result<BackendStatus> {
-        self.backend(None)?;
+        self.ensure_open()?;
         let probes = self.backends.iter().map(|backend| backend.health());
         let backends = futures::future::join_all(probes).await;
         Ok(BackendStatus { healthy: backends.iter().all(|b| b.healthy), backends })
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     /// Every later call fails with `CLOSED`; calls already under way finish.
