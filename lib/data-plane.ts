@@ -45,7 +45,9 @@ class DataPlaneClient implements OpenDataPlane {
   constructor(private readonly plane: NativeDataPlane) {}
 
   ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
-    return this.call('ingestStream', options, (signal) => ingestStream(this.plane, stream, nativeIngestOptions(options), signal));
+    return this.call('ingestStream', options, (signal) =>
+      ingestStream(this.plane, stream, nativeIngestOptions(options), signal, () => this.calls.size === 1),
+    );
   }
 
   ingestFile(path: string, options?: IngestOptions): Promise<IngestResult> {

@@ -60,11 +60,17 @@ class ChunkReader {
   }
 }
 
+/**
+ * `alone` says whether this is the only call under way on its data plane: then a small object may
+ * be stored while this thread waits, briefly, in place (see NativeDataPlane.ingestBuffer). With
+ * other calls under way the thread pool overlaps them better.
+ */
 export async function ingestStream(
   plane: NativeDataPlane,
   stream: unknown,
   options: NativeIngestOptions,
   signal: AbortSignal | undefined,
+  alone: () => boolean,
 ): Promise<IngestResult> {
   if (signal?.aborted) throw abortError(signal, 'ingestStream');
   const chunks = new ChunkReader(iteratorOf(stream), signal);
@@ -74,7 +80,7 @@ export async function ingestStream(
     const second = first && (await chunks.next());
     if (!second) {
       // Whole in one chunk (or empty): one native round trip.
-      return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options))) as IngestResult;
+      return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options, alone()))) as IngestResult;
     }
     session = await translateNative(() => plane.beginIngest(options));
     const pusher = new Pusher(session);

@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod identity;
 pub mod ingest;
 pub mod plane;
+pub mod quick_lane;
 pub mod results;
 pub mod storage;
 pub mod wire;
@@ -20,6 +21,7 @@ pub use error::{Error, Result};
 pub use identity::{ContentAddress, Digest, HashAlgorithm};
 pub use ingest::{Accepted, Expectations, Ingest, IngestOptions};
 pub use plane::DataPlane;
+pub use quick_lane::{QuickLane, Ticket};
 pub use results::{
     BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult,
 };

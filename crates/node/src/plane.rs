@@ -45,12 +45,35 @@ impl NativeDataPlane {
         Ok(NativeIngest::new(ingest))
     }
 
-    /// An object that arrived whole in one chunk: one round trip, on libuv's thread pool, which
-    /// answers small calls with one thread hop where the async runtime needs two.
-    #[napi(ts_return_type = "Promise<NativeIngestResult>")]
-    pub fn ingest_buffer(&self, buffer: Buffer, options: NativeIngestOptions) -> Result<AsyncTask<IngestBuffer>> {
+    /// An object that arrived whole in one chunk: one round trip. With `wait_in_place` (the caller
+    /// has nothing else under way), a quick one (see `DataPlane::ingest_is_quick`) is waited for
+    /// here, up to `QUICK_WAIT`, and its result returned at once; any other goes to libuv's thread
+    /// pool, which answers small calls with one thread hop where the async runtime needs two.
+    #[napi(ts_return_type = "NativeIngestResult | Promise<NativeIngestResult>")]
+    pub fn ingest_buffer<'env>(
+        &self,
+        env: &'env Env,
+        buffer: Buffer,
+        options: NativeIngestOptions,
+        wait_in_place: bool,
+    ) -> Result<Either3<NativeIngestResult, Object<'env>, PromiseRaw<'env, NativeIngestResult>>> {
+        let options: artifactstore_core::IngestOptions = options.try_into()?;
         let bytes = artifactstore_core::Bytes::from_owner(buffer);
-        Ok(AsyncTask::new(IngestBuffer { plane: self.plane.clone(), job: Some((bytes, options.try_into()?)) }))
+        if !(wait_in_place && self.plane.ingest_is_quick(bytes.len(), &options)) {
+            let task = IngestBuffer { plane: self.plane.clone(), bytes, options: Some(options) };
+            return Ok(Either3::C(env.spawn(task)?.promise_object()));
+        }
+        match self.plane.ingest_quickly(bytes, options).wait_for(QUICK_WAIT) {
+            Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
+            Err(ticket) => {
+                let (deferred, promise) = env.create_deferred()?;
+                ticket.on_done(move |result| match result {
+                    Ok(result) => deferred.resolve(move |_| Ok(NativeIngestResult::from(result))),
+                    Err(error) => deferred.reject(to_js_error(error)),
+                });
+                Ok(Either3::B(promise))
+            }
+        }
     }
 
     /// Ingests a file; `cancellation.cancel()` abandons it unless it has already committed.
@@ -105,9 +128,17 @@ impl NativeDataPlane {
     }
 }
 
+/// How long the JavaScript thread may wait in place for a quick ingest before it takes a promise
+/// instead: the most a stalled device can hold up the event loop.
+const QUICK_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
+
 pub struct IngestBuffer {
     plane: Arc<DataPlane>,
-    job: Option<(artifactstore_core::Bytes, artifactstore_core::IngestOptions)>,
+    /// Kept here, not only handed to the core, so that the JS buffer is released when the task
+    /// ends on the JavaScript thread: released on a pool thread, it would cost a wake-up of the
+    /// event loop per object.
+    bytes: artifactstore_core::Bytes,
+    options: Option<artifactstore_core::IngestOptions>,
 }
 
 impl Task for IngestBuffer {
@@ -115,8 +146,8 @@ impl Task for IngestBuffer {
     type JsValue = NativeIngestResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let (bytes, options) = self.job.take().expect("compute runs once");
-        self.plane.ingest_bytes_blocking(bytes, options).map_err(to_js_error)
+        let options = self.options.take().expect("compute runs once");
+        self.plane.ingest_bytes_blocking(self.bytes.clone(), options).map_err(to_js_error)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {

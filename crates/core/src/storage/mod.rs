@@ -34,6 +34,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         writer.commit(address, digests)
     }
 
+    /// Whether a `put` of a few KiB takes microseconds, not a device flush or a network round trip:
+    /// such puts are worth waiting for in place (see [`crate::QuickLane`]).
+    fn puts_small_objects_quickly(&self) -> bool {
+        false
+    }
+
     /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
     /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
     async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>>;

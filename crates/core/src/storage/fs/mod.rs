@@ -97,6 +97,11 @@ impl Backend for FsBackend {
         writer.commit(address, digests)
     }
 
+    /// Without `durable` a put ends in the page cache.
+    fn puts_small_objects_quickly(&self) -> bool {
+        !self.store.durable
+    }
+
     async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
         let address = *address;
         self.blocking(move |store| {
