@@ -63,6 +63,8 @@ impl NativeDataPlane {
             let task = IngestBuffer { plane: self.plane.clone(), bytes, options: Some(options) };
             return Ok(Either3::C(env.spawn(task)?.promise_object()));
         }
+        // Held to the end of this call so that the JS buffer is released here, not on the lane.
+        let _held = bytes.clone();
         match self.plane.ingest_quickly(bytes, options).wait_for(QUICK_WAIT) {
             Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
             Err(ticket) => {
