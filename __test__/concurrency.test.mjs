@@ -2,15 +2,19 @@
 // serves, verifies and deletes of the same addresses. No crash, no error but the SPEC's (a serve
 // or verify of an object deleted meanwhile may reject with NOT_FOUND), every ingest resolves with
 // the right digests, every served byte is right, and every object left verifies. A serve that has
-// opened an object streams it whole even if the object is deleted meanwhile.
+// opened an object streams it whole even if the object is deleted meanwhile. And small objects one
+// after another, on a machine too busy for their quick path (issue 3) to stay quick.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
 import { noTmpfileShim, runChild, tempDir, walkObjects } from './fixtures/support.mjs';
 import { prepare, prng, runRound } from './fixtures/concurrent-mix.mjs';
+import { collect } from './helpers.mjs';
 
 const MiB = 1024 * 1024;
 const ROUNDS = process.env.DP_SOAK ? 30 : 3;
@@ -110,3 +114,32 @@ for (const [what, size, byteRange] of [
     await dp.close();
   });
 }
+
+// A small object, alone on its plane, is stored while the calling thread waits in place for a
+// bounded time, then takes a promise instead (native ingestBuffer). With every core busy elsewhere
+// many waits run out: both ways must give the same, right answers, errors included.
+test('small objects one after another while every core is busy elsewhere: right results, served back, errors as promised', async (t) => {
+  const hogs = Array.from({ length: availableParallelism() }, () =>
+    spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' }),
+  );
+  t.teardown(() => hogs.forEach((hog) => hog.kill('SIGKILL')));
+  const root = await tempDir(t, 'dp-small-busy-');
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  const objects = Array.from({ length: 2000 }, (_, i) => randomBytes(1 + ((i * 37) % (16 * 1024))));
+  for (const [i, object] of objects.entries()) {
+    if (i % 10 === 9) {
+      const wrong = { sizeBytes: object.length + 1 };
+      await t.throwsAsync(dp.ingestStream([object], { expect: wrong }), { instanceOf: DataPlaneError, code: 'INTEGRITY_MISMATCH' });
+      continue;
+    }
+    const result = await dp.ingestStream([object]);
+    if (result.sha256Digest.hex !== sha256(object) || result.sizeBytes !== object.length) {
+      t.fail(`object ${i} (${object.length} bytes): got ${result.sha256Digest.hex}, ${result.sizeBytes} bytes`);
+    }
+    if (i % 50 === 0) t.true((await collect(await dp.serveObject(result.primaryDigest))).equals(object), `object ${i} serves back`);
+  }
+  const { files } = await walkObjects(root);
+  t.is(files.length, 1800, 'every accepted object is stored, no rejected one');
+  t.deepEqual(await readdir(join(root, 'tmp')), [], 'no temporary file is left');
+  await dp.close();
+});

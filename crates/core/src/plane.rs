@@ -194,6 +194,7 @@ impl DataPlane {
     /// Every later call fails with `CLOSED`; calls already under way finish.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.quick_lane.stop();
     }
 }
 

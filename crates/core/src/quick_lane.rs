@@ -12,7 +12,7 @@ use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -22,14 +22,23 @@ type Job = Box<dyn FnOnce() + Send>;
 /// How long the lane's thread stays awake after a job, looking for the next one.
 const STAY_AWAKE: Duration = Duration::from_micros(100);
 
-/// One thread, started on first use, ended when the lane is dropped.
+/// One thread, started on first use, ended by [`QuickLane::stop`] or when the lane is dropped.
 #[derive(Debug, Default)]
 pub struct QuickLane {
-    jobs: OnceLock<Sender<Job>>,
+    state: Mutex<LaneState>,
+}
+
+#[derive(Debug, Default)]
+enum LaneState {
+    #[default]
+    NotStarted,
+    Running(Sender<Job>),
+    Stopped,
 }
 
 impl QuickLane {
-    /// Runs `job` on the lane's thread; the ticket gives its result.
+    /// Runs `job` on the lane's thread; the ticket gives its result. On a stopped lane (or where no
+    /// thread can be started) the job runs here and now.
     pub fn run<T: Send + 'static>(&self, job: impl FnOnce() -> Result<T> + Send + 'static) -> Ticket<Result<T>> {
         let shared = Arc::new(Shared { finished: AtomicBool::new(false), state: Mutex::new(State::Running) });
         let ticket = Ticket { shared: shared.clone() };
@@ -38,21 +47,33 @@ impl QuickLane {
                 .unwrap_or_else(|_| Err(Error::io("a storage job failed", io::Error::other("it panicked"))));
             shared.finish(outcome);
         });
-        if let Err(mpsc::SendError(job)) = self.sender().send(job) {
-            // The thread is gone (it could not be started): run the job here rather than lose it.
+        if let Err(job) = self.send(job) {
             job();
         }
         ticket
     }
 
-    fn sender(&self) -> &Sender<Job> {
-        self.jobs.get_or_init(|| {
+    /// Lets the thread end once the jobs already handed to it are done.
+    pub fn stop(&self) {
+        *self.lock() = LaneState::Stopped;
+    }
+
+    /// Hands `job` to the thread, starting it first if need be; gives the job back if it cannot.
+    fn send(&self, job: Job) -> std::result::Result<(), Job> {
+        let mut state = self.lock();
+        if let LaneState::NotStarted = *state {
             let (sender, receiver) = mpsc::channel();
-            let started = std::thread::Builder::new().name("quick-lane".into()).spawn(move || serve(receiver));
-            // Without a thread the receiver is dropped with the closure, and `run` works inline.
-            drop(started);
-            sender
-        })
+            let spawned = std::thread::Builder::new().name("quick-lane".into()).spawn(move || serve(receiver));
+            *state = if spawned.is_ok() { LaneState::Running(sender) } else { LaneState::Stopped };
+        }
+        match &*state {
+            LaneState::Running(sender) => sender.send(job).map_err(|mpsc::SendError(job)| job),
+            _ => Err(job),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -185,6 +206,24 @@ mod tests {
         let (sender, receiver) = channel();
         ticket.on_done(move |result| sender.send(result.unwrap()).unwrap());
         assert_eq!(receiver.try_recv().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_stopped_lane_finishes_what_it_has_and_runs_later_jobs_in_place() {
+        let lane = QuickLane::default();
+        let queued = lane.run(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(std::thread::current().name().map(str::to_owned))
+        });
+        lane.stop();
+        let Ok(queued) = queued.wait_for(Duration::from_secs(10)) else { panic!("the queued job did not finish") };
+        assert_eq!(queued.unwrap().as_deref(), Some("quick-lane"));
+        let here = std::thread::current().name().map(str::to_owned);
+        let Ok(later) = lane.run(|| Ok(std::thread::current().name().map(str::to_owned))).wait_for(Duration::ZERO)
+        else {
+            panic!("a job on a stopped lane runs before `run` returns")
+        };
+        assert_eq!(later.unwrap(), here);
     }
 
     #[test]
