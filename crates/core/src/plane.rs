@@ -100,6 +100,7 @@ impl DataPlane {
     /// are worth [`DataPlane::ingest_quickly`].
     pub fn ingest_is_quick(&self, size_bytes: usize, options: &IngestOptions) -> bool {
         size_bytes <= QUICK_INGEST_MAX_BYTES
+            && self.quick_lane.is_open()
             && self.backend(options.backend_id.as_deref()).is_ok_and(|backend| backend.puts_small_objects_quickly())
     }
 

@@ -37,20 +37,25 @@ enum LaneState {
 }
 
 impl QuickLane {
-    /// Runs `job` on the lane's thread; the ticket gives its result. On a stopped lane (or where no
-    /// thread can be started) the job runs here and now.
+    /// Runs `job` on the lane's thread; the ticket gives its result. Where the lane is not open
+    /// (see [`QuickLane::is_open`]) the job runs here and now.
     pub fn run<T: Send + 'static>(&self, job: impl FnOnce() -> Result<T> + Send + 'static) -> Ticket<Result<T>> {
         let shared = Arc::new(Shared { finished: AtomicBool::new(false), state: Mutex::new(State::Running) });
         let ticket = Ticket { shared: shared.clone() };
         let job: Job = Box::new(move || {
             let outcome = catch_unwind(AssertUnwindSafe(job))
-                .unwrap_or_else(|_| Err(Error::io("a storage job failed", io::Error::other("it panicked"))));
+                .unwrap_or_else(|_| Err(Error::io("a quick-lane job", io::Error::other("it panicked"))));
             shared.finish(outcome);
         });
         if let Err(job) = self.send(job) {
             job();
         }
         ticket
+    }
+
+    /// Whether jobs go to the lane's thread: not once stopped, nor if no thread could be started.
+    pub fn is_open(&self) -> bool {
+        !matches!(*self.lock(), LaneState::Stopped)
     }
 
     /// Lets the thread end once the jobs already handed to it are done.
@@ -79,7 +84,9 @@ impl QuickLane {
 
 fn serve(jobs: Receiver<Job>) {
     while let Some(job) = next_job(&jobs) {
-        job();
+        // A job's own panic is its result already; this catches one in a callback, which must
+        // not end the thread and strand the jobs queued behind it.
+        let _ = catch_unwind(AssertUnwindSafe(job));
     }
 }
 
@@ -126,10 +133,11 @@ impl<T> Shared<T> {
                 drop(state);
                 done(value);
             }
-            _ => {
+            State::Running => {
                 *state = State::Finished(value);
                 self.finished.store(true, Ordering::Release);
             }
+            State::Finished(_) | State::Delivered => unreachable!("a job finishes once"),
         }
     }
 }
@@ -160,7 +168,8 @@ impl<T> Ticket<T> {
                 drop(state);
                 done(value);
             }
-            _ => *state = State::CallBack(Box::new(done)),
+            State::Running => *state = State::CallBack(Box::new(done)),
+            State::CallBack(_) | State::Delivered => unreachable!("a ticket is used once"),
         }
     }
 }

@@ -56,26 +56,14 @@ impl NativeDataPlane {
         buffer: Buffer,
         options: NativeIngestOptions,
         wait_in_place: bool,
-    ) -> Result<Either3<NativeIngestResult, Object<'env>, PromiseRaw<'env, NativeIngestResult>>> {
+    ) -> Result<IngestOutcome<'env>> {
         let options: artifactstore_core::IngestOptions = options.try_into()?;
         let bytes = artifactstore_core::Bytes::from_owner(buffer);
-        if !(wait_in_place && self.plane.ingest_is_quick(bytes.len(), &options)) {
-            let task = IngestBuffer { plane: self.plane.clone(), bytes, options: Some(options) };
-            return Ok(Either3::C(env.spawn(task)?.promise_object()));
+        if wait_in_place && self.plane.ingest_is_quick(bytes.len(), &options) {
+            return ingest_in_place(env, &self.plane, bytes, options);
         }
-        // Held to the end of this call so that the JS buffer is released here, not on the lane.
-        let _held = bytes.clone();
-        match self.plane.ingest_quickly(bytes, options).wait_for(QUICK_WAIT) {
-            Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
-            Err(ticket) => {
-                let (deferred, promise) = env.create_deferred()?;
-                ticket.on_done(move |result| match result {
-                    Ok(result) => deferred.resolve(move |_| Ok(NativeIngestResult::from(result))),
-                    Err(error) => deferred.reject(to_js_error(error)),
-                });
-                Ok(Either3::B(promise))
-            }
-        }
+        let task = IngestBuffer { plane: self.plane.clone(), bytes, options: Some(options) };
+        Ok(Either3::C(env.spawn(task)?.promise_object()))
     }
 
     /// Ingests a file; `cancellation.cancel()` abandons it unless it has already committed.
@@ -127,6 +115,33 @@ impl NativeDataPlane {
     #[napi]
     pub fn close(&self) {
         self.plane.close();
+    }
+}
+
+/// An ingest's result now, or a promise of it: settled by the quick lane, or by libuv's pool.
+type IngestOutcome<'env> = Either3<NativeIngestResult, Object<'env>, PromiseRaw<'env, NativeIngestResult>>;
+
+/// Runs a quick ingest on the plane's quick lane and waits for it here; a promise if it takes
+/// longer than `QUICK_WAIT`.
+fn ingest_in_place<'env>(
+    env: &'env Env,
+    plane: &Arc<DataPlane>,
+    bytes: artifactstore_core::Bytes,
+    options: artifactstore_core::IngestOptions,
+) -> Result<IngestOutcome<'env>> {
+    // When the wait succeeds the lane has dropped its copy: the JS buffer is released here, on the
+    // JS thread, and not by a wake-up of the event loop from the lane.
+    let _held = bytes.clone();
+    match plane.ingest_quickly(bytes, options).wait_for(QUICK_WAIT) {
+        Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
+        Err(ticket) => {
+            let (deferred, promise) = env.create_deferred()?;
+            ticket.on_done(move |result| match result {
+                Ok(result) => deferred.resolve(move |_| Ok(NativeIngestResult::from(result))),
+                Err(error) => deferred.reject(to_js_error(error)),
+            });
+            Ok(Either3::B(promise))
+        }
     }
 }
 
