@@ -1060,46 +1060,54 @@ test('fs: 16 concurrent ingests of the same content: exactly one writes, the res
   }
 });
 
-test('fs: a fast source does not run ahead of the writes (backpressure)', async (t) => {
-  const store = await openStore('fs');
-  try {
-    // How much of the ingest's temporary file is written, seen through its open descriptor.
-    const written = async () => {
-      for (const fd of await readdir('/proc/self/fd')) {
-        try {
-          if ((await readlink(`/proc/self/fd/${fd}`)).startsWith(join(store.root, 'tmp') + '/')) {
-            return (await stat(`/proc/self/fd/${fd}`)).size;
+// The queue between the source and the ingest is bounded by bytes (4 MiB), not by chunks: small
+// chunks keep the ingest as busy as large ones, and large ones do not pile up.
+for (const [chunkSize, chunks, bound] of [
+  [64 * KiB, 512, 8 * MiB],
+  [1 * MiB, 64, 16 * MiB],
+  [16 * MiB, 8, 48 * MiB],
+]) {
+  test(`fs: a fast source of ${chunkSize / KiB} KiB chunks runs at most ${bound / MiB} MiB ahead of the writes (backpressure)`, async (t) => {
+    const store = await openStore('fs');
+    try {
+      // How much of the ingest's temporary file is written, seen through its open descriptor.
+      const written = async () => {
+        for (const fd of await readdir('/proc/self/fd')) {
+          try {
+            if ((await readlink(`/proc/self/fd/${fd}`)).startsWith(join(store.root, 'tmp') + '/')) {
+              return (await stat(`/proc/self/fd/${fd}`)).size;
+            }
+          } catch {
+            // closed while we looked
           }
-        } catch {
-          // closed while we looked
+        }
+        return undefined;
+      };
+      const base = bytes(8 * chunkSize, 151);
+      let yielded = 0;
+      let samples = 0;
+      let mostAhead = 0;
+      async function* source() {
+        for (let i = 0; i < chunks; i++) {
+          const done = await written();
+          if (done !== undefined) {
+            samples++;
+            mostAhead = Math.max(mostAhead, yielded - done);
+          }
+          const chunk = base.subarray((i % 8) * chunkSize, ((i % 8) + 1) * chunkSize); // a new view each time
+          yielded += chunk.length;
+          yield chunk;
         }
       }
-      return undefined;
-    };
-    const base = bytes(8 * MiB, 151);
-    let yielded = 0;
-    let samples = 0;
-    let mostAhead = 0;
-    async function* source() {
-      for (let i = 0; i < 64; i++) {
-        const done = await written();
-        if (done !== undefined) {
-          samples++;
-          mostAhead = Math.max(mostAhead, yielded - done);
-        }
-        const chunk = base.subarray((i % 8) * MiB, ((i % 8) + 1) * MiB); // a new view each time
-        yielded += chunk.length;
-        yield chunk;
-      }
+      const result = await store.dp.ingestStream(source());
+      t.is(result.sizeBytes, chunks * chunkSize);
+      t.true(samples >= chunks / 2, `the temporary file was seen ${samples} times`);
+      t.true(mostAhead <= bound, `the source ran ${mostAhead / MiB} MiB ahead of the file`);
+    } finally {
+      await store.close();
     }
-    const result = await store.dp.ingestStream(source());
-    t.is(result.sizeBytes, 64 * MiB);
-    t.true(samples >= 32, `the temporary file was seen ${samples} times`);
-    t.true(mostAhead <= 16 * MiB, `the source ran ${mostAhead / MiB} MiB ahead of the file`);
-  } finally {
-    await store.close();
-  }
-});
+  });
+}
 
 test('fs: a durable store writes the same objects', async (t) => {
   const store = await openStore('fs', { durable: true });

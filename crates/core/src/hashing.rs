@@ -5,18 +5,18 @@
 //! the caller's thread: an ingest then costs max(SHA-256, BLAKE3 + write), not their sum. Small
 //! objects stay on one thread, where starting another would cost more than it saves.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
+use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::identity::{Digest, HashAlgorithm};
 
 /// Bytes hashed inline before SHA-256 moves to its own thread.
 const OFFLOAD_AFTER_BYTES: u64 = 256 * 1024;
-/// Chunks queued for the SHA-256 thread; bounds the memory an ingest holds while SHA-256 catches up.
-const SHA256_QUEUE_CHUNKS: usize = 8;
+/// Bytes queued for the SHA-256 thread; bounds the memory an ingest holds while SHA-256 catches up.
+const SHA256_QUEUE_BYTES: u32 = 8 * 1024 * 1024;
 
 /// The digests of one byte stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct DualHasher {
 
 enum Sha256Lane {
     Inline(Sha256),
-    Offloaded { queue: SyncSender<Bytes>, worker: JoinHandle<Sha256> },
+    Offloaded { queue: ChunkSender, worker: JoinHandle<Sha256> },
     Taken,
 }
 
@@ -57,7 +57,7 @@ impl DualHasher {
         match &mut self.sha256 {
             Sha256Lane::Inline(state) => state.update(chunk),
             Sha256Lane::Offloaded { queue, .. } => {
-                queue.send(chunk.clone()).expect("the SHA-256 thread outlives its queue")
+                assert!(queue.blocking_send(chunk.clone()), "the SHA-256 thread outlives its queue")
             }
             Sha256Lane::Taken => unreachable!("update after finalize"),
         }
@@ -91,11 +91,11 @@ impl DualHasher {
         let Sha256Lane::Inline(mut state) = std::mem::replace(&mut self.sha256, Sha256Lane::Taken) else {
             unreachable!()
         };
-        let (queue, chunks) = sync_channel::<Bytes>(SHA256_QUEUE_CHUNKS);
+        let (queue, mut chunks) = chunk_queue(SHA256_QUEUE_BYTES);
         let worker = std::thread::Builder::new()
             .name("sha256".into())
             .spawn(move || {
-                for chunk in chunks {
+                while let Some(chunk) = chunks.blocking_recv() {
                     state.update(&chunk);
                 }
                 state

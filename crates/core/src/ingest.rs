@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use crate::chunk_queue::{chunk_queue, ChunkSender, TrySendError};
 use crate::error::{Error, Result};
 use crate::hashing::{digest_bytes, Digests, DualHasher};
 use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
 
-/// Chunks queued between the caller and the ingest thread: enough to keep both busy, few enough
+/// Bytes queued between the caller and the ingest thread: enough to keep both busy, few enough
 /// that a fast producer waits for a slow disk instead of filling memory.
-const QUEUE_CHUNKS: usize = 4;
+const QUEUE_BYTES: u32 = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngestOptions {
@@ -85,7 +86,7 @@ fn check_digest(what: &str, expected: Option<[u8; DIGEST_LEN]>, actual: &Digest)
 
 /// The write side of an ingest: the caller pushes chunks, then finishes or drops it.
 pub struct Ingest {
-    queue: mpsc::Sender<Bytes>,
+    queue: ChunkSender,
     outcome: oneshot::Receiver<Result<IngestResult>>,
     abandoned: Arc<AtomicBool>,
 }
@@ -102,7 +103,7 @@ pub enum Accepted {
 
 impl Ingest {
     pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, options: IngestOptions) -> Self {
-        let (queue, mut chunks) = mpsc::channel(QUEUE_CHUNKS);
+        let (queue, mut chunks) = chunk_queue(QUEUE_BYTES);
         let (report, outcome) = oneshot::channel();
         let abandoned = Arc::new(AtomicBool::new(false));
         let gave_up = abandoned.clone();
@@ -120,14 +121,14 @@ impl Ingest {
     pub fn try_write(&self, chunk: Bytes) -> (Accepted, Option<Bytes>) {
         match self.queue.try_send(chunk) {
             Ok(()) => (Accepted::Queued, None),
-            Err(mpsc::error::TrySendError::Full(chunk)) => (Accepted::Full, Some(chunk)),
-            Err(mpsc::error::TrySendError::Closed(_)) => (Accepted::Stopped, None),
+            Err(TrySendError::Full(chunk)) => (Accepted::Full, Some(chunk)),
+            Err(TrySendError::Closed) => (Accepted::Stopped, None),
         }
     }
 
     /// Queues a chunk, waiting for room; `false` when the ingest has failed (`finish` says why).
     pub async fn write(&self, chunk: Bytes) -> bool {
-        self.queue.send(chunk).await.is_ok()
+        self.queue.send(chunk).await
     }
 
     /// Ends the stream and waits for the object to be committed.

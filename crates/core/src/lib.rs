@@ -4,6 +4,7 @@
 //! on top of [`DataPlane`].
 
 pub mod buffers;
+mod chunk_queue;
 pub mod config;
 pub mod error;
 pub mod hashing;
