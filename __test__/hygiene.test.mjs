@@ -5,10 +5,10 @@
 // The tests run serially: they count this process's descriptors.
 
 import test from 'ava';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataPlaneError, openDataPlane } from '@artifactstore/data-plane';
-import { sleep, tempDir } from './fixtures/support.mjs';
+import { openDescriptorCount, openFilesUnder, sleep, tempDir } from './fixtures/support.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -16,26 +16,10 @@ const CYCLES = process.env.DP_SOAK ? 100_000 : 10_000;
 /** How long to wait for a descriptor that is expected to go (where the SPEC does not say "at once"). */
 const RELEASE_GRACE_MS = 100;
 
-const openFdCount = () => readdirSync('/proc/self/fd').length;
-
-/** The paths of this process's descriptors that point into `root`. */
-function fdsUnder(root) {
-  const out = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(`${root}/`)) out.push(target);
-    } catch {
-      // closed meanwhile (e.g. the fd readdirSync itself used)
-    }
-  }
-  return out;
-}
-
 /** Polls until no descriptor points into `root`; resolves the time it took, or -1. */
 async function released(root, graceMs = RELEASE_GRACE_MS) {
   const started = performance.now();
-  while (fdsUnder(root).length) {
+  while (openFilesUnder(root).length) {
     if (performance.now() - started > graceMs) return -1;
     await sleep(1);
   }
@@ -77,7 +61,7 @@ test.serial('breaking out of a serve, or aborting it, releases its file descript
         break;
       }
       // The SPEC: breaking out of the loop releases the file handle at once.
-      t.deepEqual(fdsUnder(root), [], `${what}: the descriptor is closed once the loop has ended`);
+      t.deepEqual(openFilesUnder(root), [], `${what}: the descriptor is closed once the loop has ended`);
       await released(root); // (so that one slow release does not fail every later check)
     }
     // A fired signal ends the stream, and releases the descriptor the same way.
@@ -94,7 +78,7 @@ test.serial('breaking out of a serve, or aborting it, releases its file descript
         })(),
         { instanceOf: DataPlaneError, code: 'ABORTED' },
       );
-      t.deepEqual(fdsUnder(root), [], `${what}: the descriptor is closed once the aborted loop has ended`);
+      t.deepEqual(openFilesUnder(root), [], `${what}: the descriptor is closed once the aborted loop has ended`);
       await released(root);
     }
   }
@@ -138,7 +122,7 @@ test.serial('aborting an ingest, a failing source and a mismatch release every d
       const error = await t.throwsAsync(run());
       if (what !== 'a thrown error') t.is(error?.code, what);
       const took = await released(root);
-      t.true(took >= 0, `${what}: no descriptor into the store once the ingest has rejected: ${fdsUnder(root)}`);
+      t.true(took >= 0, `${what}: no descriptor into the store once the ingest has rejected: ${openFilesUnder(root)}`);
       slowest = Math.max(slowest, took);
       t.deepEqual(readdirSync(join(root, 'tmp')), [], `${what}: nothing in tmp/`);
     }
@@ -155,7 +139,7 @@ test.serial('an ingest that rejected holds no descriptor any more', async (t) =>
   for (const what of ['ABORTED', 'a thrown error']) {
     for (let i = 0; i < 10; i++) {
       await t.throwsAsync(failures[what]());
-      if (fdsUnder(root).length) held.push(`${what} #${i}`);
+      if (openFilesUnder(root).length) held.push(`${what} #${i}`);
       await released(root);
     }
   }
@@ -167,7 +151,7 @@ test.serial('closing data planes releases every descriptor', async (t) => {
   const config = { backends: [{ id: 'local', kind: 'fs', root }] };
   // The first open starts process-wide machinery (the runtime); count from after it.
   await (await openDataPlane(config)).close();
-  const before = openFdCount();
+  const before = openDescriptorCount();
   for (let i = 0; i < 50; i++) {
     const dp = await openDataPlane(config);
     const { primaryDigest } = await dp.ingestStream([pattern(2 * MiB, i), pattern(KiB, i)]);
@@ -176,9 +160,9 @@ test.serial('closing data planes releases every descriptor', async (t) => {
     await dp.backendHealth();
     await dp.close();
     await t.throwsAsync(dp.serveObject(primaryDigest), { instanceOf: DataPlaneError, code: 'CLOSED' });
-    t.deepEqual(fdsUnder(root), [], `open/close ${i}: no descriptor into the store after close`);
+    t.deepEqual(openFilesUnder(root), [], `open/close ${i}: no descriptor into the store after close`);
   }
-  const after = openFdCount();
+  const after = openDescriptorCount();
   t.true(after <= before + 2, `50 data planes opened and closed: ${before} -> ${after} descriptors`);
 });
 
@@ -201,7 +185,7 @@ test.serial('closing a data plane releases the descriptors of streams and ingest
   );
   const ingestOutcome = await ingest.then(() => 'resolved', (error) => error.code);
   await closing;
-  t.true((await released(root)) >= 0, `descriptors left after close: ${fdsUnder(root)}`);
+  t.true((await released(root)) >= 0, `descriptors left after close: ${openFilesUnder(root)}`);
   t.is(ingestOutcome, 'CLOSED', 'the ingest in flight rejects with CLOSED');
   const read = await (async () => {
     for await (const chunk of stream) void chunk;
@@ -215,7 +199,7 @@ test.serial(`${CYCLES} ingest/serve cycles leave RSS and open descriptors flat`,
   const samples = [];
   const measure = (cycle) => {
     const { rss, external, arrayBuffers } = process.memoryUsage();
-    samples.push({ cycle, rss, external, arrayBuffers, fds: openFdCount() });
+    samples.push({ cycle, rss, external, arrayBuffers, fds: openDescriptorCount() });
   };
   for (let i = 0; i < CYCLES; i++) {
     if (i === WARM_UP || (i > WARM_UP && i % (CYCLES / 10) === 0)) measure(i);
@@ -237,7 +221,7 @@ test.serial(`${CYCLES} ingest/serve cycles leave RSS and open descriptors flat`,
   t.log(`after ${WARM_UP} warm-up cycles: RSS ${MB(first.rss)}, ${first.fds} fds; after ${CYCLES}: RSS ${MB(last.rss)}, ${last.fds} fds`);
   t.log(`RSS samples: ${samples.map((s) => MB(s.rss)).join(', ')}; external ${MB(first.external)} -> ${MB(last.external)}`);
   t.true(last.fds <= first.fds + 2, `open descriptors stay flat: ${first.fds} -> ${last.fds}`);
-  t.deepEqual(fdsUnder(root), [], 'no descriptor into the store between calls');
+  t.deepEqual(openFilesUnder(root), [], 'no descriptor into the store between calls');
   // Each cycle moves 1-16 KiB through native buffers; leaking them would add ~70 MiB. GC noise
   // and allocator slack stay well below the 24 MiB allowed.
   t.true(last.rss - first.rss < 24 * MiB, `RSS stays flat: ${MB(first.rss)} -> ${MB(last.rss)}`);

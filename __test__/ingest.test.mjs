@@ -5,12 +5,13 @@
 
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
+import { descriptorsUnder, openFilesUnder } from './fixtures/support.mjs';
 import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -216,20 +217,6 @@ async function filesBelow(dir, base = dir) {
     else files.push(relative(base, path));
   }
   return files.sort();
-}
-
-/** What this process's open file descriptors point at below `root` (anonymous temp files too). */
-async function openFilesUnder(root) {
-  const found = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    try {
-      const target = await readlink(`/proc/self/fd/${fd}`);
-      if (target.startsWith(root + '/')) found.push(target);
-    } catch {
-      // closed while we looked
-    }
-  }
-  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1003,7 +990,7 @@ test('fs: objects live at objects/<alg>/<aa>/<bb>/<hex> and the locator is relat
       'objects/ holds the objects and nothing else',
     );
     t.deepEqual(await filesBelow(join(store.root, 'tmp')), []);
-    t.deepEqual(await openFilesUnder(store.root), [], 'no file of the store is left open');
+    t.deepEqual(openFilesUnder(store.root), [], 'no file of the store is left open');
   } finally {
     await store.close();
   }
@@ -1038,7 +1025,7 @@ test('fs: failed, aborted and rejected ingests leave no file under objects/ or t
       source.done?.();
       t.deepEqual(await filesBelow(join(store.root, 'objects')), [], `nothing under objects/ (${what})`);
       t.deepEqual(await readdir(join(store.root, 'tmp')), [], `nothing under tmp/ (${what})`);
-      t.deepEqual(await openFilesUnder(store.root), [], `no temporary file left open (${what})`);
+      t.deepEqual(openFilesUnder(store.root), [], `no temporary file left open (${what})`);
     }
   } finally {
     await store.close();
@@ -1054,7 +1041,7 @@ test('fs: 16 concurrent ingests of the same content: exactly one writes, the res
     t.deepEqual(await filesBelow(join(store.root, 'objects'), store.root), [results[0].receipt.locator]);
     t.true((await readFile(join(store.root, results[0].receipt.locator))).equals(content));
     t.deepEqual(await readdir(join(store.root, 'tmp')), []);
-    t.deepEqual(await openFilesUnder(store.root), []);
+    t.deepEqual(openFilesUnder(store.root), []);
   } finally {
     await store.close();
   }
@@ -1072,16 +1059,12 @@ for (const [chunkSize, chunks, bound] of [
     try {
       // How much of the ingest's temporary file is written, seen through its open descriptor.
       const written = async () => {
-        for (const fd of await readdir('/proc/self/fd')) {
-          try {
-            if ((await readlink(`/proc/self/fd/${fd}`)).startsWith(join(store.root, 'tmp') + '/')) {
-              return (await stat(`/proc/self/fd/${fd}`)).size;
-            }
-          } catch {
-            // closed while we looked
-          }
+        const [temp] = descriptorsUnder(join(store.root, 'tmp'));
+        try {
+          return temp && (await stat(`/proc/self/fd/${temp.fd}`)).size;
+        } catch {
+          return undefined; // closed while we looked
         }
-        return undefined;
       };
       const base = bytes(8 * chunkSize, 151);
       let yielded = 0;

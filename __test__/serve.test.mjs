@@ -5,10 +5,11 @@
 
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readdir, readlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError, formatContentAddress, parseContentAddress } from '@artifactstore/data-plane';
+import { openDescriptorCount, openFilesUnder } from './fixtures/support.mjs';
 import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -41,21 +42,6 @@ async function serves(t, store, address, content, range) {
   t.true(served.equals(content.subarray(start, end)), `bytes of ${what}`);
 }
 
-/** Targets of this process's open file descriptors below `root`. */
-async function openFilesUnder(root) {
-  const found = [];
-  for (const fd of await readdir('/proc/self/fd')) {
-    try {
-      const target = await readlink(`/proc/self/fd/${fd}`);
-      if (target.startsWith(root + '/')) found.push(target);
-    } catch {
-      // closed while we looked
-    }
-  }
-  return found;
-}
-
-const fdCount = async () => (await readdir('/proc/self/fd')).length;
 const threadCount = async () => (await readdir('/proc/self/task')).length;
 
 const A_HEX = 'a'.repeat(64);
@@ -374,7 +360,7 @@ test.serial('fs: 200 break-outs of the loop leave the fd and thread counts flat'
     const smallAddress = await put(store, small);
     await collect(await store.dp.serveObject(bigAddress)); // warm up lazily created threads
     await sleep(50);
-    const fdsBefore = await fdCount();
+    const fdsBefore = openDescriptorCount();
     const threadsBefore = await threadCount();
     for (let i = 0; i < 200; i++) {
       const address = i % 4 === 3 ? smallAddress : bigAddress;
@@ -385,11 +371,11 @@ test.serial('fs: 200 break-outs of the loop leave the fd and thread counts flat'
       }
     }
     await sleep(100);
-    const fdsAfter = await fdCount();
+    const fdsAfter = openDescriptorCount();
     const threadsAfter = await threadCount();
     t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
     t.true(threadsAfter - threadsBefore <= 5, `threads ${threadsBefore} -> ${threadsAfter}`);
-    t.deepEqual(await openFilesUnder(store.root), []);
+    t.deepEqual(openFilesUnder(store.root), []);
     // Everything still works afterwards.
     t.true((await store.dp.deleteObject(bigAddress)).deleted);
     t.false((await store.dp.ingestStream(chunked(big))).receipt.deduplicated);
@@ -405,12 +391,12 @@ test.serial('fs: the object file is closed by the time a break, an abort, a thro
     const content = bytes(3 * MiB, 83);
     const address = await put(store, content);
     const settle = async () => {
-      for (let i = 0; i < 200 && (await openFilesUnder(store.root)).length > 0; i++) await sleep(5);
+      for (let i = 0; i < 200 && openFilesUnder(store.root).length > 0; i++) await sleep(5);
     };
     const stillOpen = { break: 0, abort: 0, throw: 0, end: 0 };
     for (let round = 0; round < 40; round++) {
       for await (const _ of await store.dp.serveObject(address)) break;
-      if ((await openFilesUnder(store.root)).length > 0) stillOpen.break++;
+      if (openFilesUnder(store.root).length > 0) stillOpen.break++;
       await settle();
 
       const controller = new AbortController();
@@ -421,7 +407,7 @@ test.serial('fs: the object file is closed by the time a break, an abort, a thro
         })(),
         code('ABORTED'),
       );
-      if ((await openFilesUnder(store.root)).length > 0) stillOpen.abort++;
+      if (openFilesUnder(store.root).length > 0) stillOpen.abort++;
       await settle();
 
       const thrower = new Error('the consumer failed');
@@ -431,11 +417,11 @@ test.serial('fs: the object file is closed by the time a break, an abort, a thro
         })(),
         { is: thrower },
       );
-      if ((await openFilesUnder(store.root)).length > 0) stillOpen.throw++;
+      if (openFilesUnder(store.root).length > 0) stillOpen.throw++;
       await settle();
 
       await collect(await store.dp.serveObject(address));
-      if ((await openFilesUnder(store.root)).length > 0) stillOpen.end++;
+      if (openFilesUnder(store.root).length > 0) stillOpen.end++;
       await settle();
     }
     t.deepEqual(stillOpen, { break: 0, abort: 0, throw: 0, end: 0 }, 'times (of 40) the file was still open right after the loop');
@@ -448,7 +434,7 @@ test.serial('fs: serves rejected by an aborted signal leave no file open (100 ti
   const store = await openStore('fs');
   try {
     const address = await put(store, bytes(3 * MiB, 84));
-    const fdsBefore = await fdCount();
+    const fdsBefore = openDescriptorCount();
     for (let i = 0; i < 100; i++) {
       await t.throwsAsync(store.dp.serveObject(address, { signal: AbortSignal.abort() }), code('ABORTED'));
     }
@@ -461,9 +447,9 @@ test.serial('fs: serves rejected by an aborted signal leave no file open (100 ti
     }
     // The opens the aborts overtook finish in the background (100 of them overlap): give them time,
     // then nothing of theirs may still be open.
-    for (let i = 0; i < 100 && (await openFilesUnder(store.root)).length > 0; i++) await sleep(50);
-    const open = await openFilesUnder(store.root);
-    const fdsAfter = await fdCount();
+    for (let i = 0; i < 100 && openFilesUnder(store.root).length > 0; i++) await sleep(50);
+    const open = openFilesUnder(store.root);
+    const fdsAfter = openDescriptorCount();
     t.is(open.length, 0, `object files still open: ${open.length}`);
     t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
     // (No thread count here: the 100 opens above overlap, and a runtime's idle worker threads
@@ -525,7 +511,7 @@ test('fs: a stream already open keeps serving the whole object when it is delete
     }
     await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'));
     await sleep(100);
-    t.deepEqual(await openFilesUnder(store.root), []);
+    t.deepEqual(openFilesUnder(store.root), []);
   } finally {
     await store.close();
   }
