@@ -3,6 +3,7 @@
 
 pub mod fs;
 pub mod s3;
+mod served;
 
 use std::ops::Range;
 use std::time::SystemTime;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind};
+pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
 /// Reads of a served object and writes during an ingest move in chunks of this size.
 pub const CHUNK_LEN: usize = 1 << 20;
@@ -81,29 +83,6 @@ pub trait ObjectReader: Send {
     fn total_size_bytes(&self) -> u64;
     /// The next chunk, `None` at the end.
     async fn next_chunk(&mut self) -> Result<Option<Bytes>>;
-}
-
-/// The chunks of a served range: read while opening when the range is small, otherwise produced
-/// ahead of the consumer by a thread or task that stops when the receiver goes away.
-pub(crate) enum ServedChunks {
-    Ready(Option<Bytes>),
-    ReadAhead(tokio::sync::mpsc::Receiver<Result<Bytes>>),
-}
-
-impl ServedChunks {
-    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>> {
-        match self {
-            ServedChunks::Ready(chunk) => Ok(chunk.take()),
-            ServedChunks::ReadAhead(chunks) => chunks.recv().await.transpose(),
-        }
-    }
-
-    /// Tells the producer to stop; chunks already produced are dropped with the receiver.
-    pub(crate) fn close(&mut self) {
-        if let ServedChunks::ReadAhead(chunks) = self {
-            chunks.close();
-        }
-    }
 }
 
 /// What a backend found when it re-read an object.

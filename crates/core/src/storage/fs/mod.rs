@@ -20,7 +20,6 @@ use std::time::{Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use self::reader::FsReader;
 use self::temp::TempFile;
 use super::{object_locator, resolve_range, Backend, Committed, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN};
 use crate::buffers::BufferPool;
@@ -107,7 +106,7 @@ impl Backend for FsBackend {
         self.blocking(move |store| {
             let (file, size, locator) = store.open_object(&address)?;
             let range = resolve_range(range, size)?;
-            Ok(Box::new(FsReader::start(file, range, size, locator)?) as Box<dyn ObjectReader>)
+            Ok(Box::new(reader::serve_file(file, range, size, locator)?) as Box<dyn ObjectReader>)
         })
         .await
     }

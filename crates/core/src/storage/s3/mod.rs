@@ -23,7 +23,6 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use self::reader::S3Reader;
 use self::writer::S3Writer;
 use super::{digest_reader, object_locator, Backend, Committed, HeldObject, ObjectReader, ObjectWriter};
 use crate::config::S3Config;
@@ -95,11 +94,11 @@ impl Backend for S3Backend {
     }
 
     async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
-        Ok(Box::new(S3Reader::open(&self.shared, address, range).await?))
+        Ok(Box::new(reader::open(&self.shared, address, range).await?))
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
-        let mut reader = S3Reader::open(&self.shared, address, None).await?;
+        let mut reader = reader::open(&self.shared, address, None).await?;
         Ok(HeldObject::Bytes(digest_reader(&mut reader, address.algorithm).await?))
     }
 

@@ -3,7 +3,6 @@
 
 use std::io;
 
-use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -14,65 +13,51 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::error::{Error, Result};
 use crate::identity::ContentAddress;
-use crate::storage::{resolve_range, ObjectReader, ServedChunks, CHUNK_LEN};
+use crate::storage::{resolve_range, ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
 
-/// Chunks read ahead of the consumer.
-const READ_AHEAD_CHUNKS: usize = 2;
-
-pub(super) struct S3Reader {
-    size_bytes: u64,
-    total_size_bytes: u64,
-    chunks: ServedChunks,
-}
-
-impl S3Reader {
-    /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
-    pub(super) async fn open(shared: &Shared, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Self> {
-        let path = shared.object_path(address);
-        let (body, wanted, total_size_bytes) = match range {
-            // One GET both sizes and streams a whole object.
-            None => {
-                let body = get(shared, address, &path, None).await?;
-                let size = body.meta.size;
-                (Some(body), 0..size, size)
-            }
-            // A range must be checked against the size before it is asked for.
-            Some(_) => {
-                let meta = match shared.store.head(&path).await {
-                    Ok(meta) => meta,
-                    Err(e) => return Err(shared.read_failure(address, format!("reading {path}"), e).await),
-                };
-                let range = resolve_range(range, meta.size)?;
-                let body = match range.is_empty() {
-                    true => None,
-                    false => Some(get(shared, address, &path, Some(GetRange::Bounded(range.clone()))).await?),
-                };
-                (body, range, meta.size)
-            }
-        };
-        let Some(body) = body else {
-            return Ok(S3Reader { size_bytes: 0, total_size_bytes, chunks: ServedChunks::Ready(None) });
-        };
-        let size_bytes = wanted.end - wanted.start;
-        let context = Context { backend: shared.id.clone(), path };
-        // The object changed between the HEAD and the GET.
-        if body.range != wanted {
+/// Opens `range` of an object (the whole object for `None`) for serving. Fails with `NOT_FOUND` or
+/// `INVALID_RANGE` before any byte is read.
+pub(super) async fn open(shared: &Shared, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<ServedObject> {
+    let path = shared.object_path(address);
+    let (body, wanted, total_size_bytes) = match range {
+        // One GET both sizes and streams a whole object.
+        None => {
+            let body = get(shared, address, &path, None).await?;
+            let size = body.meta.size;
+            (Some(body), 0..size, size)
+        }
+        // A range must be checked against the size before it is asked for.
+        Some(_) => {
+            let meta = match shared.store.head(&path).await {
+                Ok(meta) => meta,
+                Err(e) => return Err(shared.read_failure(address, format!("reading {path}"), e).await),
+            };
+            let range = resolve_range(range, meta.size)?;
+            let body = match range.is_empty() {
+                true => None,
+                false => Some(get(shared, address, &path, Some(GetRange::Bounded(range.clone()))).await?),
+            };
+            (body, range, meta.size)
+        }
+    };
+    let Some(body) = body else {
+        return Ok(ServedObject::ready(Bytes::new(), total_size_bytes));
+    };
+    let size_bytes = wanted.end - wanted.start;
+    let context = Context { backend: shared.id.clone(), path };
+    // The object changed between the HEAD and the GET.
+    if body.range != wanted {
+        return Err(context.shorter());
+    }
+    if size_bytes <= CHUNK_LEN as u64 {
+        let whole = body.bytes().await.map_err(|e| context.failure(&e))?;
+        if whole.len() as u64 != size_bytes {
             return Err(context.shorter());
         }
-        let chunks = if size_bytes <= CHUNK_LEN as u64 {
-            let bytes = body.bytes().await.map_err(|e| context.failure(&e))?;
-            if bytes.len() as u64 != size_bytes {
-                return Err(context.shorter());
-            }
-            ServedChunks::Ready((size_bytes > 0).then_some(bytes))
-        } else {
-            ServedChunks::ReadAhead(read_ahead(
-                Rechunker { stream: body.into_stream(), leftover: Bytes::new(), context },
-                size_bytes,
-            ))
-        };
-        Ok(S3Reader { size_bytes, total_size_bytes, chunks })
+        return Ok(ServedObject::ready(whole, total_size_bytes));
     }
+    let chunks = read_ahead(Rechunker { stream: body.into_stream(), leftover: Bytes::new(), context }, size_bytes);
+    Ok(ServedObject::read_ahead(size_bytes, total_size_bytes, chunks, None))
 }
 
 async fn get(shared: &Shared, address: &ContentAddress, path: &Path, range: Option<GetRange>) -> Result<GetResult> {
@@ -154,20 +139,5 @@ impl Rechunker {
             Some(Err(e)) => Err(self.context.failure(&e)),
             None => Err(self.context.shorter()),
         }
-    }
-}
-
-#[async_trait]
-impl ObjectReader for S3Reader {
-    fn size_bytes(&self) -> u64 {
-        self.size_bytes
-    }
-
-    fn total_size_bytes(&self) -> u64 {
-        self.total_size_bytes
-    }
-
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        self.chunks.next().await
     }
 }
