@@ -29,7 +29,6 @@ pub struct Digests {
 pub struct DualHasher {
     blake3: Option<blake3::Hasher>,
     sha256: Sha256Lane,
-    primary: HashAlgorithm,
     size_bytes: u64,
 }
 
@@ -42,7 +41,7 @@ enum Sha256Lane {
 impl DualHasher {
     pub fn new(primary: HashAlgorithm) -> Self {
         let blake3 = (primary == HashAlgorithm::Blake3).then(blake3::Hasher::new);
-        DualHasher { blake3, sha256: Sha256Lane::Inline(Sha256::new()), primary, size_bytes: 0 }
+        DualHasher { blake3, sha256: Sha256Lane::Inline(Sha256::new()), size_bytes: 0 }
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -80,7 +79,6 @@ impl DualHasher {
             Some(blake3) => Digest::new(HashAlgorithm::Blake3, *blake3.finalize().as_bytes()),
             None => sha256,
         };
-        debug_assert_eq!(primary.algorithm, self.primary);
         Digests { primary, sha256, size_bytes: self.size_bytes }
     }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::results::{BackendHealth, BackendKind};
+use crate::results::BackendHealth;
 pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
 /// Reads of a served object and writes during an ingest move in chunks of this size.
@@ -23,18 +23,13 @@ pub const CHUNK_LEN: usize = 1 << 20;
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
     fn id(&self) -> &str;
-    fn kind(&self) -> BackendKind;
 
     /// Starts a new object whose address is not known until all of its bytes are written.
     /// Blocking, like the writer it returns: called from the ingest's own thread.
     fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
 
     /// Stores an object that is whole in memory and already digested. Blocking.
-    fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
-        let mut writer = self.create_writer(Some(bytes.len() as u64))?;
-        writer.write(bytes)?;
-        writer.commit(address, digests)
-    }
+    fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed>;
 
     /// Whether a `put` of a few KiB takes microseconds, not a device flush or a network round trip:
     /// such puts are worth waiting for in place (see [`crate::QuickLane`]).

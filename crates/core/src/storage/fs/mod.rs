@@ -76,10 +76,6 @@ impl Backend for FsBackend {
         &self.store.id
     }
 
-    fn kind(&self) -> BackendKind {
-        BackendKind::Fs
-    }
-
     fn create_writer(&self, _size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(self.writer(false)?))
     }

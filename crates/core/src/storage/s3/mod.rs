@@ -81,10 +81,6 @@ impl Backend for S3Backend {
         &self.shared.id
     }
 
-    fn kind(&self) -> BackendKind {
-        BackendKind::S3
-    }
-
     fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(S3Writer::create(self.shared.clone(), size_hint)?))
     }
