@@ -63,11 +63,8 @@ impl Digest {
     pub fn parse(value: &str) -> Result<Self> {
         let invalid = |reason| Error::InvalidAddress { value: value.to_owned(), reason };
         let (algorithm, hex) = value.split_once(':').ok_or_else(|| invalid("expected \"<algorithm>:<hex>\""))?;
-        let algorithm = match algorithm {
-            "blake3" => HashAlgorithm::Blake3,
-            "sha256" => HashAlgorithm::Sha256,
-            _ => return Err(invalid("the algorithm must be \"blake3\" or \"sha256\"")),
-        };
+        let algorithm: HashAlgorithm =
+            algorithm.parse().map_err(|_| invalid("the algorithm must be \"blake3\" or \"sha256\""))?;
         let bytes = parse_hex_digest(hex).ok_or_else(|| invalid("expected 64 lowercase hex digits"))?;
         Ok(Digest { algorithm, bytes })
     }

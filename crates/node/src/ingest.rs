@@ -5,7 +5,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
-use crate::convert::{to_js_error, NativeIngestResult};
+use crate::convert::{invalid_argument, to_js_error, NativeIngestResult};
 
 #[napi]
 pub struct NativeIngest {
@@ -59,8 +59,7 @@ impl NativeIngest {
     #[napi]
     pub async fn finish(&self) -> Result<NativeIngestResult> {
         let ingest = self.ingest.lock().await.take();
-        let ingest = ingest
-            .ok_or_else(|| to_js_error(artifactstore_core::Error::invalid_argument("the ingest has already ended")))?;
+        let ingest = ingest.ok_or_else(|| invalid_argument("the ingest has already ended".into()))?;
         ingest.finish().await.map(NativeIngestResult::from).map_err(to_js_error)
     }
 

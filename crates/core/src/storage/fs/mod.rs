@@ -27,6 +27,7 @@ use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
+use crate::plane::run_blocking;
 use crate::results::{BackendHealth, BackendKind};
 
 #[derive(Debug)]
@@ -64,9 +65,7 @@ impl FsBackend {
 
     async fn blocking<T: Send + 'static>(&self, job: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || job(&store))
-            .await
-            .map_err(|e| Error::io("a storage thread failed", io::Error::other(e)))?
+        run_blocking(move || job(&store)).await
     }
 }
 

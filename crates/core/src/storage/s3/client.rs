@@ -12,11 +12,15 @@ use crate::error::{Error, Result};
 /// The client for data: a few retries, and no limit on a whole request (a large part or a slowly
 /// consumed download may take long), only on a stalled read.
 pub(super) fn data_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
-    let options = ClientOptions::new()
+    build(id, config, streaming_options(), data_retry(), Some(Checksum::SHA256))
+}
+
+/// No limit on a whole request, only on connecting and on a read that stalls for a minute.
+fn streaming_options() -> ClientOptions {
+    ClientOptions::new()
         .with_connect_timeout(Duration::from_secs(5))
         .with_timeout_disabled()
-        .with_read_timeout(Duration::from_secs(60));
-    build(id, config, options, data_retry(), Some(Checksum::SHA256))
+        .with_read_timeout(Duration::from_secs(60))
 }
 
 fn data_retry() -> RetryConfig {
@@ -34,11 +38,7 @@ fn data_retry() -> RetryConfig {
 /// The client for the commit's server-side copy: no checksum algorithm (a copy sends no payload).
 pub(super) fn copy_client(id: &str, config: &S3Config) -> Result<AmazonS3> {
     // A server-side copy may take long, but a server silent for a minute is gone, not copying.
-    let options = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout_disabled()
-        .with_read_timeout(Duration::from_secs(60));
-    build(id, config, options, data_retry(), None)
+    build(id, config, streaming_options(), data_retry(), None)
 }
 
 /// The client for health probes: one attempt, answered within seconds either way.
