@@ -90,8 +90,6 @@ impl DataPlane {
     /// [`Self::ingest_bytes`] on the caller's thread, for callers with a thread pool of their own.
     pub fn ingest_bytes_blocking(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
         let backend = self.backend(options.backend_id.as_deref())?;
-        // Backends that speak to a network (S3) drive their requests on this plane's runtime.
-        let _runtime = self.runtime.enter();
         store_bytes(backend.as_ref(), bytes, &options)
     }
 

@@ -51,6 +51,9 @@ struct Shared {
     copier: AmazonS3,
     /// The same bucket, with short timeouts and no retries: health must answer promptly.
     probe: AmazonS3,
+    /// The runtime the backend was opened on, which drives the requests of writers on threads
+    /// outside it; `None` when opened outside any.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl S3Backend {
@@ -64,9 +67,10 @@ impl S3Backend {
             probe: client::probe_client(&id, config)?,
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
             id,
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let Some(runtime) = &shared.runtime {
             let shared = shared.clone();
             // A failed sweep is retried by the next open; nothing depends on it.
             runtime.spawn(async move { shared.sweep().await });

@@ -60,9 +60,9 @@ enum Placed {
 impl S3Writer {
     /// `size_hint` past one part starts the multipart upload now instead of after a part's worth.
     pub(super) fn create(shared: Arc<Shared>, size_hint: Option<u64>) -> Result<Self> {
-        let runtime = Handle::try_current().map_err(|e| Error::BackendUnavailable {
+        let runtime = shared.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
             backend: shared.id.clone(),
-            cause: format!("no async runtime to drive S3 requests from: {e}"),
+            cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
         })?;
         let state = State::Buffered { chunks: Vec::new(), len: 0 };
         let mut writer = S3Writer { shared, runtime, owner: std::thread::current().id(), state };
