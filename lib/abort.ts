@@ -14,11 +14,10 @@ export function abortError(signal: AbortSignal, what: string): DataPlaneError {
  */
 export function raceAbort<T>(
   promise: Promise<T>,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal,
   what: string,
   dispose?: (late: T) => unknown,
 ): Promise<T> {
-  if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const onAbort = () => {
@@ -51,15 +50,14 @@ export class AbortRace {
   private readonly onAbort: () => void;
 
   constructor(
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortSignal,
     private readonly what: string,
   ) {
-    this.onAbort = () => this.rejectCurrent?.(abortError(signal!, what));
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.onAbort = () => this.rejectCurrent?.(abortError(signal, what));
+    signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   race<T>(promise: Promise<T>): Promise<T> {
-    if (!this.signal) return promise;
     if (this.signal.aborted) {
       promise.catch(() => {}); // a rejection after the abort won is nobody's business
       return Promise.reject(abortError(this.signal, this.what));
@@ -72,6 +70,6 @@ export class AbortRace {
   }
 
   dispose(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal.removeEventListener('abort', this.onAbort);
   }
 }

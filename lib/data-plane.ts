@@ -5,7 +5,7 @@ import { ingestStream } from './ingest';
 import native from './native';
 import type { NativeDataPlane } from './native';
 import { NativeObjectStream } from './object-stream';
-import { backendIdOf, byteRangeOf, isRecordValue, nativeBackends, nativeIngestOptions, optionalSignal } from './options';
+import { backendIdOf, byteRangeOf, isRecord, nativeBackends, nativeIngestOptions, optionalSignal } from './options';
 import type {
   AddressLike,
   BackendOptions,
@@ -74,7 +74,7 @@ class DataPlaneClient implements OpenDataPlane {
   serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
     return this.call('serveObject', options, async (signal) => {
       const text = addressText(address);
-      const range = byteRangeOf(isRecordValue(options) ? options.byteRange : undefined);
+      const range = byteRangeOf(isRecord(options) ? options.byteRange : undefined);
       const reader = await raceAbort(
         translateNative(() => this.plane.serve(text, range?.[0], range?.[1], backendIdOf(options))),
         signal,
@@ -124,7 +124,7 @@ class DataPlaneClient implements OpenDataPlane {
    */
   private async call<T>(what: string, options: unknown, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.closed) throw new DataPlaneError('CLOSED', 'the data plane is closed');
-    const callerSignal = optionalSignal(isRecordValue(options) ? options.signal : undefined);
+    const callerSignal = optionalSignal(isRecord(options) ? options.signal : undefined);
     if (callerSignal?.aborted) throw abortError(callerSignal, what);
     const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
     const running = body(signal);

@@ -4,7 +4,7 @@
 
 import { setImmediate } from 'node:timers/promises';
 
-import { abortError, AbortRace } from './abort';
+import { AbortRace } from './abort';
 import { describe } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import type { NativeDataPlane, NativeIngest, NativeIngestOptions } from './native';
@@ -29,7 +29,7 @@ class ChunkReader {
   private readonly abort: AbortRace;
   constructor(
     private readonly source: Source,
-    signal: AbortSignal | undefined,
+    signal: AbortSignal,
   ) {
     this.abort = new AbortRace(signal, 'ingestStream');
   }
@@ -69,10 +69,9 @@ export async function ingestStream(
   plane: NativeDataPlane,
   stream: unknown,
   options: NativeIngestOptions,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal,
   alone: () => boolean,
 ): Promise<IngestResult> {
-  if (signal?.aborted) throw abortError(signal, 'ingestStream');
   const chunks = new ChunkReader(iteratorOf(stream), signal);
   let session: NativeIngest | undefined;
   try {

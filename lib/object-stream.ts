@@ -26,9 +26,12 @@ export class NativeObjectStream implements ObjectStream {
     const abort = new AbortRace(this.signal, 'serveObject');
     try {
       for (;;) {
-        const chunk = await abort.race(this.reader.next()).catch((error: unknown) => {
+        let chunk: Buffer | null;
+        try {
+          chunk = await abort.race(this.reader.next());
+        } catch (error) {
           throw fromNativeError(error);
-        });
+        }
         if (!chunk) return;
         yield chunk;
       }

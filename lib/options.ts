@@ -10,13 +10,13 @@ function fail(code: DataPlaneErrorCode, message: string): never {
   throw new DataPlaneError(code, message);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-function optionalString(value: unknown, field: string, code: DataPlaneErrorCode = 'INVALID_ARGUMENT'): string | undefined {
+function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || typeof value === 'string') return value;
-  return fail(code, `${field} must be a string, got ${describe(value)}`);
+  return fail('INVALID_ARGUMENT', `${field} must be a string, got ${describe(value)}`);
 }
 
 function optionalCount(value: unknown, field: string): number | undefined {
@@ -31,9 +31,9 @@ function optionalRecord(value: unknown, field: string): Record<string, unknown> 
   return fail('INVALID_ARGUMENT', `${field} must be an object, got ${describe(value)}`);
 }
 
-export function optionalSignal(value: unknown, field = 'options.signal'): AbortSignal | undefined {
+export function optionalSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined || value instanceof AbortSignal) return value;
-  return fail('INVALID_ARGUMENT', `${field} must be an AbortSignal, got ${describe(value)}`);
+  return fail('INVALID_ARGUMENT', `options.signal must be an AbortSignal, got ${describe(value)}`);
 }
 
 const STRING_FIELDS = ['id', 'kind', 'root', 'bucket', 'prefix', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
@@ -98,8 +98,4 @@ export function chunkBuffer(chunk: unknown, index: number): Buffer {
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   const kind = chunk === null ? 'null' : typeof chunk === 'object' ? (chunk.constructor?.name ?? 'object') : typeof chunk;
   return fail('INVALID_ARGUMENT', `chunk ${index} of the stream is ${kind}, not a Uint8Array`);
-}
-
-export function isRecordValue(value: unknown): value is Record<string, unknown> {
-  return isRecord(value);
 }
