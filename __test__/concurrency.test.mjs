@@ -7,16 +7,15 @@
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
-import { noTmpfileShim, runChild, tempDir, walkObjects } from './fixtures/support.mjs';
+import { noTmpfileShim, runChild, sha256Hex, tempDir, walkObjects } from './fixtures/support.mjs';
 import { prepare, prng, runRound } from './fixtures/concurrent-mix.mjs';
-import { collect } from './helpers.mjs';
+import { collect, MiB } from './helpers.mjs';
 
-const MiB = 1024 * 1024;
 const ROUNDS = process.env.DP_SOAK ? 30 : 3;
 
 /** Every object left verifies, nothing is left in tmp/, and the store is whole for every content. */
@@ -78,8 +77,6 @@ test('the same mix in a process with named temp files', async (t) => {
   t.log(`outcomes ${JSON.stringify(report.ops)}; ${objects} objects verified afterwards`);
 });
 
-const sha256 = (buffer) => createHash('sha256').update(buffer).digest('hex');
-
 for (const [what, size, byteRange] of [
   ['a large object (read ahead)', 9 * MiB + 11, undefined],
   ['a range of a large object', 9 * MiB + 11, [123, 7 * MiB + 5]],
@@ -110,7 +107,7 @@ for (const [what, size, byteRange] of [
     for (let step = await iterator.next(); !step.done; step = await iterator.next()) parts.push(step.value);
     const served = Buffer.concat(parts);
     t.is(served.length, expected.length, 'the served stream is whole');
-    t.is(sha256(served), sha256(expected), 'and its bytes are the object\'s');
+    t.is(sha256Hex(served), sha256Hex(expected), 'and its bytes are the object\'s');
     await dp.close();
   });
 }
@@ -134,7 +131,7 @@ test('small objects one after another while every core is busy elsewhere: right 
       continue;
     }
     const result = await dp.ingestStream([object]);
-    if (result.sha256Digest.hex !== sha256(object) || result.sizeBytes !== object.length) {
+    if (result.sha256Digest.hex !== sha256Hex(object) || result.sizeBytes !== object.length) {
       t.fail(`object ${i} (${object.length} bytes): got ${result.sha256Digest.hex}, ${result.sizeBytes} bytes`);
     }
     if (i % 50 === 0) t.true((await collect(await dp.serveObject(result.primaryDigest))).equals(object), `object ${i} serves back`);

@@ -10,26 +10,15 @@
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
-import { noTmpfileShim, runChild, sleep, tempDir, walkObjects } from './fixtures/support.mjs';
+import { noTmpfileShim, runChild, sha256Hex, sleep, tempDir, walkObjects } from './fixtures/support.mjs';
+import { chunked, collect, KiB, MiB } from './helpers.mjs';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const faults = { enospc: 0, efbig: 0, fiu: 0 };
-
-async function* chunked(buffer, size = 64 * KiB) {
-  for (let offset = 0; offset < buffer.length; offset += size) yield buffer.subarray(offset, offset + size);
-}
-const sha256 = (buffer) => createHash('sha256').update(buffer).digest('hex');
-async function collect(stream) {
-  const parts = [];
-  for await (const chunk of stream) parts.push(chunk);
-  return Buffer.concat(parts);
-}
 
 /** Asserts that the store holds no object file and nothing in tmp/. */
 async function assertNothingLeft(t, root, what) {
@@ -42,7 +31,7 @@ async function assertNothingLeft(t, root, what) {
 async function assertStoreWorks(t, dp, what) {
   const content = randomBytes(100 * KiB + 3);
   const result = await dp.ingestStream(chunked(content, 16 * KiB));
-  t.is(result.sha256Digest.hex, sha256(content), `${what}: a later ingest works`);
+  t.is(result.sha256Digest.hex, sha256Hex(content), `${what}: a later ingest works`);
   t.true((await collect(await dp.serveObject(result.primaryDigest))).equals(content), `${what}: and serves its bytes`);
   t.true((await dp.verifyObject(result.primaryDigest)).verified, `${what}: and verifies`);
   const health = await dp.backendHealth();

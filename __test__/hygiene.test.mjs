@@ -9,9 +9,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataPlaneError, openDataPlane } from '@artifactstore/data-plane';
 import { openDescriptorCount, openFilesUnder, sleep, tempDir } from './fixtures/support.mjs';
+import { KiB, MiB } from './helpers.mjs';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const CYCLES = process.env.DP_SOAK ? 100_000 : 10_000;
 /** How long to wait for a descriptor that is expected to go (where the SPEC does not say "at once"). */
 const RELEASE_GRACE_MS = 100;

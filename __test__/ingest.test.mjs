@@ -4,20 +4,17 @@
 // also look at the files.
 
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
-import { descriptorsUnder, openFilesUnder } from './fixtures/support.mjs';
+import { descriptorsUnder, openFilesUnder, sha256Hex } from './fixtures/support.mjs';
 import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
-
-const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 
 /** The input of the official BLAKE3 test vectors: byte i is i % 251. */
 function vectorInput(length) {

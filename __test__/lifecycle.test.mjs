@@ -3,9 +3,7 @@
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
@@ -16,23 +14,9 @@ import {
 } from '@artifactstore/data-plane';
 
 import { bytes, chunked, collect, KiB, MiB, openStore } from './helpers.mjs';
+import { openPlane, sha256Hex, tempDir } from './fixtures/support.mjs';
 
-const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 const HEX = 'a'.repeat(64);
-
-/** A fresh empty temporary directory, removed when the test ends. */
-async function tempDir(t, prefix = 'dp-life-') {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Opens `config` and closes the data plane when the test ends. */
-async function open(t, config) {
-  const dp = await openDataPlane(config);
-  t.teardown(() => dp.close());
-  return dp;
-}
 
 const exists = (path) => stat(path).then(() => true, () => false);
 
@@ -108,7 +92,7 @@ async function twoBackends(t, defaultBackend) {
     ],
   };
   if (defaultBackend !== undefined) config.defaultBackend = defaultBackend;
-  const dp = await open(t, config);
+  const dp = await openPlane(t, config);
   return { dp, rootA, rootB };
 }
 
@@ -212,7 +196,7 @@ test('durable defaults to true and works (ingest, serve, verify, delete)', async
     const root = await tempDir(t);
     const backend = { id: 'local', kind: 'fs', root };
     if (durable !== undefined) backend.durable = durable;
-    const dp = await open(t, { backends: [backend] });
+    const dp = await openPlane(t, { backends: [backend] });
     const data = bytes(MiB + 3, 37);
     const result = await dp.ingestStream(chunked(data));
     t.is(result.sha256Digest.hex, sha256Hex(data));
@@ -231,7 +215,7 @@ test('objects outlive the data plane: reopening the same root finds them', async
   const first = await openDataPlane(config);
   const stored = await first.ingestStream(chunked(data));
   await first.close();
-  const second = await open(t, config);
+  const second = await openPlane(t, config);
   t.deepEqual(await collect(await second.serveObject(stored.primaryDigest)), data);
   t.true((await second.ingestStream(chunked(data))).receipt.deduplicated);
 });
@@ -301,7 +285,7 @@ test('backendHealth: a root replaced by a file is unhealthy with a detail', asyn
 
 test('backendHealth: an unreachable s3 backend is unhealthy with a detail, never a rejection', async (t) => {
   const root = await tempDir(t);
-  const dp = await open(t, {
+  const dp = await openPlane(t, {
     backends: [
       { id: 'local', kind: 'fs', root },
       // Nothing listens on the discard port of the loopback: the connection is refused.

@@ -17,13 +17,12 @@ import {
   openDataPlane,
   parseContentAddress,
 } from '@artifactstore/data-plane';
-import { tempDir, walkObjects } from './fixtures/support.mjs';
+import { sha256Hex, tempDir, walkObjects } from './fixtures/support.mjs';
 
 const SCALE = process.env.DP_SOAK ? 10 : 1;
 const runs = (n) => n * SCALE;
 const VALID_ADDRESS = /^(blake3|sha256):[0-9a-f]{64}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const totals = {};
 
 /** Runs a property with a fixed seed; counts its cases. */
@@ -347,7 +346,7 @@ test('ingest options and hints: work, or reject with exactly the SPEC code for w
       const algorithm = algorithmHint === undefined ? 'blake3' : algorithmHint;
       // Digests of the content, for `expect` ('right' / 'wrong' / 'RIGHT' markers become hex).
       const blake3Hex = (await dp.ingestStream([content])).primaryDigest.hex;
-      const digestOf = { sha256: sha256(content), primary: algorithm === 'sha256' ? sha256(content) : blake3Hex };
+      const digestOf = { sha256: sha256Hex(content), primary: algorithm === 'sha256' ? sha256Hex(content) : blake3Hex };
       const options = structuredOptions(generated, content.length, digestOf);
       if (options !== undefined && !isRecord(options)) problems.add('INVALID_ARGUMENT');
       if (isRecord(options)) {

@@ -16,14 +16,15 @@
 // server's files (a test cannot wait).
 
 import test from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
+import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
 import { collect, listKeys, MiB, KiB } from './helpers.mjs';
 import { startS3Server } from '../scripts/s3-server.mjs';
+import { openPlane, sha256Hex, sleep } from './fixtures/support.mjs';
 
 /** No call may take longer than this to settle, whatever happened to the server. */
 const SETTLE_MS = 60_000;
@@ -36,8 +37,6 @@ const STALE_UPLOAD_MS = 24 * 60 * 60_000;
 /** Words an HTTP client uses for a server that went away. */
 const SERVER_GONE = /connection refused|connection closed|connection reset|broken pipe|tcp connect|error sending request|error decoding response body|unexpected eof|end of file/i;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 const sha256Address = (buffer) => ({ algorithm: 'sha256', hex: sha256Hex(buffer) });
 const SHA256 = { primaryAlgorithm: 'sha256' };
 let prefixCount = 0;
@@ -97,13 +96,6 @@ async function ownServer(t) {
   const server = await startS3Server();
   t.teardown(() => server.stop());
   return server;
-}
-
-/** Opens a data plane that is closed when the test ends (before its server stops). */
-async function open(t, config) {
-  const dp = await openDataPlane(config);
-  t.teardown(() => dp.close());
-  return dp;
 }
 
 /** Keys of the incomplete multipart uploads under `prefix` (ListMultipartUploads, first 1000). */
@@ -238,7 +230,7 @@ async function killMidUpload(t, { sizeHint }) {
   const server = await ownServer(t);
   const prefix = newPrefix();
   const config = { backends: [s3Backend(server, prefix)] };
-  const dp = await open(t, config);
+  const dp = await openPlane(t, config);
   const content = randomBytes(LARGE);
   const address = sha256Address(content);
   let killedAt;
@@ -279,7 +271,7 @@ for (const sizeHint of [false, true]) {
     await server.start();
     await assertNothingStored(t, dp, server, prefix, address, 'after the restart');
     // A new data plane on the same bucket sweeps staging data (in the background): still nothing.
-    const reopened = await open(t, config);
+    const reopened = await openPlane(t, config);
     await sleep(1000);
     await assertNothingStored(t, reopened, server, prefix, address, 'after a reopen (sweep)');
     const uploads = await listUploads(server, prefix);
@@ -306,7 +298,7 @@ test.serial('a restarted server plus a sweep leaves no incomplete multipart uplo
   t.log(`left by the killed ingest: uploads ${JSON.stringify(await listUploads(server, prefix))}, ` +
     `server temp files ${JSON.stringify(await serverTempFiles(server))}`);
   await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_UPLOAD_MS + 5 * 60_000);
-  await open(t, config); // sweeps in the background
+  await openPlane(t, config); // sweeps in the background
   const uploads = await pollUntil(() => listUploads(server, prefix), (keys) => keys.length === 0);
   t.deepEqual(uploads, [], 'no incomplete multipart upload under the prefix');
 });
@@ -335,7 +327,7 @@ async function killDuringCopy(t) {
   });
   t.teardown(() => proxy.close());
   const config = { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] };
-  const dp = await open(t, config);
+  const dp = await openPlane(t, config);
   const content = randomBytes(20 * MiB);
   const address = sha256Address(content);
   const outcome = await settle(dp.ingestStream([content.subarray(0, 10 * MiB), content.subarray(10 * MiB)], { hints: SHA256 }));
@@ -365,13 +357,13 @@ test.serial('server SIGKILLed during the commit copy: BACKEND_UNAVAILABLE, no ob
     return;
   }
   t.log(`left behind: ${staged[0]} (fresh, so no sweep removes it for ${STALE_STAGING_MS / 60_000} minutes)`);
-  await open(t, config);
+  await openPlane(t, config);
   await sleep(1500);
   t.deepEqual(await listKeys(server, `${prefix}staging/`), staged, 'a sweep spares a fresh staging object');
   // ...and removes it once it is older than STALE_STAGING (its age simulated by backdating the
   // server's file: a test cannot wait 15 minutes).
   await backdate(join(server.rootDir, server.bucket, prefix, 'staging'), STALE_STAGING_MS + 60_000);
-  await open(t, config);
+  await openPlane(t, config);
   t.deepEqual(await pollUntil(() => listKeys(server, `${prefix}staging/`), (keys) => keys.length === 0), [],
     'a sweep removes a stale staging object');
   t.deepEqual(await listKeys(server, `${prefix}objects/`), [], 'and still nothing under objects/');
@@ -387,7 +379,7 @@ test.serial('a restarted server plus a sweep leaves no incomplete multipart uplo
   await server.start();
   t.log(`left by the killed copy: uploads ${JSON.stringify(await listUploads(server, prefix))}`);
   await backdate(join(server.rootDir, server.bucket, '.sgwtmp'), STALE_UPLOAD_MS + 5 * 60_000);
-  await open(t, config);
+  await openPlane(t, config);
   const uploads = await pollUntil(() => listUploads(server, `${prefix}objects/`), (keys) => keys.length === 0);
   t.deepEqual(uploads, [], 'no incomplete multipart upload under objects/');
 });
@@ -417,7 +409,7 @@ test.serial('server frozen (SIGSTOP) during the commit copy: the ingest still se
     },
   });
   t.teardown(() => proxy.close());
-  const dp = await open(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
+  const dp = await openPlane(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
   const content = randomBytes(20 * MiB);
   const ingest = dp.ingestStream([content.subarray(0, 10 * MiB), content.subarray(10 * MiB)], { hints: SHA256 });
   ingest.catch(() => {});
@@ -436,7 +428,7 @@ test.serial('server SIGKILLed mid-serve of a large object: the for-await loop th
   t.timeout(180_000);
   const server = await ownServer(t);
   const prefix = newPrefix();
-  const dp = await open(t, { backends: [s3Backend(server, prefix)] });
+  const dp = await openPlane(t, { backends: [s3Backend(server, prefix)] });
   const content = randomBytes(48 * MiB);
   const { primaryDigest } = await dp.ingestStream([content.subarray(0, 24 * MiB), content.subarray(24 * MiB)]);
 
@@ -476,7 +468,7 @@ test.serial('server SIGKILLed mid-verify: verifyObject rejects BACKEND_UNAVAILAB
   const proxy = await startProxy(Number(new URL(server.endpoint).port), { bytesPerSecond: 16 * MiB });
   t.teardown(() => proxy.close());
   const prefix = newPrefix();
-  const dp = await open(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
+  const dp = await openPlane(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
   const content = randomBytes(32 * MiB);
   const { primaryDigest } = await dp.ingestStream([content.subarray(0, 16 * MiB), content.subarray(16 * MiB)]);
 
@@ -513,12 +505,12 @@ async function brokenBackend(t, { breakIt, cause, repair = async () => {} }) {
   const server = await ownServer(t);
   const prefix = newPrefix();
   const good = s3Backend(server, prefix);
-  const goodPlane = await open(t, { backends: [good] });
+  const goodPlane = await openPlane(t, { backends: [good] });
   const stored = randomBytes(3 * MiB);
   const storedAddress = (await goodPlane.ingestStream([stored], { hints: SHA256 })).primaryDigest;
 
   const badBackend = await breakIt(server, good);
-  const dp = await open(t, { backends: [badBackend] });
+  const dp = await openPlane(t, { backends: [badBackend] });
   const small = randomBytes(100 * KiB);
   const large = randomBytes(12 * MiB);
   const file = join(await mkdtemp(join(tmpdir(), 'dp-s3-faults-')), 'large');
@@ -555,7 +547,7 @@ async function brokenBackend(t, { breakIt, cause, repair = async () => {} }) {
 
   // Configuration (or server) right again, same server and prefix: nothing of the failed calls.
   await repair(server);
-  const fixed = await open(t, { backends: [good] });
+  const fixed = await openPlane(t, { backends: [good] });
   for (const content of [small, large]) {
     const address = sha256Address(content);
     await assertNotFound(t, fixed.serveObject(address), `after the repair: serveObject ${formatContentAddress(address)}`);
@@ -618,7 +610,7 @@ test.serial('an fs and an s3 backend in one data plane: routing by backendId, th
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const fsBackend = { id: 'local', kind: 'fs', root, durable: false };
   const s3 = s3Backend(server, prefix);
-  const dp = await open(t, { backends: [fsBackend, s3] }); // default: the first, 'local'
+  const dp = await openPlane(t, { backends: [fsBackend, s3] }); // default: the first, 'local'
   const fsKeys = async () => (await readdir(join(root, 'objects'), { recursive: true, withFileTypes: true }))
     .filter((e) => e.isFile()).map((e) => e.name);
   const s3Keys = () => listKeys(server, `${prefix}objects/`);
@@ -687,7 +679,7 @@ test.serial('an fs and an s3 backend in one data plane: routing by backendId, th
   for (const backend of health.backends) t.true(Number.isInteger(backend.latencyMicros) && backend.latencyMicros >= 0);
 
   // A defaultBackend naming the s3 one routes calls without a backendId there.
-  const s3Default = await open(t, { backends: [fsBackend, s3], defaultBackend: 'bucket' });
+  const s3Default = await openPlane(t, { backends: [fsBackend, s3], defaultBackend: 'bucket' });
   t.true((await collect(await s3Default.serveObject(s3Only))).equals(onS3), 'the default is the bucket now');
   const viaDefault = await s3Default.ingestStream([randomBytes(10 * KiB)]);
   t.is(viaDefault.receipt.backendId, 'bucket');

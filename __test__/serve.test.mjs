@@ -4,19 +4,17 @@
 // open files.
 
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError, formatContentAddress, parseContentAddress } from '@artifactstore/data-plane';
-import { openDescriptorCount, openFilesUnder } from './fixtures/support.mjs';
+import { openDescriptorCount, openFilesUnder, sha256Hex } from './fixtures/support.mjs';
 import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
 
 const code = (c) => ({ instanceOf: DataPlaneError, code: c });
-const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 
 /** Ingests `content` (in 64 KiB chunks) and returns its address. */
 async function put(store, content, options) {

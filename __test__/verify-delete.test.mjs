@@ -3,15 +3,14 @@
 // with files under an fs root directly, so they run on the fs backend only.
 
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
 
 import { backendTest, bytes, chunked, collect, KiB, MiB, openStore } from './helpers.mjs';
+import { sha256Hex } from './fixtures/support.mjs';
 
-const sha256Hex = (buffer) => createHash('sha256').update(buffer).digest('hex');
 const HEX64 = /^[0-9a-f]{64}$/;
 const notFound = { instanceOf: DataPlaneError, code: 'NOT_FOUND' };
 
