@@ -8,12 +8,11 @@
 // DP_SOAK=1 multiplies the number of kills by ten.
 
 import test from 'ava';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { openDataPlane } from '@artifactstore/data-plane';
-import { noTmpfileShim, sleep, startChild, tempDir, walkObjects } from './fixtures/support.mjs';
+import { descriptorsUnder, noTmpfileShim, sleep, startChild, tempDir, walkObjects } from './fixtures/support.mjs';
 
 const KILLS = process.env.DP_SOAK ? 400 : 40;
 
@@ -173,19 +172,7 @@ async function pausedIngest(root, preload) {
   const handle = startChild('slow-ingest.mjs', [root, String(3 * 1024 * 1024 + 17)], { preload });
   await handle.waitFor((line) => line === 'paused');
   // The ingest's thread opens its temp file when it starts: wait until the child holds it.
-  const holdsTemp = () => {
-    try {
-      return readdirSync(`/proc/${handle.child.pid}/fd`).some((fd) => {
-        try {
-          return readlinkSync(`/proc/${handle.child.pid}/fd/${fd}`).startsWith(join(root, 'tmp'));
-        } catch {
-          return false;
-        }
-      });
-    } catch {
-      return false;
-    }
-  };
+  const holdsTemp = () => descriptorsUnder(join(root, 'tmp'), handle.child.pid).length > 0;
   for (let waited = 0; !holdsTemp() && waited < 5000; waited += 10) await sleep(10);
   return { handle, tmp: await readdir(join(root, 'tmp')), holdsTemp: holdsTemp() };
 }
