@@ -52,9 +52,7 @@ test('64 concurrent ingests of 8 contents mixed with serves, verifies and delete
   for (const [k, content] of contents.entries()) {
     const result = await dp.ingestStream([content]);
     t.is(formatContentAddress(result.primaryDigest), addresses[k]);
-    const parts = [];
-    for await (const chunk of await dp.serveObject(addresses[k])) parts.push(chunk);
-    t.true(Buffer.concat(parts).equals(content));
+    t.true((await collect(await dp.serveObject(addresses[k]))).equals(content));
   }
   objectsChecked += await checkStore(t, dp, root, addresses);
   t.is(ops['ingest ok'] + (ops['ingest ok (deduplicated)'] ?? 0), 64 * ROUNDS, 'every ingest resolved');

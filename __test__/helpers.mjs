@@ -4,13 +4,12 @@
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openDataPlane } from '@artifactstore/data-plane';
 import { startS3Server } from '../scripts/s3-server.mjs';
+import { PACKAGE_ROOT } from './fixtures/support.mjs';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -113,8 +112,6 @@ export function bytes(size, seed = 1) {
   return out;
 }
 
-export { randomBytes };
-
 /** Yields `buffer` in chunks of `chunkSize` (zero-copy subarrays). */
 export async function* chunked(buffer, chunkSize = 64 * KiB) {
   for (let offset = 0; offset < buffer.length; offset += chunkSize) {
@@ -128,8 +125,6 @@ export async function collect(stream) {
   for await (const chunk of stream) parts.push(chunk);
   return Buffer.concat(parts);
 }
-
-const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Runs `body` in a child process (where an unhandled rejection cannot take the test process down)

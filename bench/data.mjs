@@ -65,14 +65,19 @@ export class Workload {
    * come from the SHA-256 ceiling and the plain pipeline of the same repetition.
    */
   async references() {
-    const blake3 = await createBLAKE3();
-    const digest = (bytes) => {
-      blake3.init();
-      blake3.update(bytes);
-      return { sha256: createHash('sha256').update(bytes).digest('hex'), blake3: blake3.digest('hex'), size: bytes.length };
-    };
+    const digest = await referenceDigester();
     return { quarters: this.quarters.map(digest), small: this.smallObjects.map(digest) };
   }
+}
+
+/** A function giving the reference digests of some bytes: SHA-256 (node:crypto), BLAKE3 (hash-wasm), size. */
+export async function referenceDigester() {
+  const blake3 = await createBLAKE3();
+  return (bytes) => {
+    blake3.init();
+    blake3.update(bytes);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), blake3: blake3.digest('hex'), size: bytes.length };
+  };
 }
 
 /** The bytes of `buffer` as an async iterable of `chunkBytes` slices (no copies). */

@@ -25,7 +25,7 @@ import { openDataPlane } from '@artifactstore/data-plane';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createBLAKE3 } from 'hash-wasm';
-import { chunksOf, single } from '../data.mjs';
+import { chunksOf, referenceDigester, single } from '../data.mjs';
 import { startS3Server, VERSITYGW_VERSION } from '../../scripts/s3-server.mjs';
 import { ingested, MiB, pool, timed } from './common.mjs';
 
@@ -111,9 +111,7 @@ export async function startS3({ s3Bytes, s3Objects }, work) {
     },
     /** The round's reference digests of the large S3 object (node:crypto, hash-wasm), computed untimed. */
     async reference(work) {
-      const big = work.big.subarray(0, s3Bytes);
-      const blake3 = await createBLAKE3();
-      return { sha256: createHash('sha256').update(big).digest('hex'), blake3: blake3.update(big).digest('hex'), size: big.length };
+      return (await referenceDigester())(work.big.subarray(0, s3Bytes));
     },
   };
   return s3;
@@ -124,11 +122,10 @@ export async function startS3({ s3Bytes, s3Objects }, work) {
  * against node:crypto and hash-wasm. The copies stay in memory for the serve rows' byte checks.
  */
 async function storeReadObjects(dp, big, small) {
-  const blake3 = await createBLAKE3();
+  const digest = await referenceDigester();
   const store = async (what, bytes, chunkBytes) => {
     const result = await dp.ingestStream(chunksOf(bytes, chunkBytes), { hints: { sizeHint: bytes.length, backendId: 's3-read' } });
-    blake3.init();
-    const want = { sha256: createHash('sha256').update(bytes).digest('hex'), blake3: blake3.update(bytes).digest('hex') };
+    const want = digest(bytes);
     if (result.sha256Digest.hex !== want.sha256 || result.primaryDigest.hex !== want.blake3) {
       throw new Error(`${what}: ingest gave ${result.sha256Digest.hex} / ${result.primaryDigest.hex}, node:crypto / hash-wasm ${want.sha256} / ${want.blake3}`);
     }
