@@ -66,11 +66,10 @@ async function fsStore(options) {
 async function s3Store() {
   const server = await s3();
   const prefix = `store-${process.pid}-${++storeCount}/`;
-  const { endpoint, region, bucket, accessKeyId, secretAccessKey } = server;
   return {
     server,
     prefix,
-    backend: { id: 'bucket', kind: 's3', bucket, prefix, endpoint, region, accessKeyId, secretAccessKey },
+    backend: server.backend('bucket', prefix),
     leftovers: () => listKeys(server, `${prefix}staging/`),
     remove: async () => {},
   };

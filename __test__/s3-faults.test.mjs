@@ -85,12 +85,6 @@ async function assertNotFound(t, promise, what) {
   t.is(outcome.error?.code, 'NOT_FOUND', `${what}: NOT_FOUND, got ${outcome.error?.code}: ${outcome.error?.message}`);
 }
 
-/** The backend config for `server` (overridable), as the SPEC spells it. */
-function s3Backend(server, prefix, overrides = {}) {
-  const { endpoint, region, bucket, accessKeyId, secretAccessKey } = server;
-  return { id: 'bucket', kind: 's3', bucket, prefix, endpoint, region, accessKeyId, secretAccessKey, ...overrides };
-}
-
 /** A server of this test's own, stopped (and its data removed) when the test ends. */
 async function ownServer(t) {
   const server = await startS3Server();
@@ -229,7 +223,7 @@ const LARGE = 40 * MiB;
 async function killMidUpload(t, { sizeHint }) {
   const server = await ownServer(t);
   const prefix = newPrefix();
-  const config = { backends: [s3Backend(server, prefix)] };
+  const config = { backends: [server.backend('bucket', prefix)] };
   const dp = await openPlane(t, config);
   const content = randomBytes(LARGE);
   const address = sha256Address(content);
@@ -326,7 +320,7 @@ async function killDuringCopy(t) {
     },
   });
   t.teardown(() => proxy.close());
-  const config = { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] };
+  const config = { backends: [server.backend('bucket', prefix, { endpoint: proxy.endpoint })] };
   const dp = await openPlane(t, config);
   const content = randomBytes(20 * MiB);
   const address = sha256Address(content);
@@ -409,7 +403,7 @@ test.serial('server frozen (SIGSTOP) during the commit copy: the ingest still se
     },
   });
   t.teardown(() => proxy.close());
-  const dp = await openPlane(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
+  const dp = await openPlane(t, { backends: [server.backend('bucket', prefix, { endpoint: proxy.endpoint })] });
   const content = randomBytes(20 * MiB);
   const ingest = dp.ingestStream([content.subarray(0, 10 * MiB), content.subarray(10 * MiB)], { hints: SHA256 });
   ingest.catch(() => {});
@@ -428,7 +422,7 @@ test.serial('server SIGKILLed mid-serve of a large object: the for-await loop th
   t.timeout(180_000);
   const server = await ownServer(t);
   const prefix = newPrefix();
-  const dp = await openPlane(t, { backends: [s3Backend(server, prefix)] });
+  const dp = await openPlane(t, { backends: [server.backend('bucket', prefix)] });
   const content = randomBytes(48 * MiB);
   const { primaryDigest } = await dp.ingestStream([content.subarray(0, 24 * MiB), content.subarray(24 * MiB)]);
 
@@ -468,7 +462,7 @@ test.serial('server SIGKILLed mid-verify: verifyObject rejects BACKEND_UNAVAILAB
   const proxy = await startProxy(Number(new URL(server.endpoint).port), { bytesPerSecond: 16 * MiB });
   t.teardown(() => proxy.close());
   const prefix = newPrefix();
-  const dp = await openPlane(t, { backends: [s3Backend(server, prefix, { endpoint: proxy.endpoint })] });
+  const dp = await openPlane(t, { backends: [server.backend('bucket', prefix, { endpoint: proxy.endpoint })] });
   const content = randomBytes(32 * MiB);
   const { primaryDigest } = await dp.ingestStream([content.subarray(0, 16 * MiB), content.subarray(16 * MiB)]);
 
@@ -504,7 +498,7 @@ async function brokenBackend(t, { breakIt, cause, repair = async () => {} }) {
   t.timeout(180_000);
   const server = await ownServer(t);
   const prefix = newPrefix();
-  const good = s3Backend(server, prefix);
+  const good = server.backend('bucket', prefix);
   const goodPlane = await openPlane(t, { backends: [good] });
   const stored = randomBytes(3 * MiB);
   const storedAddress = (await goodPlane.ingestStream([stored], { hints: SHA256 })).primaryDigest;
@@ -609,7 +603,7 @@ test.serial('an fs and an s3 backend in one data plane: routing by backendId, th
   const root = await mkdtemp(join(tmpdir(), 'dp-s3-faults-fs-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const fsBackend = { id: 'local', kind: 'fs', root, durable: false };
-  const s3 = s3Backend(server, prefix);
+  const s3 = server.backend('bucket', prefix);
   const dp = await openPlane(t, { backends: [fsBackend, s3] }); // default: the first, 'local'
   const fsKeys = async () => (await readdir(join(root, 'objects'), { recursive: true, withFileTypes: true }))
     .filter((e) => e.isFile()).map((e) => e.name);

@@ -209,6 +209,10 @@ export async function startS3Server({ bucket = 'artifacts' } = {}) {
     get pid() { return child?.pid; },
     /** Server output (stdout+stderr tail), for diagnostics. */
     get output() { return output; },
+    /** A data plane's backend options for this server's bucket under `prefix` (fields overridable). */
+    backend: (id, prefix, overrides = {}) => ({
+      id, kind: 's3', bucket, prefix, endpoint: config.endpoint, region: config.region, accessKeyId, secretAccessKey, ...overrides,
+    }),
     /** Signed request against this server, see s3Request. */
     request: (method, p, opts) => s3Request(config, method, p, opts),
     /** SIGKILL the server; the data dir stays, start() brings it back on the same port. */

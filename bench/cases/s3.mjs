@@ -80,8 +80,7 @@ export async function startS3({ s3Bytes, s3Objects }, work) {
     // The SDK's defaults otherwise (checksums: CRC32 on every PutObject and UploadPart, which
     // versitygw accepts; Upload: 5 MiB parts, 4 at a time; keep-alive connections).
     client = new S3Client({ endpoint: server.endpoint, region: server.region, forcePathStyle: true, credentials });
-    const backend = (id, prefix) => ({ id, kind: 's3', bucket: BUCKET, prefix, endpoint: server.endpoint, region: server.region, ...credentials });
-    dp = await openDataPlane({ backends: [backend('s3', 'ours/'), backend('s3-read', 'read/')] });
+    dp = await openDataPlane({ backends: [server.backend('s3', 'ours/'), server.backend('s3-read', 'read/')] });
     const health = await dp.backendHealth();
     if (!health.healthy) throw new Error(`the S3 backends are not healthy: ${JSON.stringify(health.backends)}`);
   } catch (error) {
