@@ -18,8 +18,13 @@ pub struct StorageReceipt {
 impl StorageReceipt {
     /// `stored_at` in RFC 3339 UTC with milliseconds, e.g. `2026-11-24T04:06:36.000Z`.
     pub fn stored_at_rfc3339(&self) -> String {
-        humantime::format_rfc3339_millis(self.stored_at).to_string()
+        rfc3339_millis(self.stored_at)
     }
+}
+
+/// The one text form of a time in results: RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
 use crate::ingest::Expectations;
 use crate::results::{
-    BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult,
+    rfc3339_millis, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt,
+    VerifyResult,
 };
 
 use super::cbor;
@@ -35,7 +36,7 @@ fn hex_digest(field: Field) -> Result<[u8; DIGEST_LEN]> {
 fn stored_at(field: Field) -> Result<SystemTime> {
     let canonical = |s: &str| {
         let time = humantime::parse_rfc3339(s).ok()?;
-        (humantime::format_rfc3339_millis(time).to_string() == s).then_some(time)
+        (rfc3339_millis(time) == s).then_some(time)
     };
     field.parsed_text("an RFC 3339 UTC time with milliseconds, like \"2026-11-24T04:06:36.000Z\"", canonical)
 }
