@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::buffers::BufferPool;
-use crate::config::{BackendSpec, PlaneConfig};
+use crate::config::{BackendConfig, BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
@@ -38,17 +38,11 @@ impl DataPlane {
     /// Opens every configured backend; fails on the first that cannot be opened.
     pub async fn open(config: PlaneConfig) -> Result<Self> {
         let mut backends: Vec<Arc<dyn Backend>> = Vec::with_capacity(config.backends.len());
-        for backend in config.backends {
-            backends.push(match backend.spec {
-                BackendSpec::Fs(fs) => {
-                    let id = backend.id;
-                    Arc::new(run_blocking(move || FsBackend::open(id, &fs)).await?)
-                }
-                BackendSpec::S3(s3) => {
-                    // Building the HTTP clients reads the system's certificates: blocking.
-                    let id = backend.id;
-                    Arc::new(run_blocking(move || S3Backend::open(id, &s3)).await?)
-                }
+        for BackendConfig { id, spec } in config.backends {
+            backends.push(match spec {
+                BackendSpec::Fs(fs) => Arc::new(run_blocking(move || FsBackend::open(id, &fs)).await?),
+                // Building the HTTP clients reads the system's certificates: blocking.
+                BackendSpec::S3(s3) => Arc::new(run_blocking(move || S3Backend::open(id, &s3)).await?),
             });
         }
         let default_backend = backends
