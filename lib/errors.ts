@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'BACKEND_UNAVAILABLE',
   'CLOSED',
   'IO',
+  'PERMISSION_DENIED',
+  'CONFLICT',
 ] as const;
 
 export type DataPlaneErrorCode = (typeof ERROR_CODES)[number];

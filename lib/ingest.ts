@@ -14,7 +14,7 @@ import type { IngestResult } from './types';
 
 type Source = AsyncIterator<unknown> | Iterator<unknown>;
 
-function iteratorOf(stream: unknown): Source {
+export function iteratorOf(stream: unknown): Source {
   const iterable = stream as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
   const asyncIterator = iterable?.[Symbol.asyncIterator];
   if (typeof asyncIterator === 'function') return asyncIterator.call(iterable);
@@ -24,7 +24,7 @@ function iteratorOf(stream: unknown): Source {
 }
 
 /** Reads chunks one by one, skipping empty ones, checking each is a Uint8Array. */
-class ChunkReader {
+export class ChunkReader {
   private count = 0;
   private readonly abort: AbortRace;
   constructor(

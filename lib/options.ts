@@ -14,18 +14,18 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-function optionalString(value: unknown, field: string): string | undefined {
+export function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || typeof value === 'string') return value;
   return fail('INVALID_ARGUMENT', `${field} must be a string, got ${describe(value)}`);
 }
 
-function optionalCount(value: unknown, field: string): number | undefined {
+export function optionalCount(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   return fail('INVALID_ARGUMENT', `${field} must be a non-negative integer, got ${describe(value)}`);
 }
 
-function optionalRecord(value: unknown, field: string): Record<string, unknown> {
+export function optionalRecord(value: unknown, field: string): Record<string, unknown> {
   if (value === undefined) return {};
   if (isRecord(value)) return value;
   return fail('INVALID_ARGUMENT', `${field} must be an object, got ${describe(value)}`);

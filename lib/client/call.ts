@@ -1,0 +1,93 @@
+// One call on a connection, as its stream's frames drive it: the server's answer (RESPONSE or
+// ERROR), and a way for the code driving the call to wait for whatever the server does next.
+
+import type { DataPlaneError } from '../errors';
+import type { CallEvents, Connection } from './connection';
+
+export interface Answer {
+  value: unknown;
+  /** The server sends DATA after it. */
+  more: boolean;
+}
+
+export class Call implements CallEvents {
+  streamId = 0;
+  connection: Connection | undefined;
+  /** Why the call ended early: the server's ERROR, the connection ending, or a local cancel. */
+  failure: DataPlaneError | undefined;
+  /** Settled by the server's RESPONSE or ERROR, or the connection ending. */
+  readonly answer: Promise<Answer>;
+  answered = false;
+  private settle!: { resolve: (answer: Answer) => void; reject: (error: DataPlaneError) => void };
+  private waiter: (() => void) | undefined;
+
+  constructor(
+    readonly op: string,
+    readonly args: Record<string, unknown>,
+  ) {
+    this.answer = new Promise<Answer>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.answer.catch(() => {}); // whoever drives the call awaits it when it needs it
+  }
+
+  /** Sends the REQUEST (and `more` frames in the same write) on `connection`. Synchronous. */
+  start(connection: Connection, flags = 0, more?: (streamId: number) => Buffer[]): void {
+    this.connection = connection;
+    this.streamId = connection.startCall(this.op, this.args, flags, this, more);
+  }
+
+  get started(): boolean {
+    return this.connection !== undefined;
+  }
+
+  response(value: unknown, more: boolean): void {
+    this.answered = true;
+    this.settle.resolve({ value, more });
+    this.wake();
+  }
+
+  data(_piece: Buffer, _last: boolean): void {
+    this.connection?.violation(`DATA on stream ${this.streamId}, a call that takes none`);
+  }
+
+  window(_credit: number): void {
+    this.connection?.violation(`WINDOW on stream ${this.streamId}, a call that sends no DATA`);
+  }
+
+  fail(error: DataPlaneError): void {
+    this.failure ??= error;
+    this.settle.reject(error);
+    this.wake();
+  }
+
+  /**
+   * Ends the call at once on both sides, failing it locally with `reason`: CANCEL goes to the
+   * server unless the call is over there already.
+   */
+  cancel(reason: DataPlaneError): void {
+    if (this.failure) return;
+    this.connection?.cancel(this.streamId);
+    this.fail(reason);
+  }
+
+  /** Cancels the call when `signal` fires, until the returned function is called. */
+  cancelOn(signal: AbortSignal, reason: () => DataPlaneError): () => void {
+    const onAbort = () => this.cancel(reason());
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  }
+
+  /** Resolves at the next thing the server does on this call (or its end). */
+  protected changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  protected wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+}

@@ -1,0 +1,119 @@
+// An ingest through the daemon: the caller's chunks go out as DATA frames, never more than the
+// server's credit allows and never faster than the socket drains; the server's RESPONSE is the result.
+
+import { AbortRace, abortError } from '../abort';
+import type { DataPlaneError } from '../errors';
+import type { ChunkReader } from '../ingest';
+import type { IngestResult } from '../types';
+import { Call } from './call';
+import { Connection } from './connection';
+import { OPEN } from './frames';
+
+/** The most one DATA frame carries: larger chunks go out as several frames (views, not copies). */
+const DATA_FRAME_BYTES = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/** Starts a call on a connection of the plane's choosing; `start` runs synchronously on it. */
+export type Begin = (start: (connection: Connection) => void) => Promise<void>;
+
+class Upload extends Call {
+  private credit = 0;
+  private frameBytes = DATA_FRAME_BYTES;
+
+  constructor(
+    op: string,
+    args: Record<string, unknown>,
+    private readonly begin: Begin,
+    private readonly abort: AbortRace,
+  ) {
+    super(op, args);
+  }
+
+  override window(credit: number): void {
+    this.credit += credit;
+    this.wake();
+  }
+
+  /**
+   * Sends `chunk` (the END frame if `last`), waiting for credit and for the socket as it must.
+   * False when the server has ended the call (its answer says how).
+   */
+  async send(chunk: Buffer, last: boolean): Promise<boolean> {
+    let offset = 0;
+    let sent = false;
+    /** The frames the credit allows now, for as much of the chunk as is left. */
+    const frames = (streamId: number): Buffer[] => {
+      const out: Buffer[] = [];
+      do {
+        const size = Math.min(chunk.length - offset, this.frameBytes, this.credit);
+        if (size === 0 && chunk.length > 0) break;
+        const piece = chunk.subarray(offset, offset + size);
+        offset += size;
+        this.credit -= size;
+        sent = true;
+        out.push(...Connection.dataFrame(streamId, piece, last && offset === chunk.length));
+      } while (offset < chunk.length);
+      return out;
+    };
+    while (!(sent && offset === chunk.length)) {
+      if (this.failure || this.answered) return false;
+      const connection = this.connection;
+      if (!connection) {
+        await this.begin((chosen) => {
+          this.credit = chosen.hello.windowBytes;
+          this.frameBytes = Math.min(DATA_FRAME_BYTES, chosen.hello.maxFrameBytes);
+          this.start(chosen, OPEN, frames);
+        });
+      } else if (!connection.writable) {
+        await this.abort.race(connection.drained());
+      } else if (this.credit === 0 && chunk.length > 0) {
+        await this.abort.race(this.changed());
+      } else {
+        connection.write(frames(this.streamId));
+      }
+    }
+    return true;
+  }
+}
+
+/**
+ * Ingests what `chunks` yields through the daemon. Until the END frame is out, `signal` ends the
+ * call on both sides at once; after it, the ingest completes whatever the signal does.
+ */
+export async function upload(
+  chunks: ChunkReader,
+  op: string,
+  args: Record<string, unknown>,
+  signal: AbortSignal,
+  begin: Begin,
+  what: string,
+): Promise<IngestResult> {
+  const abort = new AbortRace(signal, what);
+  const call = new Upload(op, args, begin, abort);
+  const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
+  try {
+    const first = await chunks.next();
+    const second = first && (await chunks.next());
+    if (!second) {
+      // Whole in one chunk (or empty): REQUEST and its only DATA frame in one write.
+      await call.send(first ?? EMPTY, true);
+    } else {
+      let going = (await call.send(first!, false)) && (await call.send(second, false));
+      for (let chunk = going && (await chunks.next()); chunk; chunk = await chunks.next()) {
+        going = await call.send(chunk, false);
+        if (!going) break;
+      }
+      if (going) await call.send(EMPTY, true);
+    }
+    stopCancelling();
+    return (await call.answer).value as IngestResult;
+  } catch (error) {
+    stopCancelling();
+    call.cancel(error as DataPlaneError);
+    chunks.stopSource();
+    throw error;
+  } finally {
+    abort.dispose();
+    chunks.dispose();
+  }
+}
