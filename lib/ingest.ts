@@ -12,7 +12,7 @@ import { WriteOutcome } from './native';
 import { chunkBuffer } from './options';
 import type { IngestResult } from './types';
 
-type Source = AsyncIterator<unknown> | Iterator<unknown>;
+export type Source = AsyncIterator<unknown> | Iterator<unknown>;
 
 export function iteratorOf(stream: unknown): Source {
   const iterable = stream as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;

@@ -42,12 +42,13 @@ export class Download extends Call {
   /** The next piece, or undefined at the end; rejects with why the call failed. */
   async next(): Promise<Buffer | undefined> {
     for (;;) {
+      // A failure wins over pieces still queued: the loop learns of a lost connection at once.
+      if (this.failure) throw this.failure;
       const piece = this.pieces.shift();
       if (piece) {
         this.took(piece.length);
         return piece;
       }
-      if (this.failure) throw this.failure;
       if (this.finished) return undefined;
       await this.changed();
     }

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { abortError, raceAbort } from '../abort';
 import { describe } from '../address';
 import { DataPlaneError } from '../errors';
-import { ChunkReader, iteratorOf } from '../ingest';
+import { iteratorOf } from '../ingest';
 import { isRecord, optionalSignal } from '../options';
 import type {
   AddressLike,
@@ -57,8 +57,7 @@ export class RemoteDataPlane implements OpenDataPlane {
     return this.call('ingestStream', options, (signal) => {
       const { op, args } = OPS.ingestStream;
       const wire = args(options);
-      const chunks = new ChunkReader(iteratorOf(stream), signal);
-      return upload(chunks, op, wire, signal, this.begin(signal, 'ingestStream'), 'ingestStream');
+      return upload(iteratorOf(stream), op, wire, signal, this.begin(signal, 'ingestStream'), 'ingestStream');
     });
   }
 
@@ -69,8 +68,7 @@ export class RemoteDataPlane implements OpenDataPlane {
       }
       const { op, args } = OPS.ingestFile;
       const wire = args(options);
-      const chunks = new ChunkReader(iteratorOf(await fileSource(path)), signal);
-      return upload(chunks, op, wire, signal, this.begin(signal, 'ingestFile'), 'ingestFile');
+      return upload(iteratorOf(await fileSource(path)), op, wire, signal, this.begin(signal, 'ingestFile'), 'ingestFile');
     });
   }
 

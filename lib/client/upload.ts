@@ -3,7 +3,7 @@
 
 import { AbortRace, abortError } from '../abort';
 import type { DataPlaneError } from '../errors';
-import type { ChunkReader } from '../ingest';
+import { ChunkReader, type Source } from '../ingest';
 import type { IngestResult } from '../types';
 import { Call } from './call';
 import { Connection } from './connection';
@@ -19,19 +19,36 @@ export type Begin = (start: (connection: Connection) => void) => Promise<void>;
 class Upload extends Call {
   private credit = 0;
   private frameBytes = DATA_FRAME_BYTES;
+  /** Fires when the call fails, so that a wait for the caller's source ends then too. */
+  private readonly failed = new AbortController();
+  /** The caller's signal or the call's failure, whichever comes first. */
+  readonly signal: AbortSignal;
+  private readonly abort: AbortRace;
 
   constructor(
     op: string,
     args: Record<string, unknown>,
+    callerSignal: AbortSignal,
     private readonly begin: Begin,
-    private readonly abort: AbortRace,
+    what: string,
   ) {
     super(op, args);
+    this.signal = AbortSignal.any([callerSignal, this.failed.signal]);
+    this.abort = new AbortRace(this.signal, what);
   }
 
   override window(credit: number): void {
     this.credit += credit;
     this.wake();
+  }
+
+  override fail(error: DataPlaneError): void {
+    super.fail(error);
+    this.failed.abort(error);
+  }
+
+  dispose(): void {
+    this.abort.dispose();
   }
 
   /**
@@ -77,19 +94,21 @@ class Upload extends Call {
 }
 
 /**
- * Ingests what `chunks` yields through the daemon. Until the END frame is out, `signal` ends the
- * call on both sides at once; after it, the ingest completes whatever the signal does.
+ * Ingests what `source` yields through the daemon. Until the END frame is out, `signal` ends the
+ * call on both sides at once, and the call failing (the daemon's early ERROR, the connection
+ * lost) ends the wait for the source at once; after END, the ingest completes whatever the
+ * signal does.
  */
 export async function upload(
-  chunks: ChunkReader,
+  source: Source,
   op: string,
   args: Record<string, unknown>,
   signal: AbortSignal,
   begin: Begin,
   what: string,
 ): Promise<IngestResult> {
-  const abort = new AbortRace(signal, what);
-  const call = new Upload(op, args, begin, abort);
+  const call = new Upload(op, args, signal, begin, what);
+  const chunks = new ChunkReader(source, call.signal);
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
   try {
     const first = await chunks.next();
@@ -113,7 +132,7 @@ export async function upload(
     chunks.stopSource();
     throw error;
   } finally {
-    abort.dispose();
+    call.dispose();
     chunks.dispose();
   }
 }
