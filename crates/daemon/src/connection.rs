@@ -53,16 +53,14 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>) {
     let refused = daemon.peers.refused_uid(&stream);
     let (read, write) = stream.into_split();
     let writer_failed = CancellationToken::new();
-    let (outbox, writer) = outbound::start(write, daemon.limits.idle_timeout, writer_failed.clone());
+    let outbound::Writer { outbox, last, task: writer } =
+        outbound::start(write, daemon.limits.idle_timeout, writer_failed.clone());
     let mut frames = FramedRead::new(read, FrameCodec::before_hello());
     let ending = match refused {
         Some(uid) => {
             let config = daemon.config_source.display();
-            Ending::With(error_frame(
-                0,
-                "PERMISSION_DENIED",
-                format!("uid {uid} may not use this daemon (allowedUids in {config})"),
-            ))
+            let message = format!("uid {uid} may not use this daemon (allowedUids in {config})");
+            Ending::With(error_frame(0, "PERMISSION_DENIED", message))
         }
         None => match handshake(&mut frames, &outbox, &daemon).await {
             Err(ending) => ending,
@@ -71,10 +69,10 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>) {
     };
     let last_words = matches!(ending, Ending::With(_));
     if let Ending::With(frame) = ending {
-        let _ = outbox.send(frame).await;
+        let _ = last.send(frame);
     }
     drop(outbox);
-    // The writer ends once the calls, cancelled by now, have dropped their outboxes.
+    // Without last words the writer ends once the calls, cancelled by now, drop their outboxes.
     let _ = tokio::time::timeout(daemon.limits.idle_timeout, writer).await;
     if last_words {
         linger(frames.into_inner()).await;
