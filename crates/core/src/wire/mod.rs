@@ -14,14 +14,16 @@
 //! missing fields, floats, null, tags, negative integers, trailing or missing bytes and nesting
 //! deeper than 64 containers are all rejected with `INVALID_ARGUMENT`, naming the byte offset.
 
-mod cbor;
-mod fields;
+pub mod cbor;
+pub mod fields;
+mod requests;
 mod types;
 
 use crate::error::Result;
 use crate::identity::HashAlgorithm;
 
 use fields::{Field, MapCodec};
+pub use requests::{IngestStreamArgs, NoArgs, ObjectArgs, ServeObjectArgs};
 
 /// A type with a CBOR form on the wire.
 pub trait Wire: Sized {

@@ -15,10 +15,15 @@ use super::cbor;
 use super::fields::{Field, Fields, MapCodec};
 use super::IngestHints;
 
-type Entries = Vec<(&'static str, Vec<u8>)>;
+pub(super) type Entries = Vec<(&'static str, Vec<u8>)>;
 
 /// Adds `key` only when the value is present.
-fn push_optional<T>(entries: &mut Entries, key: &'static str, value: Option<T>, encode: impl FnOnce(T) -> Vec<u8>) {
+pub(super) fn push_optional<T>(
+    entries: &mut Entries,
+    key: &'static str,
+    value: Option<T>,
+    encode: impl FnOnce(T) -> Vec<u8>,
+) {
     if let Some(value) = value {
         entries.push((key, encode(value)));
     }

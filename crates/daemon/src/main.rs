@@ -1,0 +1,40 @@
+//! The `artifactstore-daemon` command: `--config FILE` (and `--socket PATH`), then serve until
+//! SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The artifact store's data plane as a daemon on a Unix socket (protocol: PROTOCOL.md).
+#[derive(Parser)]
+#[command(name = "artifactstore-daemon", version)]
+struct Cli {
+    /// The config file (JSON): socketPath, socketMode, allowedUids, backends, defaultBackend.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Listen here instead of the config's socketPath.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = artifactstore_daemon::Config::load(&cli.config, cli.socket).and_then(|config| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        let ready = |path: &std::path::Path| eprintln!("artifactstore-daemon listening on {}", path.display());
+        let outcome = runtime.block_on(artifactstore_daemon::run(config, ready));
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        outcome
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("artifactstore-daemon: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
