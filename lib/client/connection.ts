@@ -206,8 +206,8 @@ export class Connection implements FrameSink {
   data(streamId: number, piece: Buffer, last: boolean): void {
     const call = this.callOf(streamId, FrameType.DATA);
     if (!call) return;
+    call.data(piece, last); // before forgetting it: a violation it reports must end it too
     if (last) this.forget(streamId);
-    call.data(piece, last);
   }
 
   violation(message: string): void {

@@ -3,13 +3,20 @@
 
 import type { ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { getSystemErrorMap } from 'node:util';
 
 import { DataPlaneError } from '../errors';
 
 const READ_BYTES = 1024 * 1024;
 
+/** Worded as the core words an OS error ("No such file or directory (os error 2)"). */
 function readError(path: string, error: unknown): DataPlaneError {
-  return new DataPlaneError('IO', `ingestFile: reading ${path}: ${(error as Error).message}`, { cause: error });
+  const errno = (error as NodeJS.ErrnoException).errno;
+  const description = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
+  const what = description
+    ? `${description[0].toUpperCase()}${description.slice(1)} (os error ${-errno!})`
+    : (error as Error).message;
+  return new DataPlaneError('IO', `ingestFile: reading ${path}: ${what}`, { cause: error });
 }
 
 /**
