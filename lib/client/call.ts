@@ -74,6 +74,7 @@ export class Call implements CallEvents {
   /** Cancels the call when `signal` fires, until the returned function is called. */
   cancelOn(signal: AbortSignal, reason: () => DataPlaneError): () => void {
     const onAbort = () => this.cancel(reason());
+    if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     return () => signal.removeEventListener('abort', onAbort);
   }

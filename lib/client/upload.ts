@@ -1,7 +1,7 @@
 // An ingest through the daemon: the caller's chunks go out as DATA frames, never more than the
 // server's credit allows and never faster than the socket drains; the server's RESPONSE is the result.
 
-import { AbortRace, abortError } from '../abort';
+import { abortError } from '../abort';
 import type { DataPlaneError } from '../errors';
 import { ChunkReader, type Source } from '../ingest';
 import type { IngestResult } from '../types';
@@ -19,22 +19,20 @@ export type Begin = (start: (connection: Connection) => void) => Promise<void>;
 class Upload extends Call {
   private credit = 0;
   private frameBytes = DATA_FRAME_BYTES;
-  /** Fires when the call fails, so that a wait for the caller's source ends then too. */
+  /** Fires when the call fails (the daemon's ERROR, the connection lost, the caller's signal). */
   private readonly failed = new AbortController();
-  /** The caller's signal or the call's failure, whichever comes first. */
-  readonly signal: AbortSignal;
-  private readonly abort: AbortRace;
 
   constructor(
     op: string,
     args: Record<string, unknown>,
-    callerSignal: AbortSignal,
     private readonly begin: Begin,
-    what: string,
   ) {
     super(op, args);
-    this.signal = AbortSignal.any([callerSignal, this.failed.signal]);
-    this.abort = new AbortRace(this.signal, what);
+  }
+
+  /** Fires with the call's failure: a wait for the caller's source ends then too. */
+  get signal(): AbortSignal {
+    return this.failed.signal;
   }
 
   override window(credit: number): void {
@@ -45,10 +43,6 @@ class Upload extends Call {
   override fail(error: DataPlaneError): void {
     super.fail(error);
     this.failed.abort(error);
-  }
-
-  dispose(): void {
-    this.abort.dispose();
   }
 
   /**
@@ -82,9 +76,9 @@ class Upload extends Call {
           this.start(chosen, OPEN, frames);
         });
       } else if (!connection.writable) {
-        await this.abort.race(connection.drained());
+        await Promise.race([connection.drained(), this.changed()]);
       } else if (this.credit === 0 && chunk.length > 0) {
-        await this.abort.race(this.changed());
+        await this.changed();
       } else {
         connection.write(frames(this.streamId));
       }
@@ -107,7 +101,7 @@ export async function upload(
   begin: Begin,
   what: string,
 ): Promise<IngestResult> {
-  const call = new Upload(op, args, signal, begin, what);
+  const call = new Upload(op, args, begin);
   const chunks = new ChunkReader(source, call.signal);
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
   try {
@@ -132,7 +126,6 @@ export async function upload(
     chunks.stopSource();
     throw error;
   } finally {
-    call.dispose();
     chunks.dispose();
   }
 }
