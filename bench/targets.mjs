@@ -28,6 +28,7 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     pass: bytes !== undefined && bytes <= limit,
     margin: bytes === undefined ? undefined : 1 - bytes / limit,
   });
+  const rate = (text, value, need) => ({ ...atLeast(text, value, need, 'objects/s'), kind: 'rate' });
   const rss = (id) => memory.find((m) => m.id === id)?.peakGrowthBytes;
   const s3 = rowsById.has('ours.s3.ingest')
     ? [
@@ -46,6 +47,10 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     atLeast('4 KiB one after another >= 10 x cacache.put', ratio('ours.small.sequential', median('peer.cacache.small')), 10, 'cacache.put'),
     atLeast('4 KiB one after another >= 4 x the plain Node pipeline', ratio('ours.small.sequential', median('peer.plain.small')), 4, 'plain pipeline'),
     atLeast('4 ingests at once: aggregate >= 1 x one alone', ratio('ours.four', median('ours.alone')), 1, 'one alone'),
+    atLeast('daemon: ingestStream, 1 MiB chunks >= 0.9 x in-process', ratio('daemon.stream.1MiB', median('ours.stream.1MiB')), 0.9, 'in-process'),
+    atLeast('daemon: serveObject whole >= 0.9 x in-process', ratio('daemon.serve', median('ours.serve')), 0.9, 'in-process'),
+    rate('daemon: 4 KiB one after another >= 10,000/s', median('daemon.small.sequential'), 10_000),
+    rate('daemon: 4 KiB 16 at a time >= 25,000/s', median('daemon.small.x16'), 25_000),
     atMost('peak RSS growth, ingestStream <= 64 MiB', rss('rss.ingestStream'), 64 * MiB),
     atMost('peak RSS growth, serveObject to a slow consumer <= 64 MiB', rss('rss.serveSlow'), 64 * MiB),
     ...s3,

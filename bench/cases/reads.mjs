@@ -26,7 +26,7 @@ export async function prepareReadObject(ctx) {
   if (size !== ctx.work.sizeBytes || served.digest('hex') !== sha256) {
     throw new Error('read object: serveObject did not give back the bytes that were ingested');
   }
-  return { dp, address: result.primaryDigest, file: path.join(root, result.receipt.locator), sha256, size, close: () => dp.close() };
+  return { dp, root, address: result.primaryDigest, file: path.join(root, result.receipt.locator), sha256, size, close: () => dp.close() };
 }
 
 async function drain(iterable) {

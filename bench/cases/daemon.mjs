@@ -1,0 +1,133 @@
+// Through the daemon: the rows of our in-process plane that issue 10 compares, with the calls made
+// by connectDataPlane over the daemon's Unix socket instead: ingestStream of the large object in
+// 1 MiB chunks, serveObject whole, 4 KiB objects one after another and 16 at a time. Each sample
+// starts a daemon (untimed) over a fresh store, or over the store the in-process reads use for
+// the serve row (same bytes, same store), and stops it afterwards. CPU counts both processes.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { connectDataPlane } from '@artifactstore/data-plane';
+import { chunksOf, single } from '../data.mjs';
+import { inFreshDir, ingested, MiB, pool, timed } from './common.mjs';
+
+const DAEMON = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'release', 'artifactstore-daemon');
+const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/<pid>/stat counts in
+
+/** CPU seconds (user + system) process `pid` has used so far. */
+function cpuSecondsOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
+}
+
+/** Starts a daemon in `dir` over the fs store at `root`; resolves once it listens. */
+async function startDaemon(dir, root) {
+  if (!existsSync(DAEMON)) throw new Error(`no daemon binary at ${DAEMON} (cargo build --release -p artifactstore-daemon)`);
+  const socketPath = path.join(dir, 'daemon.sock');
+  const configPath = path.join(dir, 'daemon.json');
+  await writeFile(configPath, JSON.stringify({ socketPath, backends: [{ id: 'bench', kind: 'fs', root, durable: false }] }));
+  const child = spawn(DAEMON, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  await new Promise((resolve, reject) => {
+    let said = '';
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      said += `${line}\n`;
+      if (line.includes('listening')) resolve();
+    });
+    exited.then((code) => reject(new Error(`the daemon exited (${code}) before listening: ${said}`)));
+  });
+  return {
+    socketPath,
+    pid: child.pid,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Runs `fn(dp)` with a client of a daemon over `root`, timing nothing itself: `fn` returns
+ * `timed(...)`'s outcome, to which the daemon's CPU over the same span is added.
+ */
+async function throughDaemon(dir, root, fn) {
+  const daemon = await startDaemon(dir, root);
+  try {
+    const dp = await connectDataPlane({ socketPath: daemon.socketPath });
+    try {
+      const before = cpuSecondsOf(daemon.pid);
+      const outcome = await fn(dp);
+      return { ...outcome, cpuSeconds: outcome.cpuSeconds + cpuSecondsOf(daemon.pid) - before };
+    } finally {
+      await dp.close();
+    }
+  } finally {
+    await daemon.stop();
+  }
+}
+
+/** A daemon over a fresh empty store (nothing to deduplicate against). */
+const withFreshDaemon = (ctx, fn) => inFreshDir(ctx, 'daemon', (dir) => throughDaemon(dir, path.join(dir, 'store'), fn));
+
+export function daemonCases({ sizeBytes, objects }) {
+  return [
+    {
+      id: 'daemon.stream.1MiB',
+      label: 'ingestStream, 1 MiB chunks',
+      group: 'ours',
+      unit: 'GB/s',
+      amount: sizeBytes,
+      peers: ['ours.stream.1MiB'],
+      run: (ctx) =>
+        withFreshDaemon(ctx, async (dp) => {
+          const { seconds, cpuSeconds, value } = await timed(() => dp.ingestStream(chunksOf(ctx.work.big, MiB)));
+          return { seconds, cpuSeconds, digests: [ingested('big', value)] };
+        }),
+    },
+    {
+      id: 'daemon.serve',
+      label: 'serveObject, whole object',
+      group: 'ours',
+      unit: 'GB/s',
+      amount: sizeBytes,
+      peers: ['ours.serve', 'peer.readStream.1MiB'],
+      run: (ctx) =>
+        inFreshDir(ctx, 'daemon-serve', (dir) =>
+          throughDaemon(dir, ctx.read.root, async (dp) => {
+            const { seconds, cpuSeconds, value } = await timed(async () => {
+              let size = 0;
+              for await (const chunk of await dp.serveObject(ctx.read.address)) size += chunk.length;
+              return size;
+            });
+            if (value !== ctx.read.size) throw new Error(`serveObject through the daemon: read ${value} bytes, expected ${ctx.read.size}`);
+            return { seconds, cpuSeconds, digests: [] };
+          }),
+        ),
+    },
+    ...[1, 16].map((width) => {
+      const key = width === 1 ? 'sequential' : `x${width}`;
+      return {
+        id: `daemon.small.${key}`,
+        label: `ingestStream, ${objects} x 4 KiB ${width === 1 ? 'one after another' : `${width} at a time`}`,
+        group: 'ours',
+        unit: 'objects/s',
+        amount: objects,
+        peers: [`ours.small.${key}`],
+        run: (ctx) =>
+          withFreshDaemon(ctx, async (dp) => {
+            const small = ctx.work.smallObjects;
+            const results = new Array(small.length);
+            const { seconds, cpuSeconds } = await timed(() =>
+              pool(width, small.length, async (i) => {
+                results[i] = await dp.ingestStream(single(small[i]));
+              }),
+            );
+            return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
+          }),
+      };
+    }),
+  ];
+}
