@@ -227,6 +227,36 @@ test('the same client works after the daemon restarts, whether stopped or killed
   t.true((await pending).verified);
 });
 
+test('SIGTERM: calls under way finish on their connection (GOAWAY), and the next call waits for the restarted daemon', async (t) => {
+  const daemon = await daemonStore(t);
+  const dp = await client(t, daemon, { connectTimeoutMs: 20_000 });
+  const content = bytes(8 * MiB, 20);
+  const { primaryDigest } = await dp.ingestStream(chunked(content, MiB));
+  const paused = await dp.serveObject(primaryDigest);
+  const iterator = paused[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const parts = Array.from({ length: 8 }, (_, i) => bytes(256 * KiB, 600 + i));
+  const stalled = stalling(parts, 2);
+  const ingest = track(dp.ingestStream(stalled.source));
+  while (stalled.pulled < 2) await sleep(1);
+  await sleep(50);
+
+  daemon.child.kill('SIGTERM');
+  await sleep(200); // it has said GOAWAY and stopped accepting; it waits for the two calls
+  const later = track(dp.verifyObject(primaryDigest));
+  stalled.release();
+  const { value, error } = await ingest.outcome;
+  t.falsy(error, `the ingest under way finished: ${error}`);
+  t.is(value?.sha256Digest.hex, sha256Hex(Buffer.concat(parts)));
+  const rest = [first.value];
+  for (let step = await iterator.next(); !step.done; step = await iterator.next()) rest.push(step.value);
+  t.true(Buffer.concat(rest).equals(content), 'the serve under way got every byte');
+  t.deepEqual(await daemon.exited, { code: 0, signal: null });
+  t.is(later.settledAt, undefined, 'the call made after GOAWAY waits for a daemon');
+  await daemon.start();
+  t.true((await later.outcome).value?.verified, 'and is served by the restarted one');
+});
+
 test('SIGKILL mid-call: every call under way rejects with BACKEND_UNAVAILABLE within a second', async (t) => {
   const daemon = await daemonStore(t);
   const dp = await client(t, daemon, { connectTimeoutMs: 100 });
@@ -626,6 +656,37 @@ async function fakeDaemon(t, onRequest, hello = (socket) => socket.write(SERVER_
 }
 
 const healthy = encodeCbor({ healthy: true, backends: [] });
+
+test('frames cut anywhere across reads are read the same (HELLO, RESPONSE, DATA byte by byte)', async (t) => {
+  const content = bytes(300 * KiB + 7, 21);
+  /** Writes `data` a few bytes at a time, each piece in a read of its own. */
+  const dribble = async (socket, data, piece) => {
+    for (let offset = 0; offset < data.length; offset += piece) {
+      socket.write(data.subarray(offset, offset + piece));
+      await sleep(0);
+    }
+  };
+  const fake = await fakeDaemon(
+    t,
+    (socket, streamId, request) => {
+      if (request.op === 'backend_health') return dribble(socket, frame(3, 0, streamId, healthy), 1);
+      const answer = { contentAddress: { algorithm: 'blake3', hex: 'b'.repeat(64) }, sizeBytes: content.length, totalSizeBytes: content.length };
+      const frames = [frame(3, 2, streamId, encodeCbor(answer))];
+      for (let offset = 0; offset < content.length; offset += 100 * KiB) {
+        frames.push(frame(4, 0, streamId, content.subarray(offset, offset + 100 * KiB)));
+      }
+      frames.push(frame(4, 1, streamId)); // an empty END frame
+      return dribble(socket, Buffer.concat(frames), 4093);
+    },
+    (socket) => dribble(socket, SERVER_HELLO, 1),
+  );
+  const dp = await connectDataPlane({ socketPath: fake.socketPath });
+  t.teardown(() => dp.close());
+  t.deepEqual(await dp.backendHealth(), { healthy: true, backends: [] });
+  const stream = await dp.serveObject(`blake3:${'b'.repeat(64)}`);
+  t.is(stream.sizeBytes, content.length);
+  t.true((await collect(stream)).equals(content));
+});
 
 test('bytes from the daemon are bounded: a frame above max_frame_bytes ends the connection, and the next call reconnects', async (t) => {
   const fake = await fakeDaemon(t, (socket, streamId, request, index) => {

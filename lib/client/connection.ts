@@ -56,8 +56,10 @@ export class Connection implements FrameSink {
   private readonly parser = new FrameParser(this);
   private readonly calls = new Map<number, CallEvents>();
   private nextStreamId = 1;
-  /** Why the connection is over (lost, GOAWAY, violation); no call may start once it is set. */
+  /** Why the connection is over (lost, refused, violation): nothing more is sent or heard. */
   private ended: DataPlaneError | undefined;
+  /** The server said GOAWAY: the calls it took may finish, no call may start. */
+  private goingAway: DataPlaneError | undefined;
   private handshake: { resolve: () => void; reject: (error: DataPlaneError) => void } | undefined;
   private readonly idleListeners = new Set<() => void>();
 
@@ -98,14 +100,14 @@ export class Connection implements FrameSink {
     });
   }
 
-  /** Whether the connection has ended (no call can start on it again). */
+  /** Whether no call can start on this connection again (it ended, or the server is ending it). */
   get over(): boolean {
-    return this.ended !== undefined;
+    return this.ended !== undefined || this.goingAway !== undefined;
   }
 
   /** Whether a new call may start here. */
   get usable(): boolean {
-    return !this.ended && this.nextStreamId <= LAST_STREAM_ID && this.calls.size < this.hello.maxCalls;
+    return !this.over && this.nextStreamId <= LAST_STREAM_ID && this.calls.size < this.hello.maxCalls;
   }
 
   get callCount(): number {
@@ -117,7 +119,7 @@ export class Connection implements FrameSink {
    * that stream (the first DATA of an upload). Returns the stream id.
    */
   startCall(op: string, args: Record<string, unknown>, flags: number, events: CallEvents, more?: (streamId: number) => Buffer[]): number {
-    if (this.ended) throw this.ended;
+    if (this.over) throw this.ended ?? this.goingAway;
     const streamId = this.nextStreamId;
     this.nextStreamId += 2;
     const request = controlFrame(FrameType.REQUEST, flags, streamId, encodeCbor({ op, args }));
@@ -259,7 +261,7 @@ export class Connection implements FrameSink {
     const lastStreamId = isRecord(value) && Number.isSafeInteger(value.lastStreamId) ? (value.lastStreamId as number) : 0;
     const said = isRecord(value) && typeof value.message === 'string' ? value.message : 'no reason given';
     const reason = this.unavailable(`the daemon is ending the connection (${said})`);
-    this.ended ??= reason;
+    this.goingAway ??= reason;
     for (const [streamId, call] of this.calls) {
       if (streamId <= lastStreamId) continue;
       this.forget(streamId);
