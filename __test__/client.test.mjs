@@ -184,7 +184,7 @@ test('nothing listening: connectDataPlane retries for connectTimeoutMs, then rej
   t.true(took >= 390 && took < 3000, `gave up after ${took} ms`);
   const quick = Date.now();
   await rejectsWith(t, connectDataPlane({ socketPath, connectTimeoutMs: 0 }), 'BACKEND_UNAVAILABLE', [socketPath]);
-  t.true(since(quick) < 300, 'connectTimeoutMs 0 tries once');
+  t.true(since(quick) < 1000, `connectTimeoutMs 0 tries once (${since(quick)} ms)`);
 });
 
 test('connectDataPlane waits for a daemon that starts listening within connectTimeoutMs', async (t) => {
@@ -581,7 +581,7 @@ test('an idle client does not keep its process alive', async (t) => {
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PACKAGE_ROOT });
   let stdout = '';
   child.stdout.on('data', (data) => (stdout += data));
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const code = await new Promise((resolve) => child.on('close', resolve)); // after its output is read
   t.is(code, 0);
   t.is(stdout.trim(), 'true');
   t.true(since(started) < 10_000, `exited after ${since(started)} ms without close()`);
@@ -602,7 +602,7 @@ if (process.getuid?.() === 0) {
     let stderr = '';
     child.stdout.on('data', (data) => (stdout += data));
     child.stderr.on('data', (data) => (stderr += data));
-    await new Promise((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => child.on('close', resolve)); // after its output is read
     const outcome = JSON.parse(stdout.trim() || `{"stderr": ${JSON.stringify(stderr)}}`);
     t.is(outcome.code, 'PERMISSION_DENIED', stdout + stderr);
     t.true(outcome.message?.includes('65534'), outcome.message);
