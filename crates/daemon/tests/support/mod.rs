@@ -168,7 +168,13 @@ impl Peer {
     pub fn raw(socket: &Path) -> Peer {
         let stream = UnixStream::connect(socket).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Peer { stream, buffer: BytesMut::new(), codec: FrameCodec { max_payload: MAX_FRAME_BYTES }, hello: None, next_stream: 1 }
+        Peer {
+            stream,
+            buffer: BytesMut::new(),
+            codec: FrameCodec { max_payload: MAX_FRAME_BYTES },
+            hello: None,
+            next_stream: 1,
+        }
     }
 
     pub fn connect(socket: &Path) -> Peer {
