@@ -16,10 +16,10 @@
 
 mod cbor;
 mod fields;
+mod requests;
 mod types;
 
 use crate::error::Result;
-use crate::identity::HashAlgorithm;
 
 use fields::{Field, MapCodec};
 
@@ -37,14 +37,4 @@ impl<T: MapCodec> Wire for T {
     fn from_cbor(bytes: &[u8]) -> Result<Self> {
         Field::root(T::NAME, cbor::decode(bytes)?).decode()
     }
-}
-
-/// The SPEC's `IngestHints`, as a caller sends them with an ingest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestHints {
-    /// Lets a backend pre-allocate or pick an upload strategy; never an error.
-    pub size_hint: Option<u64>,
-    pub primary_algorithm: Option<HashAlgorithm>,
-    /// Which configured backend; the default one when absent.
-    pub backend_id: Option<String>,
 }

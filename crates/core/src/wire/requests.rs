@@ -1,0 +1,130 @@
+//! The wire form of each operation's request (see [`crate::api`]). Addresses travel as their text
+//! form, so a bad one is `INVALID_ADDRESS` with the message an in-process call gives.
+
+use crate::api::{
+    ByteRange, DeleteRequest, Expectations, HealthRequest, IngestHints, IngestRequest, ServeHead, ServeRequest,
+    VerifyRequest,
+};
+use crate::error::Result;
+use crate::identity::ContentAddress;
+
+use super::cbor;
+use super::fields::{Field, Fields, MapCodec};
+use super::types::{push_optional, Entries};
+
+fn address(field: Field) -> Result<ContentAddress> {
+    ContentAddress::parse(&field.text()?)
+}
+
+fn address_text(address: &ContentAddress) -> Vec<u8> {
+    cbor::text(&address.to_string())
+}
+
+/// `[start, end]`, two unsigned integers.
+fn byte_range(field: Field) -> Result<ByteRange> {
+    let rejected = field.rejected("a byte range must be [start, end]");
+    let [start, end]: [Field; 2] = field.array()?.try_into().map_err(|_| rejected)?;
+    Ok(ByteRange { start: start.unsigned()?, end: end.unsigned()? })
+}
+
+fn optional_text(fields: &mut Fields, key: &str) -> Result<Option<String>> {
+    fields.optional(key).map(Field::text).transpose()
+}
+
+impl MapCodec for IngestRequest {
+    const NAME: &'static str = "IngestRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = Entries::new();
+        let hints = (self.hints != IngestHints::default()).then_some(&self.hints);
+        push_optional(&mut entries, "hints", hints, MapCodec::encode);
+        let expect = (self.expect != Expectations::default()).then_some(&self.expect);
+        push_optional(&mut entries, "expect", expect, MapCodec::encode);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(IngestRequest {
+            hints: fields.optional("hints").map(Field::decode).transpose()?.unwrap_or_default(),
+            expect: fields.optional("expect").map(Field::decode).transpose()?.unwrap_or_default(),
+        })
+    }
+}
+
+impl MapCodec for ServeRequest {
+    const NAME: &'static str = "ServeRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("address", address_text(&self.address))];
+        push_optional(&mut entries, "byte_range", self.byte_range, |range| {
+            cbor::array(vec![cbor::unsigned(range.start), cbor::unsigned(range.end)])
+        });
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ServeRequest {
+            address: address(fields.required("address")?)?,
+            byte_range: fields.optional("byte_range").map(byte_range).transpose()?,
+            backend_id: optional_text(fields, "backend_id")?,
+        })
+    }
+}
+
+impl MapCodec for ServeHead {
+    const NAME: &'static str = "ServeHead";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![
+            ("content_address", self.content_address.encode()),
+            ("size_bytes", cbor::unsigned(self.size_bytes)),
+            ("total_size_bytes", cbor::unsigned(self.total_size_bytes)),
+        ])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ServeHead {
+            content_address: fields.required("content_address")?.decode()?,
+            size_bytes: fields.required("size_bytes")?.unsigned()?,
+            total_size_bytes: fields.required("total_size_bytes")?.unsigned()?,
+        })
+    }
+}
+
+/// The requests that name one object and, optionally, its backend.
+macro_rules! address_request {
+    ($request:ident) => {
+        impl MapCodec for $request {
+            const NAME: &'static str = stringify!($request);
+
+            fn encode(&self) -> Vec<u8> {
+                let mut entries = vec![("address", address_text(&self.address))];
+                push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+                cbor::map(entries)
+            }
+
+            fn decode(fields: &mut Fields) -> Result<Self> {
+                Ok($request {
+                    address: address(fields.required("address")?)?,
+                    backend_id: optional_text(fields, "backend_id")?,
+                })
+            }
+        }
+    };
+}
+
+address_request!(VerifyRequest);
+address_request!(DeleteRequest);
+
+impl MapCodec for HealthRequest {
+    const NAME: &'static str = "HealthRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(Vec::new())
+    }
+
+    fn decode(_fields: &mut Fields) -> Result<Self> {
+        Ok(HealthRequest {})
+    }
+}
