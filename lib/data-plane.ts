@@ -20,6 +20,7 @@ import type {
   VerifyResult,
 } from './types';
 import { abortError, raceAbort } from './abort';
+import { decodeCbor, encodeCbor } from './cbor';
 
 /** Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour. */
 export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
@@ -75,8 +76,9 @@ class DataPlaneClient implements OpenDataPlane {
     return this.call('serveObject', options, async (signal) => {
       const text = addressText(address);
       const range = byteRangeOf(isRecord(options) ? options.byteRange : undefined);
+      const request = encodeCbor({ address: text, byteRange: range, backendId: backendIdOf(options) });
       const reader = await raceAbort(
-        translateNative(() => this.plane.serve(text, range?.[0], range?.[1], backendIdOf(options))),
+        translateNative(() => this.plane.serve(request)),
         signal,
         'serveObject',
         (late) => late.close(),
@@ -88,21 +90,25 @@ class DataPlaneClient implements OpenDataPlane {
   }
 
   verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
-    return this.call('verifyObject', undefined, async () => {
-      const text = addressText(address);
-      return (await translateNative(() => this.plane.verify(text, backendIdOf(options)))) as VerifyResult;
-    });
+    return this.call('verifyObject', undefined, () =>
+      this.unary<VerifyResult>('verify_object', { address: addressText(address), backendId: backendIdOf(options) }),
+    );
   }
 
   deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult> {
-    return this.call('deleteObject', undefined, async () => {
-      const text = addressText(address);
-      return (await translateNative(() => this.plane.delete(text, backendIdOf(options)))) as DeletionResult;
-    });
+    return this.call('deleteObject', undefined, () =>
+      this.unary<DeletionResult>('delete_object', { address: addressText(address), backendId: backendIdOf(options) }),
+    );
   }
 
   backendHealth(): Promise<BackendStatus> {
-    return this.call('backendHealth', undefined, async () => (await translateNative(() => this.plane.health())) as BackendStatus);
+    return this.call('backendHealth', undefined, () => this.unary<BackendStatus>('backend_health', {}));
+  }
+
+  /** A unary operation of the core's table: its request and result travel as the wire's CBOR. */
+  private async unary<T>(operation: string, request: Record<string, unknown>): Promise<T> {
+    const encoded = encodeCbor(request);
+    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded))) as T;
   }
 
   /**

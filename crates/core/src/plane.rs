@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::api::{DeleteRequest, IngestRequest, ServeRequest, VerifyRequest};
+use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::{BackendConfig, BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
-use crate::identity::ContentAddress;
-use crate::ingest::{store_bytes, store_chunks, Ingest, IngestOptions};
+use crate::ingest::{store_bytes, store_chunks, Ingest};
 use crate::quick_lane::{QuickLane, Ticket};
 use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
 use crate::storage::fs::FsBackend;
@@ -70,38 +71,44 @@ impl DataPlane {
     }
 
     /// Starts a streaming ingest; push chunks into it, then `finish` it.
-    pub fn begin_ingest(&self, options: IngestOptions) -> Result<Ingest> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        Ok(Ingest::start(&self.runtime, backend, options))
+    pub fn begin_ingest(&self, request: IngestRequest) -> Result<Ingest> {
+        let backend = self.backend(request.backend_id())?;
+        Ok(Ingest::start(&self.runtime, backend, request))
     }
 
     /// Ingests an object that is already whole in memory, in one step.
-    pub async fn ingest_bytes(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        run_blocking(move || store_bytes(backend.as_ref(), bytes, &options)).await
+    pub async fn ingest_bytes(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
+        let backend = self.backend(request.backend_id())?;
+        run_blocking(move || store_bytes(backend.as_ref(), bytes, &request)).await
     }
 
     /// [`Self::ingest_bytes`] on the caller's thread, for callers with a thread pool of their own.
-    pub fn ingest_bytes_blocking(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        store_bytes(backend.as_ref(), bytes, &options)
+    pub fn ingest_bytes_blocking(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
+        let backend = self.backend(request.backend_id())?;
+        store_bytes(backend.as_ref(), bytes, &request)
     }
 
-    /// Whether an ingest of `size_bytes` bytes with `options` takes microseconds: a small object
-    /// for a backend that stores it without a device flush or a network round trip. Such ingests
-    /// are worth [`DataPlane::ingest_quickly`].
-    pub fn ingest_is_quick(&self, size_bytes: usize, options: &IngestOptions) -> bool {
-        size_bytes <= QUICK_INGEST_MAX_BYTES
+    /// [`Self::ingest_bytes`] on the plane's quick lane, when the ingest takes microseconds: a
+    /// small object for a backend that stores it without a device flush or a network round trip,
+    /// while the caller has no other call under way (`alone`; several at once overlap better on a
+    /// thread pool). The lane is a thread that stays awake between jobs, whose result the caller
+    /// may wait for in place ([`Ticket::wait_for`]) with no thread wake-up on either side.
+    /// Hands the bytes back when the ingest is not quick: run it elsewhere.
+    pub fn ingest_quickly(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        request: IngestRequest,
+        alone: bool,
+    ) -> std::result::Result<Ticket<Result<IngestResult>>, (Bytes, IngestRequest)> {
+        let quick = alone
+            && bytes.len() <= QUICK_INGEST_MAX_BYTES
             && self.quick_lane.is_open()
-            && self.backend(options.backend_id.as_deref()).is_ok_and(|backend| backend.puts_small_objects_quickly())
-    }
-
-    /// [`Self::ingest_bytes`] on the plane's quick lane: a thread that stays awake between jobs,
-    /// whose result the caller may wait for in place ([`Ticket::wait_for`]) with no thread
-    /// wake-up on either side. For the ingests [`Self::ingest_is_quick`] approves.
-    pub fn ingest_quickly(self: &Arc<Self>, bytes: Bytes, options: IngestOptions) -> Ticket<Result<IngestResult>> {
+            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly());
+        if !quick {
+            return Err((bytes, request));
+        }
         let plane = self.clone();
-        self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, options))
+        Ok(self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, request)))
     }
 
     /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it
@@ -109,10 +116,10 @@ impl DataPlane {
     pub async fn ingest_file(
         &self,
         path: PathBuf,
-        options: IngestOptions,
+        request: IngestRequest,
         cancel: Arc<AtomicBool>,
     ) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
+        let backend = self.backend(request.backend_id())?;
         run_blocking(move || {
             let context = || format!("ingestFile: reading {}", path.display());
             let mut file = File::open(&path).context(context)?;
@@ -124,26 +131,22 @@ impl DataPlane {
                 }
                 buffers.read_chunk(&mut file).context(context).transpose()
             });
-            store_chunks(backend.as_ref(), chunks, &options, cancelled)
+            store_chunks(backend.as_ref(), chunks, &request, cancelled)
         })
         .await
     }
 
     /// Opens an object (or a half-open byte range of it) for reading.
-    pub async fn serve(
-        &self,
-        address: &ContentAddress,
-        range: Option<(u64, u64)>,
-        backend_id: Option<&str>,
-    ) -> Result<Box<dyn ObjectReader>> {
-        self.backend(backend_id)?.open(address, range).await
+    pub async fn serve(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+        self.backend(request.backend_id.as_deref())?.open(request).await
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.
-    pub async fn verify(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<VerifyResult> {
-        let held = self.backend(backend_id)?.digest(address).await?;
+    pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResult> {
+        let address = &request.address;
+        let held = self.backend(request.backend_id.as_deref())?.digest(address).await?;
         let (digests, mismatch) = match held {
-            HeldObject::Bytes(digests) => {
+            HeldObject::Digested(digests) => {
                 let mismatch = (digests.primary != *address).then(|| {
                     format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
                 });
@@ -163,10 +166,15 @@ impl DataPlane {
     }
 
     /// Removes an object; deleting an absent object is not an error.
-    pub async fn delete(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<DeletionResult> {
-        let backend = self.backend(backend_id)?;
-        let deleted = backend.delete(address).await?;
-        Ok(DeletionResult { content_address: *address, backend_id: backend.id().to_owned(), deleted })
+    pub async fn delete(&self, request: &DeleteRequest) -> Result<DeletionResult> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let deleted = backend.delete(request).await?;
+        Ok(DeletionResult {
+            content_address: request.address,
+            backend_id: backend.id().to_owned(),
+            deleted,
+            touched_at: None,
+        })
     }
 
     /// Probes every backend at once.
@@ -189,11 +197,4 @@ impl DataPlane {
         self.closed.store(true, Ordering::Release);
         self.quick_lane.stop();
     }
-}
-
-/// Runs blocking work (file IO, hashing) off the async threads.
-pub(crate) async fn run_blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .unwrap_or_else(|e| Err(Error::io("a storage thread failed", std::io::Error::other(e))))
 }

@@ -5,8 +5,8 @@ mod support;
 
 use artifactstore_core::wire::cbor;
 use artifactstore_core::wire::Wire;
+use artifactstore_core::ServeHead;
 use artifactstore_core::{DeletionResult, IngestResult, VerifyResult};
-use artifactstore_daemon::dispatch::ServeHead;
 use artifactstore_daemon::frame::{Frame, Kind, END, OPEN};
 use support::{no_args, object_args, pseudo_random, Daemon, WINDOW};
 

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::api::{ByteRange, DeleteRequest, IngestRequest, ServeRequest};
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
@@ -26,7 +27,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Starts a new object whose address is not known until all of its bytes are written.
     /// Blocking, like the writer it returns: called from the ingest's own thread.
-    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
+    fn create_writer(&self, request: &IngestRequest) -> Result<Box<dyn ObjectWriter>>;
 
     /// Stores an object that is whole in memory and already digested. Blocking.
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed>;
@@ -37,15 +38,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
-    /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>>;
+    /// Opens the requested object, or its byte range, for reading. Fails with `NOT_FOUND` or
+    /// `INVALID_RANGE` before any byte is read.
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>>;
 
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
 
     /// Removes an object; `false` when it was absent.
-    async fn delete(&self, address: &ContentAddress) -> Result<bool>;
+    async fn delete(&self, request: &DeleteRequest) -> Result<bool>;
 
     /// Probes the backend for real; never fails, an unhealthy backend says why in `detail`.
     async fn health(&self) -> BackendHealth;
@@ -83,7 +84,8 @@ pub trait ObjectReader: Send {
 /// What a backend found when it re-read an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeldObject {
-    Bytes(Digests),
+    /// A file or key whose bytes digest to these.
+    Digested(Digests),
     /// Something that is not an object sits where the object belongs (a directory, a symlink).
     NotAnObject(String),
 }
@@ -95,9 +97,10 @@ pub fn object_locator(address: &ContentAddress) -> String {
     format!("objects/{}/{}/{}/{}", address.algorithm, &hex[0..2], &hex[2..4], hex)
 }
 
-/// Checks a half-open byte range against an object of `size` bytes.
-pub fn resolve_range(range: Option<(u64, u64)>, size: u64) -> Result<Range<u64>> {
-    let Some((start, end)) = range else { return Ok(0..size) };
+/// Checks a half-open byte range against an object of `size` bytes: the one place ranges are
+/// checked.
+pub fn resolve_range(range: Option<ByteRange>, size: u64) -> Result<Range<u64>> {
+    let Some(ByteRange { start, end }) = range else { return Ok(0..size) };
     let invalid = |reason| Error::InvalidRange { start, end, size, reason };
     if start > end {
         return Err(invalid("start is after end"));
@@ -123,12 +126,13 @@ mod tests {
 
     #[test]
     fn ranges_are_half_open_and_bounded_by_the_size() {
+        let range = |start, end| Some(ByteRange { start, end });
         assert_eq!(resolve_range(None, 10).unwrap(), 0..10);
-        assert_eq!(resolve_range(Some((0, 0)), 0).unwrap(), 0..0);
-        assert_eq!(resolve_range(Some((10, 10)), 10).unwrap(), 10..10);
-        assert_eq!(resolve_range(Some((3, 7)), 10).unwrap(), 3..7);
+        assert_eq!(resolve_range(range(0, 0), 0).unwrap(), 0..0);
+        assert_eq!(resolve_range(range(10, 10), 10).unwrap(), 10..10);
+        assert_eq!(resolve_range(range(3, 7), 10).unwrap(), 3..7);
         for (start, end) in [(5, 4), (0, 11), (11, 11), (11, 12)] {
-            let err = resolve_range(Some((start, end)), 10).unwrap_err();
+            let err = resolve_range(range(start, end), 10).unwrap_err();
             assert_eq!(err.code(), "INVALID_RANGE");
             assert!(err.to_string().contains(&format!("[{start}, {end})")), "{err}");
         }

@@ -20,10 +20,8 @@ mod requests;
 mod types;
 
 use crate::error::Result;
-use crate::identity::HashAlgorithm;
 
 use fields::{Field, MapCodec};
-pub use requests::{IngestStreamArgs, NoArgs, ObjectArgs, ServeObjectArgs};
 
 /// A type with a CBOR form on the wire.
 pub trait Wire: Sized {
@@ -39,14 +37,4 @@ impl<T: MapCodec> Wire for T {
     fn from_cbor(bytes: &[u8]) -> Result<Self> {
         Field::root(T::NAME, cbor::decode(bytes)?).decode()
     }
-}
-
-/// The SPEC's `IngestHints`, as a caller sends them with an ingest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestHints {
-    /// Lets a backend pre-allocate or pick an upload strategy; never an error.
-    pub size_hint: Option<u64>,
-    pub primary_algorithm: Option<HashAlgorithm>,
-    /// Which configured backend; the default one when absent.
-    pub backend_id: Option<String>,
 }

@@ -22,12 +22,13 @@ use bytes::Bytes;
 
 use self::temp::TempFile;
 use super::{object_locator, resolve_range, Backend, Committed, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN};
+use crate::api::{DeleteRequest, IngestRequest, ServeRequest};
+use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
-use crate::plane::run_blocking;
 use crate::results::{BackendHealth, BackendKind};
 
 #[derive(Debug)]
@@ -75,7 +76,7 @@ impl Backend for FsBackend {
         &self.store.id
     }
 
-    fn create_writer(&self, _size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
+    fn create_writer(&self, _request: &IngestRequest) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(self.writer(false)?))
     }
 
@@ -96,8 +97,8 @@ impl Backend for FsBackend {
         !self.store.durable
     }
 
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
-        let address = *address;
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+        let (address, range) = (request.address, request.byte_range);
         self.blocking(move |store| {
             let (file, size, locator) = store.open_object(&address)?;
             let range = resolve_range(range, size)?;
@@ -109,14 +110,14 @@ impl Backend for FsBackend {
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
         let address = *address;
         self.blocking(move |store| match store.find_object(&address)? {
-            Found::File(file, _, locator) => Ok(HeldObject::Bytes(digest_file(file, &address, &locator)?)),
+            Found::File(file, _, locator) => Ok(HeldObject::Digested(digest_file(file, &address, &locator)?)),
             Found::NotAnObject(what) => Ok(HeldObject::NotAnObject(what)),
         })
         .await
     }
 
-    async fn delete(&self, address: &ContentAddress) -> Result<bool> {
-        let address = *address;
+    async fn delete(&self, request: &DeleteRequest) -> Result<bool> {
+        let address = request.address;
         self.blocking(move |store| {
             let locator = object_locator(&address);
             match fs::remove_file(store.root.join(&locator)) {

@@ -25,6 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::writer::S3Writer;
 use super::{digest_reader, object_locator, Backend, Committed, HeldObject, ObjectReader, ObjectWriter};
+use crate::api::{DeleteRequest, IngestRequest, ServeRequest};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
@@ -37,13 +38,13 @@ const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
 pub struct S3Backend {
-    shared: Arc<Shared>,
+    bucket: Arc<Bucket>,
 }
 
 #[derive(Debug)]
-struct Shared {
+struct Bucket {
     id: String,
-    bucket: String,
+    bucket_name: String,
     /// Empty or ending in '/'.
     prefix: String,
     store: AmazonS3,
@@ -61,65 +62,66 @@ impl S3Backend {
     /// request itself: a server that is down now is `backendHealth`'s to report, not a reason to
     /// refuse the whole data plane.
     pub fn open(id: String, config: &S3Config) -> Result<Self> {
-        let shared = Arc::new(Shared {
+        let bucket = Arc::new(Bucket {
             store: client::data_client(&id, config)?,
             copier: client::copy_client(&id, config)?,
             probe: client::probe_client(&id, config)?,
-            bucket: config.bucket.clone(),
+            bucket_name: config.bucket.clone(),
             prefix: config.prefix.clone(),
             runtime: tokio::runtime::Handle::try_current().ok(),
             id,
         });
-        if let Some(runtime) = &shared.runtime {
-            let shared = shared.clone();
+        if let Some(runtime) = &bucket.runtime {
+            let bucket = bucket.clone();
             // A failed sweep is retried by the next open; nothing depends on it.
-            runtime.spawn(async move { shared.sweep().await });
+            runtime.spawn(async move { bucket.sweep().await });
         }
-        Ok(S3Backend { shared })
+        Ok(S3Backend { bucket })
     }
 }
 
 #[async_trait]
 impl Backend for S3Backend {
     fn id(&self) -> &str {
-        &self.shared.id
+        &self.bucket.id
     }
 
-    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
-        Ok(Box::new(S3Writer::create(self.shared.clone(), size_hint)?))
+    fn create_writer(&self, request: &IngestRequest) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer::create(self.bucket.clone(), request.hints.size_hint)?))
     }
 
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
-        S3Writer::put(self.shared.clone(), address, digests, bytes)
+        S3Writer::put(self.bucket.clone(), address, digests, bytes)
     }
 
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
-        Ok(Box::new(reader::open(&self.shared, address, range).await?))
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+        Ok(Box::new(reader::open(&self.bucket, &request.address, request.byte_range).await?))
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
-        let mut reader = reader::open(&self.shared, address, None).await?;
-        Ok(HeldObject::Bytes(digest_reader(&mut reader, address.algorithm).await?))
+        let mut reader = reader::open(&self.bucket, address, None).await?;
+        Ok(HeldObject::Digested(digest_reader(&mut reader, address.algorithm).await?))
     }
 
-    async fn delete(&self, address: &ContentAddress) -> Result<bool> {
-        let path = self.shared.object_path(address);
+    async fn delete(&self, request: &DeleteRequest) -> Result<bool> {
+        let address = &request.address;
+        let path = self.bucket.object_path(address);
         // S3 answers a DELETE of an absent key with success: only a HEAD tells whether it was there.
-        if let Err(e) = self.shared.store.head(&path).await {
-            return match self.shared.read_failure(address, format!("deleting {path}"), e).await {
+        if let Err(e) = self.bucket.store.head(&path).await {
+            return match self.bucket.read_failure(address, format!("deleting {path}"), e).await {
                 Error::NotFound { .. } => Ok(false),
                 other => Err(other),
             };
         }
-        self.shared.store.delete(&path).await.map_err(|e| self.shared.unavailable(format!("deleting {path}"), &e))?;
+        self.bucket.store.delete(&path).await.map_err(|e| self.bucket.unavailable(format!("deleting {path}"), &e))?;
         Ok(true)
     }
 
     async fn health(&self) -> BackendHealth {
         let started = Instant::now();
-        let probe = self.shared.check_bucket().await;
+        let probe = self.bucket.check_bucket().await;
         BackendHealth {
-            backend_id: self.shared.id.clone(),
+            backend_id: self.bucket.id.clone(),
             kind: BackendKind::S3,
             healthy: probe.is_ok(),
             latency_micros: started.elapsed().as_micros() as u64,
@@ -130,11 +132,11 @@ impl Backend for S3Backend {
     }
 
     async fn sweep(&self) -> Result<u64> {
-        self.shared.sweep().await
+        self.bucket.sweep().await
     }
 }
 
-impl Shared {
+impl Bucket {
     fn object_path(&self, address: &ContentAddress) -> Path {
         Path::from(format!("{}{}", self.prefix, object_locator(address)))
     }
@@ -188,7 +190,7 @@ impl Shared {
         let prefix = Path::from(self.prefix.as_str());
         match self.probe.list_with_delimiter(Some(&prefix)).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("listing s3://{}/{}: {}", self.bucket, self.prefix, client::describe(&e))),
+            Err(e) => Err(format!("listing s3://{}/{}: {}", self.bucket_name, self.prefix, client::describe(&e))),
         }
     }
 

@@ -18,7 +18,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart};
 use tokio::runtime::Handle;
 
-use super::Shared;
+use super::Bucket;
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::ContentAddress;
@@ -27,13 +27,13 @@ use crate::storage::{Committed, ObjectWriter};
 /// The size of a multipart upload's parts, and the most an object sent in one PUT may have.
 pub(super) const PART_LEN: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
-/// How long dropping an unfinished writer waits for its upload to be removed.
 /// Objects up to this size go straight to their create-only PUT, without a HEAD first.
 const SEND_WITHOUT_ASKING: usize = 256 * 1024;
+/// How long dropping an unfinished writer waits for its upload to be removed.
 const CLEANUP_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) struct S3Writer {
-    shared: Arc<Shared>,
+    bucket: Arc<Bucket>,
     runtime: Handle,
     /// The ingest's thread, the only one on which dropping the writer may wait.
     owner: ThreadId,
@@ -59,13 +59,13 @@ enum Placed {
 
 impl S3Writer {
     /// `size_hint` past one part starts the multipart upload now instead of after a part's worth.
-    pub(super) fn create(shared: Arc<Shared>, size_hint: Option<u64>) -> Result<Self> {
-        let runtime = shared.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
-            backend: shared.id.clone(),
+    pub(super) fn create(bucket: Arc<Bucket>, size_hint: Option<u64>) -> Result<Self> {
+        let runtime = bucket.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
+            backend: bucket.id.clone(),
             cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
         })?;
         let state = State::Buffered { chunks: Vec::new(), len: 0 };
-        let mut writer = S3Writer { shared, runtime, owner: std::thread::current().id(), state };
+        let mut writer = S3Writer { bucket, runtime, owner: std::thread::current().id(), state };
         if size_hint.is_some_and(|size| size > PART_LEN as u64) {
             writer.start_upload()?;
         }
@@ -75,13 +75,13 @@ impl S3Writer {
     /// Stores an object already whole in memory and digested: when an intact copy is stored, it
     /// costs one HEAD and sends nothing.
     pub(super) fn put(
-        shared: Arc<Shared>,
+        bucket: Arc<Bucket>,
         address: &ContentAddress,
         digests: &Digests,
         bytes: Bytes,
     ) -> Result<Committed> {
-        let mut writer = Box::new(S3Writer::create(shared, None)?);
-        let target = writer.shared.object_path(address);
+        let mut writer = Box::new(S3Writer::create(bucket, None)?);
+        let target = writer.bucket.object_path(address);
         // Sending a small object costs less than asking first: its create-only PUT finds a stored
         // copy anyway. A larger one is worth a HEAD that may spare the upload.
         if bytes.len() > SEND_WITHOUT_ASKING {
@@ -99,10 +99,10 @@ impl S3Writer {
 
     /// Starts a multipart upload and hands it what was buffered so far.
     fn start_upload(&mut self) -> Result<()> {
-        let staging = self.shared.new_staging_path();
+        let staging = self.bucket.new_staging_path();
         let upload = self
-            .block_on(self.shared.store.put_multipart(&staging))
-            .map_err(|e| self.shared.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
+            .block_on(self.bucket.store.put_multipart(&staging))
+            .map_err(|e| self.bucket.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
         let upload = WriteMultipart::new_with_chunk_size(upload, PART_LEN);
         if let State::Buffered { chunks, .. } = std::mem::replace(&mut self.state, State::Uploading { staging, upload })
         {
@@ -116,7 +116,7 @@ impl S3Writer {
         let State::Uploading { staging, upload } = &mut self.state else { unreachable!("not uploading") };
         self.runtime
             .block_on(upload.wait_for_capacity(PARTS_IN_FLIGHT))
-            .map_err(|e| self.shared.unavailable(format!("uploading a part to {staging}"), &e))?;
+            .map_err(|e| self.bucket.unavailable(format!("uploading a part to {staging}"), &e))?;
         upload.put(chunk);
         Ok(())
     }
@@ -125,13 +125,13 @@ impl S3Writer {
     fn put_whole(&self, target: &Path, chunks: Vec<Bytes>, size_bytes: u64) -> Result<Placed> {
         let payload = PutPayload::from_iter(chunks);
         let doing = || format!("storing {target}");
-        match self.block_on(self.shared.store.put_opts(target, payload.clone(), PutMode::Create.into())) {
+        match self.block_on(self.bucket.store.put_opts(target, payload.clone(), PutMode::Create.into())) {
             Ok(_) => Ok(Placed::New),
             Err(object_store::Error::AlreadyExists { .. }) => match self.intact_object_at(target, size_bytes)? {
                 Some(stored_at) => Ok(Placed::AlreadyThere(stored_at)),
                 None => {
-                    self.block_on(self.shared.store.put(target, payload))
-                        .map_err(|e| self.shared.unavailable(doing(), &e))?;
+                    self.block_on(self.bucket.store.put(target, payload))
+                        .map_err(|e| self.bucket.unavailable(doing(), &e))?;
                     Ok(Placed::New)
                 }
             },
@@ -139,7 +139,7 @@ impl S3Writer {
             // by resetting the connection mid-body (versitygw does): the object there settles it.
             Err(e) => match self.intact_object_at(target, size_bytes) {
                 Ok(Some(stored_at)) => Ok(Placed::AlreadyThere(stored_at)),
-                _ => Err(self.shared.unavailable(doing(), &e)),
+                _ => Err(self.bucket.unavailable(doing(), &e)),
             },
         }
     }
@@ -154,14 +154,14 @@ impl S3Writer {
         size_bytes: u64,
     ) -> Result<Placed> {
         self.block_on(upload.finish())
-            .map_err(|e| self.shared.unavailable(format!("completing the upload to {staging}"), &e))?;
+            .map_err(|e| self.bucket.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
         let placed = match self.intact_object_at(target, size_bytes)? {
             Some(stored_at) => Placed::AlreadyThere(stored_at),
             None => self.copy(&staging, target, size_bytes)?,
         };
         // Best effort: once the object is in place, a leftover staging object is the sweep's.
-        let _ = self.block_on(self.shared.store.delete(&staging));
+        let _ = self.block_on(self.bucket.store.delete(&staging));
         self.state = State::Done;
         Ok(placed)
     }
@@ -170,7 +170,7 @@ impl S3Writer {
     /// overwrites an object with the same content.
     fn copy(&self, staging: &Path, target: &Path, size_bytes: u64) -> Result<Placed> {
         let doing = || format!("copying {staging} to {target}");
-        match self.block_on(self.shared.copier.copy_if_not_exists(staging, target)) {
+        match self.block_on(self.bucket.copier.copy_if_not_exists(staging, target)) {
             Ok(()) => return Ok(Placed::New),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 if let Some(stored_at) = self.intact_object_at(target, size_bytes)? {
@@ -179,19 +179,19 @@ impl S3Writer {
             }
             Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. }) => {}
             Err(e) if is_not_implemented(&e) => {}
-            Err(e) => return Err(self.shared.unavailable(doing(), &e)),
+            Err(e) => return Err(self.bucket.unavailable(doing(), &e)),
         }
-        self.block_on(self.shared.store.copy(staging, target)).map_err(|e| self.shared.unavailable(doing(), &e))?;
+        self.block_on(self.bucket.store.copy(staging, target)).map_err(|e| self.bucket.unavailable(doing(), &e))?;
         Ok(Placed::New)
     }
 
     /// When the object at `target` was stored, if there is one of the right size. One of another
     /// size (left by corruption) is as good as none: the new copy replaces it.
     fn intact_object_at(&self, target: &Path, size_bytes: u64) -> Result<Option<SystemTime>> {
-        match self.block_on(self.shared.store.head(target)) {
+        match self.block_on(self.bucket.store.head(target)) {
             Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => match self.block_on(self.shared.failure(format!("looking for {target}"), e)) {
+            Err(e) => match self.block_on(self.bucket.failure(format!("looking for {target}"), e)) {
                 Some(failure) => Err(failure),
                 None => Ok(None),
             },
@@ -208,7 +208,7 @@ impl S3Writer {
                 .boxed(),
             ),
             State::Staged(staging) => {
-                let store = self.shared.store.clone();
+                let store = self.bucket.store.clone();
                 Some(
                     async move {
                         let _ = store.delete(&staging).await;
@@ -244,7 +244,7 @@ impl ObjectWriter for S3Writer {
     }
 
     fn commit(mut self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
-        let target = self.shared.object_path(address);
+        let target = self.bucket.object_path(address);
         let placed = match std::mem::replace(&mut self.state, State::Done) {
             State::Buffered { chunks, .. } => self.put_whole(&target, chunks, digests.size_bytes)?,
             State::Uploading { staging, upload } => self.place_upload(staging, upload, &target, digests.size_bytes)?,
