@@ -13,7 +13,7 @@ use artifactstore_core::wire::cbor::{self, Value};
 use artifactstore_core::wire::fields::Field;
 use artifactstore_core::wire::Wire;
 use artifactstore_core::{
-    Bytes, DataPlane, Error, Ingest, IngestRequest, ObjectReader, Operation, Result, ServeHead, ServeRequest,
+    Bytes, DataPlane, Error, IngestRequest, ObjectReader, Operation, Result, ServeHead, ServeRequest,
 };
 
 pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
@@ -22,8 +22,8 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 pub enum Started {
     /// The result's CBOR, when the core has it.
     Unary(Pending<Vec<u8>>),
-    /// The client's DATA goes into this ingest.
-    Ingest(Ingest),
+    /// The client's DATA is this ingest's bytes (its backend exists).
+    Ingest(IngestRequest),
     /// The object, once open.
     Serve(Pending<Served>),
 }
@@ -71,7 +71,11 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
     let plane = plane.clone();
     Ok(match operation.transfer {
         Transfer::Unary => Started::Unary(Box::pin(async move { api::call(&plane, operation.name, &args).await })),
-        Transfer::BytesIn => Started::Ingest(plane.begin_ingest(IngestRequest::from_cbor(&args)?)?),
+        Transfer::BytesIn => {
+            let request = IngestRequest::from_cbor(&args)?;
+            plane.backend(request.backend_id())?;
+            Started::Ingest(request)
+        }
         Transfer::BytesOut => {
             let request = ServeRequest::from_cbor(&args)?;
             Started::Serve(Box::pin(async move {

@@ -169,3 +169,54 @@ fn a_uid_not_allowed_gets_permission_denied_and_an_allowed_one_is_served() {
     let frames = frames_seen_by(NOBODY, &allowed);
     assert_eq!(frames.first().map(|f| f.kind), Some(Kind::Hello), "{frames:?}");
 }
+
+/// `npx artifactstore-daemon` runs bin/artifactstore-daemon.js, which must find the binary, pass
+/// the arguments and stdio, forward SIGTERM and exit as the daemon exits.
+#[test]
+fn the_npm_launcher_runs_the_daemon_and_forwards_sigterm() {
+    let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bin/artifactstore-daemon.js");
+    let version =
+        Command::new("node").arg(launcher).arg("--version").env("ARTIFACTSTORE_DAEMON_BIN", BIN).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("artifactstore-daemon {}", env!("CARGO_PKG_VERSION"))
+    );
+    // In a package without any binary it says where it looked; with native/ it finds that one.
+    let package = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(package.path().join("bin")).unwrap();
+    let copied = package.path().join("bin/artifactstore-daemon.js");
+    std::fs::copy(launcher, &copied).unwrap();
+    let missing = Command::new("node").arg(&copied).env_remove("ARTIFACTSTORE_DAEMON_BIN").output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let looked = String::from_utf8_lossy(&missing.stderr).into_owned();
+    for place in
+        ["native/artifactstore-daemon", "npm/linux-x64-gnu/artifactstore-daemon", "target/release/artifactstore-daemon"]
+    {
+        assert!(looked.contains(&package.path().join(place).display().to_string()), "{place}: {looked}");
+    }
+    std::fs::create_dir_all(package.path().join("native")).unwrap();
+    std::os::unix::fs::symlink(BIN, package.path().join("native/artifactstore-daemon")).unwrap();
+    let found =
+        Command::new("node").arg(&copied).arg("--version").env_remove("ARTIFACTSTORE_DAEMON_BIN").output().unwrap();
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mut child = Command::new("node")
+        .arg(launcher)
+        .arg("--config")
+        .arg(&config)
+        .env("ARTIFACTSTORE_DAEMON_BIN", BIN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.starts_with("artifactstore-daemon listening on "), "{line}");
+    Peer::connect(&dir.path().join("d.sock")).healthy();
+    // SAFETY: kill on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    assert!(child.wait().unwrap().success());
+    assert!(!dir.path().join("d.sock").exists());
+}

@@ -93,6 +93,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the daemon's stderr: {:#?}", self.stderr_lines());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -198,10 +201,11 @@ impl Peer {
         id
     }
 
+    /// Writes a frame; a daemon that has closed the connection shows in what `recv` gives next.
     pub fn send(&mut self, frame: Frame) {
         let mut wire = BytesMut::new();
         self.codec.encode(frame, &mut wire).unwrap();
-        self.stream.write_all(&wire).unwrap();
+        let _ = self.stream.write_all(&wire);
     }
 
     /// Writes bytes as they are; `false` when the daemon has closed the connection.
