@@ -6,7 +6,7 @@ mod support;
 use artifactstore_core::wire::cbor;
 use artifactstore_core::wire::Wire;
 use artifactstore_core::ServeHead;
-use artifactstore_core::{DeletionResult, IngestResult, VerifyResult};
+use artifactstore_core::{DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use artifactstore_daemon::frame::{Frame, Kind, END, OPEN};
 use support::{no_args, object_args, pseudo_random, Daemon, WINDOW};
 
@@ -51,6 +51,9 @@ fn ingest_serve_verify_delete_and_health_round_trip() {
     assert_eq!(ServeHead::from_cbor(&head).unwrap().size_bytes, 1_499_900);
     assert!(range == bytes[100..1_500_000]);
 
+    // Operations beyond the first five come through the same table, with no daemon code of their own.
+    let info = ObjectInfo::from_cbor(&peer.call("stat_object", object_args(&address)).unwrap()).unwrap();
+    assert_eq!((info.content_address, info.size_bytes), (result.primary_digest, bytes.len() as u64));
     let verified = VerifyResult::from_cbor(&peer.call("verify_object", object_args(&address)).unwrap()).unwrap();
     assert!(verified.verified && verified.actual_size_bytes == bytes.len() as u64, "{verified:?}");
     let deleted = DeletionResult::from_cbor(&peer.call("delete_object", object_args(&address)).unwrap()).unwrap();
