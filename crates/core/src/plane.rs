@@ -8,18 +8,22 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::api::{DeleteRequest, IngestRequest, ServeRequest, VerifyRequest};
+use crate::api::{
+    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, StatRequest, TouchRequest,
+    VerifyRequest, LIST_PAGE_LEN,
+};
 use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::{BackendConfig, BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
+use crate::identity::ContentAddress;
 use crate::ingest::{store_bytes, store_chunks, Ingest};
 use crate::quick_lane::{QuickLane, Ticket};
-use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
+use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
-use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
+use crate::storage::{Backend, Deletion, HeldObject, ObjectReader, CHUNK_LEN};
 
 #[derive(Debug)]
 pub struct DataPlane {
@@ -138,13 +142,16 @@ impl DataPlane {
 
     /// Opens an object (or a half-open byte range of it) for reading.
     pub async fn serve(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
-        self.backend(request.backend_id.as_deref())?.open(request).await
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.open(&ServeRequest { address, ..request.clone() }).await
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.
     pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResult> {
-        let address = &request.address;
-        let held = self.backend(request.backend_id.as_deref())?.digest(address).await?;
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = &backend.resolve(&request.address).await?;
+        let held = backend.digest(address).await?;
         let (digests, mismatch) = match held {
             HeldObject::Digested(digests) => {
                 let mismatch = (digests.primary != *address).then(|| {
@@ -165,16 +172,47 @@ impl DataPlane {
         })
     }
 
-    /// Removes an object; deleting an absent object is not an error.
+    /// Removes an object; deleting an absent object is not an error. With `unless_touched_since`
+    /// an object touched since then is kept, and the result says when it was touched.
     pub async fn delete(&self, request: &DeleteRequest) -> Result<DeletionResult> {
         let backend = self.backend(request.backend_id.as_deref())?;
-        let deleted = backend.delete(request).await?;
+        let address = backend.resolve(&request.address).await?;
+        let deletion = backend.delete(&DeleteRequest { address, ..request.clone() }).await?;
         Ok(DeletionResult {
-            content_address: request.address,
+            content_address: address,
             backend_id: backend.id().to_owned(),
-            deleted,
-            touched_at: None,
+            deleted: deletion == Deletion::Deleted,
+            touched_at: match deletion {
+                Deletion::Kept(touched_at) => Some(touched_at),
+                Deletion::Deleted | Deletion::Absent => None,
+            },
         })
+    }
+
+    /// What the catalogue knows of an object, without reading its bytes.
+    pub async fn stat(&self, request: &StatRequest) -> Result<ObjectInfo> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.stat(&address).await
+    }
+
+    /// Sets an object's touch time to now, as an ingest that finds it present does.
+    pub async fn touch(&self, request: &TouchRequest) -> Result<ObjectInfo> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.touch(&address).await
+    }
+
+    /// One page of a listing (see [`ListRequest`]).
+    pub async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| (limit as usize).min(LIST_PAGE_LEN));
+        backend.list(&ListRequest { limit: Some(limit as u64), ..request.clone() }).await
+    }
+
+    /// The given addresses the backend does not hold, in the order given.
+    pub async fn find_missing(&self, request: &FindMissingRequest) -> Result<Vec<ContentAddress>> {
+        self.backend(request.backend_id.as_deref())?.find_missing(&request.addresses).await
     }
 
     /// Probes every backend at once.
