@@ -22,7 +22,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
-import { collect, listKeys, MiB, KiB } from './helpers.mjs';
+import { collect, MiB, KiB } from './helpers.mjs';
+import { listKeys } from './stores.mjs';
 import { startS3Server } from '../scripts/s3-server.mjs';
 import { openPlane, sha256Hex, sleep } from './fixtures/support.mjs';
 
