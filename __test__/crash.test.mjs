@@ -1,9 +1,11 @@
-// Crash safety (issue 5, item 1): child processes ingest continuously and are SIGKILLed at random
-// moments; after every kill the parent reopens the store (which sweeps what dead ingests left) and
-// checks that every object under objects/ verifies, that no temporary file of a dead ingest
-// remains, and that every ingest a child saw resolve is stored whole. Half of the children run
-// with a shim that makes O_TMPFILE unsupported, so the named, flock'ed temporary files in
-// <root>/tmp (the ones a crash can leave behind) are exercised, not only anonymous ones.
+// Crash safety (SPEC Semantics, ingestStream: the object becomes visible only after all bytes are
+// written and flushed; a failed ingest leaves no object and no temporary file): child processes
+// ingest continuously and are SIGKILLed at random moments; after every kill the parent reopens the
+// store (which sweeps what dead ingests left) and checks that every object under objects/ verifies,
+// that no temporary file of a dead ingest remains, and that every ingest a child saw resolve is
+// stored whole. Half of the children run with a shim that makes O_TMPFILE unsupported, so the
+// named, flock'ed temporary files in <root>/tmp (the ones a crash can leave behind) are exercised,
+// not only anonymous ones.
 //
 // DP_SOAK=1 multiplies the number of kills by ten.
 

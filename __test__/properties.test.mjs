@@ -1,8 +1,9 @@
-// Bad input, tried at scale (issue 5, item 4): fast-check properties over addresses, ranges,
-// ingest options and hints, chunk types and sizes, configurations, and arbitrary bytes given to
-// decodeCbor. Each case either works (and then gives the right bytes and digests) or rejects with
-// the SPEC's code, judged by an oracle written from the SPEC; nothing crashes or hangs, and no
-// address reaches outside the store root. Seeds are fixed, so a failure reproduces on every run.
+// Bad input, tried at scale (SPEC Semantics: Configuration, Content address, ingestStream,
+// serveObject, Errors; and CBOR): fast-check properties over addresses, ranges, ingest options and
+// hints, chunk types and sizes, configurations, and arbitrary bytes given to decodeCbor. Each case
+// either works (and then gives the right bytes and digests) or rejects with the SPEC's code, judged
+// by an oracle written from the SPEC; nothing crashes or hangs, and no address reaches outside the
+// store root. Seeds are fixed, so a failure reproduces on every run.
 
 import test from 'ava';
 import fc from 'fast-check';

@@ -1,5 +1,6 @@
-// S3 faults (issue 4 item 5, issue 5 item 7), against a real versitygw that each test starts for
-// itself so that it can kill it (SIGKILL) without disturbing anyone else:
+// S3 faults (SPEC Semantics: Errors, BACKEND_UNAVAILABLE; backendHealth: an unreachable backend
+// is healthy: false, never a rejection; routing by backendId), against a real versitygw that each
+// test starts for itself so that it can kill it (SIGKILL) without disturbing anyone else:
 // - the server killed mid-ingest (during the multipart upload, and during the commit's copy),
 //   mid-serve and mid-verify: each call fails with BACKEND_UNAVAILABLE naming the cause, within a
 //   bounded time, and after a restart nothing partial is visible;
