@@ -29,7 +29,7 @@ function ownerPid(t, name) {
   return match ? Number(match[1]) : -1;
 }
 
-test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests survive, dead temp files are swept`, async (t) => {
+test.serial(`ingestStream (in-process, fs): ${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests survive, dead temp files are swept`, async (t) => {
   const shim = noTmpfileShim();
   const root = await newStore(t);
   const live = new Map(); // pid -> child handle
@@ -180,7 +180,7 @@ async function pausedIngest(root, preload) {
 }
 
 for (const named of [true, false]) {
-  test(`opening the store does not disturb a live ingest in another process (${named ? 'named' : 'O_TMPFILE'} temp file)`, async (t) => {
+  test(`ingestStream (in-process, fs): opening the store does not disturb a live ingest in another process (${named ? 'named' : 'O_TMPFILE'} temp file)`, async (t) => {
     const root = await newStore(t);
     const { handle, tmp, holdsTemp } = await pausedIngest(root, named ? noTmpfileShim() : undefined);
     t.true(holdsTemp, 'the paused child holds its temp file open');
@@ -211,7 +211,7 @@ for (const named of [true, false]) {
 }
 
 // A dead ingest's file was written to right before the kill: the sweep must take it at once.
-test('a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
+test('ingestStream (in-process, fs): a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
   const root = await newStore(t);
   const { handle, tmp } = await pausedIngest(root, noTmpfileShim());
   handle.child.kill('SIGKILL');

@@ -67,7 +67,7 @@ const NO_SPACE = /No space left on device|os error 28/;
 
 // The tmpfs is mounted in a mount namespace of the workload's own (a user namespace too when not
 // root), so the workload reports what it saw and the test judges it.
-test.serial('ENOSPC on a full tmpfs: IO, nothing left behind, and the store keeps working', async (t) => {
+test.serial('Errors (in-process, fs): ENOSPC on a full tmpfs: IO, nothing left behind, and the store keeps working', async (t) => {
   const root = await tempDir(t, 'dp-enospc-');
   const source = join(await tempDir(t, 'dp-enospc-source-'), 'big');
   await writeFile(source, randomBytes(3 * MiB));
@@ -115,7 +115,7 @@ async function underFileSizeLimit(limitKiB, job, preload) {
   return { outcome: JSON.parse(child.lines.at(-1) ?? 'null'), child };
 }
 
-test('EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store keeps working', async (t) => {
+test('Errors (in-process, fs): EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store keeps working', async (t) => {
   const root = await tempDir(t, 'dp-efbig-');
   const file = join(await tempDir(t, 'dp-efbig-source-'), 'source');
   await writeFile(file, randomBytes(MiB));
@@ -171,7 +171,7 @@ function requireFiu(t) {
   }
 }
 
-test('a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves nothing behind', async (t) => {
+test('Errors (in-process, fs): a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves nothing behind', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   for (const preload of [undefined, noTmpfileShim()]) {
@@ -189,7 +189,7 @@ test('a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves n
 // With durable: true the object is linked into objects/ first and its directory is fsynced after;
 // when that fsync fails the object must go, or a later ingest would deduplicate against a directory
 // entry never made durable.
-test('a failing directory fsync after the link (libfiu) leaves no object behind', async (t) => {
+test('Errors (in-process, fs): a failing directory fsync after the link (libfiu) leaves no object behind', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   const file = join(root, 'source');
@@ -206,7 +206,7 @@ test('a failing directory fsync after the link (libfiu) leaves no object behind'
   await dp.close();
 });
 
-test('random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledged objects intact, leftovers swept', async (t) => {
+test('Errors (in-process, fs): random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledged objects intact, leftovers swept', async (t) => {
   if (!requireFiu(t)) return;
   const shim = noTmpfileShim();
   const enable = ['fsync', 'fdatasync'].map((call) => `enable_random name=posix/io/sync/${call},probability=0.2`);
@@ -244,7 +244,7 @@ test('random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledge
 });
 
 // The probe writes an anonymous file: it has nothing to unlink, so nothing to leave behind.
-test('a health probe leaves nothing in tmp/, even where unlink fails (libfiu)', async (t) => {
+test('backendHealth (in-process, fs): a health probe leaves nothing in tmp/, even where unlink fails (libfiu)', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   const wrap = fiuRun(['enable name=posix/io/dir/unlink,failinfo=5']);
