@@ -17,8 +17,10 @@ import { BACKEND_KINDS, newStore } from './stores.mjs';
  *   pid   the process whose descriptors hold the store's files (tests that look for files left
  *         open read /proc/<pid>/fd);
  *   stop  ends what open set up (a process, a socket); called once dp is closed.
- * A daemon opener starts artifactstore-daemon with `config` and resolves
- * { dp: await connectDataPlane({ socketPath }), pid: daemon.pid, stop: () => daemon.stop() }.
+ * A daemon opener is one more entry: it writes `config` (as given, whatever it is) to a config
+ * file, starts artifactstore-daemon --config FILE --socket PATH, turns an exit before it listens
+ * into the DataPlaneError it names (INVALID_ARGUMENT, naming the field), and resolves
+ * { dp: await connectDataPlane({ socketPath: PATH }), pid: daemon.pid, stop: () => daemon.stop() }.
  */
 export const OPENERS = [
   {
@@ -46,7 +48,10 @@ function planes(t, opener) {
       });
       return dp;
     },
-    openFilesUnder: (dir, dp) => descriptorsUnder(dir, pids.get(dp)).map(({ target }) => target),
+    openFilesUnder(dir, dp) {
+      if (!pids.has(dp)) throw new Error('openFilesUnder: not a plane this test opened');
+      return descriptorsUnder(dir, pids.get(dp)).map(({ target }) => target);
+    },
   };
 }
 
