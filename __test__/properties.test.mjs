@@ -8,7 +8,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DataPlaneError,
@@ -119,13 +119,13 @@ function addressOracle(value) {
   return null;
 }
 
-/** The listing of every entry under `dir`, with sizes and mtimes, to prove nothing changed. */
+/** The listing of every entry under `dir` (links as themselves), with sizes and mtimes, to prove nothing changed. */
 async function snapshot(dir) {
   const out = [];
   const walk = async (relative) => {
     for (const entry of await readdir(join(dir, relative), { withFileTypes: true })) {
       const path = join(relative, entry.name);
-      const info = await stat(join(dir, path));
+      const info = await lstat(join(dir, path));
       out.push(`${path} ${entry.isDirectory() ? 'dir' : info.size} ${info.mtimeMs}`);
       if (entry.isDirectory()) await walk(path);
     }

@@ -94,10 +94,14 @@ conformanceTest('verifyObject: a missing object rejects with NOT_FOUND (blake3 a
     await rejects(t, dp.verifyObject(address), 'NOT_FOUND');
     await rejects(t, dp.verifyObject(formatContentAddress(address)), 'NOT_FOUND');
   }
-  // The same content under the other algorithm is a different, absent object.
+  // The BLAKE3 hex under the other algorithm names nothing; the SHA-256 of a BLAKE3-primary
+  // object names it (SPEC Part 2, Either digest), and the result names it by its primary address.
   const data = bytes(1000, 13);
-  await dp.ingestStream(chunked(data));
-  await rejects(t, dp.verifyObject({ algorithm: 'sha256', hex: sha256Hex(data) }), 'NOT_FOUND');
+  const stored = await dp.ingestStream(chunked(data));
+  await rejects(t, dp.verifyObject({ algorithm: 'sha256', hex: stored.primaryDigest.hex }), 'NOT_FOUND');
+  const bySha256 = await dp.verifyObject({ algorithm: 'sha256', hex: sha256Hex(data) });
+  t.true(bySha256.verified);
+  t.deepEqual(bySha256.contentAddress, stored.primaryDigest);
 });
 
 conformanceTest('verifyObject, deleteObject: a malformed address rejects with INVALID_ADDRESS', async (t, { dp }) => {

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { addressText, describe, parseContentAddress } from './address';
+import { addressText, describe } from './address';
 import { DataPlaneError, translateNative } from './errors';
 import { ingestStream } from './ingest';
 import native from './native';
@@ -10,6 +10,7 @@ import type {
   AddressLike,
   BackendOptions,
   BackendStatus,
+  ContentAddress,
   DataPlaneConfig,
   DeletionResult,
   IngestOptions,
@@ -83,7 +84,7 @@ class DataPlaneClient implements OpenDataPlane {
         'serveObject',
         (late) => late.close(),
       );
-      const stream = new NativeObjectStream(parseContentAddress(text), reader, signal, (s) => this.openStreams.delete(s));
+      const stream = new NativeObjectStream(reader.contentAddress as ContentAddress, reader, signal, (s) => this.openStreams.delete(s));
       this.openStreams.add(stream);
       return stream;
     });

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::api::{
-    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, StatRequest, TouchRequest,
-    VerifyRequest, LIST_PAGE_LEN,
+    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ServeHead, ServeRequest, StatRequest,
+    TouchRequest, VerifyRequest, LIST_PAGE_LEN,
 };
 use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
@@ -24,6 +24,12 @@ use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, Ve
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
 use crate::storage::{Backend, Deletion, HeldObject, ObjectReader, CHUNK_LEN};
+
+/// An object being served: which one (by its primary address) and how many bytes, then the bytes.
+pub struct Served {
+    pub head: ServeHead,
+    pub reader: Box<dyn ObjectReader>,
+}
 
 #[derive(Debug)]
 pub struct DataPlane {
@@ -140,11 +146,17 @@ impl DataPlane {
         .await
     }
 
-    /// Opens an object (or a half-open byte range of it) for reading.
-    pub async fn serve(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+    /// Opens an object (or a half-open byte range of it) for reading: what it is, then its bytes.
+    pub async fn serve(&self, request: &ServeRequest) -> Result<Served> {
         let backend = self.backend(request.backend_id.as_deref())?;
         let address = backend.resolve(&request.address).await?;
-        backend.open(&ServeRequest { address, ..request.clone() }).await
+        let reader = backend.open(&ServeRequest { address, ..request.clone() }).await?;
+        let head = ServeHead {
+            content_address: address,
+            size_bytes: reader.size_bytes(),
+            total_size_bytes: reader.total_size_bytes(),
+        };
+        Ok(Served { head, reader })
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.

@@ -95,14 +95,31 @@ pub(super) fn recorded(path: &Path) -> io::Result<Option<Recorded>> {
     Ok(Some(Recorded { sha256, stored_at: UNIX_EPOCH + Duration::from_millis(stored_millis) }))
 }
 
+/// File times given as now: the clock callers read, not the kernel's coarse file-time clock (which
+/// lags it by up to a few milliseconds, so that a touch could seem older than a time read before
+/// it).
+fn times_now(now: SystemTime) -> [libc::timespec; 2] {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    [
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
+        libc::timespec { tv_sec: since_epoch.as_secs() as libc::time_t, tv_nsec: since_epoch.subsec_nanos() as _ },
+    ]
+}
+
+/// Sets a (temporary) file's touch time, its mtime.
+pub(super) fn set_touched(file: &File, at: SystemTime) -> io::Result<()> {
+    let times = times_now(at);
+    match unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Sets the object's touch time (its mtime) to now, without following a symlink. `false` when
 /// nothing is at `path`: the touch found no object.
 pub(super) fn touch(path: &Path) -> io::Result<bool> {
     let path = c_path(path)?;
-    let times = [
-        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
-        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW },
-    ];
+    let times = times_now(SystemTime::now());
     let status = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     if status == 0 {
         return Ok(true);

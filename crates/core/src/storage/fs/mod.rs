@@ -57,7 +57,7 @@ impl FsBackend {
     pub fn open(id: String, config: &FsConfig) -> Result<Self> {
         let root = config.root.clone();
         let tmp = root.join("tmp");
-        for dir in [root.join("objects"), tmp.clone()] {
+        for dir in [root.join("objects"), tmp.clone(), root.join(catalogue::ASIDE_DIR)] {
             fs::create_dir_all(&dir).context(|| format!("backend '{id}': creating {}", dir.display()))?;
         }
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
@@ -277,7 +277,8 @@ impl Store {
             backend_id: self.id.clone(),
             locator,
             stored_at: recorded.stored_at,
-            touched_at: catalogue::touched_at(&metadata),
+            // An object stored before the catalogue was last written before its store time was taken.
+            touched_at: catalogue::touched_at(&metadata).max(recorded.stored_at),
         })
     }
 
@@ -528,6 +529,7 @@ impl ObjectWriter for FsWriter {
         }
         let stored_at = SystemTime::now();
         catalogue::record(&self.temp.file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
+        catalogue::set_touched(&self.temp.file, stored_at).context(context)?;
         if store.durable {
             self.temp.file.sync_data().context(context)?;
         }

@@ -32,21 +32,33 @@ use crate::identity::{parse_hex_digest, ContentAddress, Digest, HashAlgorithm, D
 use crate::results::{rfc3339_millis, ObjectInfo};
 use crate::storage::{digest_reader, object_locator, Deletion};
 
-/// The user metadata key of an object's SHA-256 (`x-amz-meta-sha256`).
+/// The user metadata keys of an object's SHA-256 and of when it was stored, by this process's clock
+/// (`x-amz-meta-sha256`, `x-amz-meta-stored-at`): a conditional delete compares touch times with a
+/// time its caller read from the same kind of clock, and LastModified has whole seconds.
 const SHA256_METADATA: &str = "sha256";
+const STORED_AT_METADATA: &str = "stored-at";
 
 /// The attributes an object is written with.
-pub(super) fn object_attributes(sha256: &[u8; DIGEST_LEN]) -> Attributes {
+pub(super) fn object_attributes(sha256: &[u8; DIGEST_LEN], stored_at: SystemTime) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::Metadata(SHA256_METADATA.into()), AttributeValue::from(hex::encode(sha256)));
+    attributes.insert(Attribute::Metadata(STORED_AT_METADATA.into()), AttributeValue::from(rfc3339_millis(stored_at)));
     attributes
 }
 
 /// An object as its HEAD describes it.
 pub(super) struct Head {
     pub meta: ObjectMeta,
-    /// `None` for an object written before the catalogue recorded it.
+    /// `None` for an object written before the catalogue recorded it (or copied from an upload).
     pub sha256: Option<[u8; DIGEST_LEN]>,
+    recorded_stored_at: Option<SystemTime>,
+}
+
+impl Head {
+    /// When the object was stored: as recorded in its metadata, else its LastModified.
+    pub fn stored_at(&self) -> SystemTime {
+        self.recorded_stored_at.unwrap_or_else(|| self.meta.last_modified.into())
+    }
 }
 
 impl Bucket {
@@ -74,9 +86,10 @@ impl Bucket {
         let path = self.object_path(address);
         match self.store.get_opts(&path, GetOptions { head: true, ..Default::default() }).await {
             Ok(result) => {
-                let sha256 = result.attributes.get(&Attribute::Metadata(SHA256_METADATA.into()));
-                let sha256 = sha256.and_then(|hex| parse_hex_digest(hex));
-                Ok(Some(Head { meta: result.meta, sha256 }))
+                let metadata = |key: &'static str| result.attributes.get(&Attribute::Metadata(key.into()));
+                let sha256 = metadata(SHA256_METADATA).and_then(|hex| parse_hex_digest(hex));
+                let recorded_stored_at = metadata(STORED_AT_METADATA).and_then(|t| humantime::parse_rfc3339(t).ok());
+                Ok(Some(Head { meta: result.meta, sha256, recorded_stored_at }))
             }
             Err(e) => match self.failure(format!("looking up {path}"), e).await {
                 Some(failure) => Err(failure),
@@ -174,7 +187,7 @@ impl Bucket {
     /// The catalogue entry of an object whose HEAD is `head`. An object stored before the
     /// catalogue recorded its SHA-256 is digested (and indexed) when asked for.
     pub(super) async fn info(&self, address: &ContentAddress, head: Head) -> Result<ObjectInfo> {
-        let stored_at: SystemTime = head.meta.last_modified.into();
+        let stored_at = head.stored_at();
         let record = self.record(address).await?;
         let sha256 = match head.sha256.or(record.sha256) {
             Some(sha256) => sha256,

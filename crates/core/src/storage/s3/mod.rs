@@ -171,7 +171,7 @@ impl Backend for S3Backend {
             self.bucket.forget(address, head.sha256).await?;
             return Ok(Deletion::Deleted);
         };
-        let touched_at = self.bucket.touched_at(address, head.meta.last_modified.into()).await?;
+        let touched_at = self.bucket.touched_at(address, head.stored_at()).await?;
         if touched_at >= since {
             return Ok(Deletion::Kept(touched_at));
         }

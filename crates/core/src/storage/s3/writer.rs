@@ -84,7 +84,7 @@ impl S3Writer {
         let target = writer.bucket.object_path(address);
         // Sending a small object costs less than asking first: its create-only PUT finds a stored
         // copy anyway. A larger one is worth a HEAD that may spare the upload.
-        if bytes.len() > SEND_WITHOUT_ASKING && writer.intact_object_at(&target, digests.size_bytes)?.is_some() {
+        if bytes.len() > SEND_WITHOUT_ASKING && writer.intact_object_at(address, digests.size_bytes)?.is_some() {
             if let Some(stored_at) = writer.touched_intact_object(address, digests)? {
                 return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
             }
@@ -127,7 +127,7 @@ impl S3Writer {
         let target = self.bucket.object_path(address);
         let payload = PutPayload::from_iter(chunks);
         let doing = || format!("storing {target}");
-        let attributes = catalogue::object_attributes(&digests.sha256.bytes);
+        let attributes = catalogue::object_attributes(&digests.sha256.bytes, SystemTime::now());
         let options = PutOptions { mode: PutMode::Create, attributes: attributes.clone(), ..Default::default() };
         let existing = match self.block_on(self.bucket.store.put_opts(&target, payload.clone(), options)) {
             Ok(_) => return Ok(Placed::New),
@@ -161,7 +161,7 @@ impl S3Writer {
             .map_err(|e| self.bucket.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
         let target = self.bucket.object_path(address);
-        let placed = match self.intact_object_at(&target, digests.size_bytes)? {
+        let placed = match self.intact_object_at(address, digests.size_bytes)? {
             Some(_) => match self.touched_intact_object(address, digests)? {
                 Some(stored_at) => Placed::AlreadyThere(stored_at),
                 None => self.copy(&staging, &target, address, digests)?,
@@ -177,7 +177,7 @@ impl S3Writer {
     /// Touches the object at the address, then looks for an intact copy there: when it was stored.
     fn touched_intact_object(&self, address: &ContentAddress, digests: &Digests) -> Result<Option<SystemTime>> {
         self.block_on(self.bucket.record_touch(address, Some(&digests.sha256.bytes)))?;
-        self.intact_object_at(&self.bucket.object_path(address), digests.size_bytes)
+        self.intact_object_at(address, digests.size_bytes)
     }
 
     /// A create-only copy where the server supports one; a plain copy otherwise, which at worst
@@ -189,7 +189,7 @@ impl S3Writer {
         match self.block_on(self.bucket.copier.copy_if_not_exists(staging, target)) {
             Ok(()) => return Ok(Placed::New),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                if let Some(stored_at) = self.intact_object_at(target, digests.size_bytes)? {
+                if let Some(stored_at) = self.intact_object_at(address, digests.size_bytes)? {
                     return Ok(Placed::AlreadyThere(stored_at));
                 }
             }
@@ -203,15 +203,9 @@ impl S3Writer {
 
     /// When the object at `target` was stored, if there is one of the right size. One of another
     /// size (left by corruption) is as good as none: the new copy replaces it.
-    fn intact_object_at(&self, target: &Path, size_bytes: u64) -> Result<Option<SystemTime>> {
-        match self.block_on(self.bucket.store.head(target)) {
-            Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => match self.block_on(self.bucket.failure(format!("looking for {target}"), e)) {
-                Some(failure) => Err(failure),
-                None => Ok(None),
-            },
-        }
+    fn intact_object_at(&self, address: &ContentAddress, size_bytes: u64) -> Result<Option<SystemTime>> {
+        let head = self.block_on(self.bucket.head_object(address))?;
+        Ok(head.filter(|head| head.meta.size == size_bytes).map(|head| head.stored_at()))
     }
 
     /// What must be removed if the writer goes away now.
