@@ -148,6 +148,33 @@ pub struct ObjectPage {
     pub next_after: Option<ContentAddress>,
 }
 
+/// One page of `scrub`: verifies the objects after `after` (all when absent), ascending, at most
+/// `bytes_per_second` when given, and with `quarantine` moves each corrupt one to `quarantine/`.
+/// A page ends after [`LIST_PAGE_LEN`] objects or about [`SCRUB_PAGE_TIME`], so that a front end
+/// reports progress and honours its caller's signal between pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubRequest {
+    pub backend_id: Option<String>,
+    pub after: Option<ContentAddress>,
+    pub quarantine: bool,
+    pub bytes_per_second: Option<u64>,
+}
+
+/// How long one page of a scrub works before it returns.
+pub const SCRUB_PAGE_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What one page of a scrub found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubPage {
+    pub checked_objects: u64,
+    pub checked_bytes: u64,
+    /// The objects that failed, each as `verifyObject` reports it.
+    pub corrupt: Vec<crate::results::VerifyResult>,
+    pub quarantined: u64,
+    /// Where the next page starts (its `after`); absent when the scrub is complete.
+    pub next_after: Option<ContentAddress>,
+}
+
 /// `findMissing`: which of these addresses the backend does not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindMissingRequest {
@@ -229,6 +256,7 @@ pub const OPERATIONS: &[Operation] = &[
     operation("touch_object", "touchObject", Transfer::Unary),
     operation("find_missing", "findMissing", Transfer::Unary),
     operation("list_objects", "listObjects", Transfer::Unary),
+    operation("scrub", "scrub", Transfer::Unary),
 ];
 
 /// The operation with this wire name.
@@ -255,6 +283,7 @@ pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u
         "touch_object" => Ok(plane.touch(&TouchRequest::from_cbor(request)?).await?.to_cbor()),
         "find_missing" => Ok(plane.find_missing(&FindMissingRequest::from_cbor(request)?).await?.to_cbor()),
         "list_objects" => Ok(plane.list(&ListRequest::from_cbor(request)?).await?.to_cbor()),
+        "scrub" => Ok(plane.scrub(&ScrubRequest::from_cbor(request)?).await?.to_cbor()),
         _ => Err(Error::invalid_argument(format!("{operation} moves bytes: it is not a unary call"))),
     }
 }

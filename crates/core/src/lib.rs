@@ -20,7 +20,8 @@ pub mod wire;
 
 pub use api::{
     ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    ObjectPage, Operation, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer, VerifyRequest, OPERATIONS,
+    ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
+    VerifyRequest, OPERATIONS,
 };
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};

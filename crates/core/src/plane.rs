@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::api::{
-    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ServeHead, ServeRequest, StatRequest,
-    TouchRequest, VerifyRequest, LIST_PAGE_LEN,
+    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ScrubPage, ScrubRequest, ServeHead,
+    ServeRequest, StatRequest, TouchRequest, VerifyRequest, LIST_PAGE_LEN, SCRUB_PAGE_TIME,
 };
 use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
@@ -162,26 +162,41 @@ impl DataPlane {
     /// Re-reads an object and reports whether its bytes still digest to its address.
     pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResult> {
         let backend = self.backend(request.backend_id.as_deref())?;
-        let address = &backend.resolve(&request.address).await?;
-        let held = backend.digest(address).await?;
-        let (digests, mismatch) = match held {
-            HeldObject::Digested(digests) => {
-                let mismatch = (digests.primary != *address).then(|| {
-                    format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
-                });
-                (digests, mismatch)
+        let address = backend.resolve(&request.address).await?;
+        verify_held(backend.as_ref(), &address).await
+    }
+
+    /// One page of a scrub (see [`ScrubRequest`]).
+    pub async fn scrub(&self, request: &ScrubRequest) -> Result<ScrubPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let started = std::time::Instant::now();
+        let addresses = backend.addresses(request.after.as_ref(), LIST_PAGE_LEN).await?;
+        let mut page = ScrubPage::default();
+        for address in &addresses {
+            let verified = match verify_held(backend.as_ref(), address).await {
+                Ok(verified) => verified,
+                Err(Error::NotFound { .. }) => continue, // deleted since it was listed
+                Err(e) => return Err(e),
+            };
+            page.checked_objects += 1;
+            page.checked_bytes += verified.actual_size_bytes;
+            if !verified.verified {
+                if request.quarantine && backend.quarantine(address).await? {
+                    page.quarantined += 1;
+                }
+                page.corrupt.push(verified);
             }
-            HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
-        };
-        let Digests { primary, sha256, size_bytes } = digests;
-        Ok(VerifyResult {
-            content_address: *address,
-            verified: mismatch.is_none(),
-            actual_primary_digest: primary,
-            actual_sha256_digest: sha256,
-            actual_size_bytes: size_bytes,
-            mismatch,
-        })
+            if let Some(rate) = request.bytes_per_second.filter(|&rate| rate > 0) {
+                let due = std::time::Duration::from_secs_f64(page.checked_bytes as f64 / rate as f64);
+                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            }
+            if started.elapsed() >= SCRUB_PAGE_TIME && Some(address) != addresses.last() {
+                page.next_after = Some(*address);
+                return Ok(page);
+            }
+        }
+        page.next_after = (addresses.len() == LIST_PAGE_LEN).then(|| *addresses.last().expect("a full page"));
+        Ok(page)
     }
 
     /// Removes an object; deleting an absent object is not an error. With `unless_touched_since`
@@ -247,4 +262,27 @@ impl DataPlane {
         self.closed.store(true, Ordering::Release);
         self.quick_lane.stop();
     }
+}
+
+/// Re-reads the object at `address` and reports whether its bytes still digest to it.
+async fn verify_held(backend: &dyn Backend, address: &ContentAddress) -> Result<VerifyResult> {
+    let held = backend.digest(address).await?;
+    let (digests, mismatch) = match held {
+        HeldObject::Digested(digests) => {
+            let mismatch = (digests.primary != *address).then(|| {
+                format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
+            });
+            (digests, mismatch)
+        }
+        HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
+    };
+    let Digests { primary, sha256, size_bytes } = digests;
+    Ok(VerifyResult {
+        content_address: *address,
+        verified: mismatch.is_none(),
+        actual_primary_digest: primary,
+        actual_sha256_digest: sha256,
+        actual_size_bytes: size_bytes,
+        mismatch,
+    })
 }

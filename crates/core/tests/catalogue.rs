@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use artifactstore_core::{
     BackendOptions, Bytes, ContentAddress, DataPlane, DeleteRequest, Digest, FindMissingRequest, HashAlgorithm,
-    IngestHints, IngestRequest, ListRequest, PlaneConfig, StatRequest, TouchRequest, VerifyRequest,
+    IngestHints, IngestRequest, ListRequest, PlaneConfig, ScrubRequest, StatRequest, TouchRequest, VerifyRequest,
 };
 
 async fn open(root: &std::path::Path) -> DataPlane {
@@ -190,4 +190,55 @@ async fn a_store_written_before_the_catalogue_is_indexed_when_opened() {
     let info = plane.stat(&StatRequest::from(stored.sha256_digest)).await.unwrap();
     assert_eq!(info.content_address, stored.primary_digest);
     assert_eq!(info.sha256_digest, stored.sha256_digest);
+}
+
+#[tokio::test]
+async fn scrub_reports_each_kind_of_corruption_once_and_quarantines_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = open(dir.path()).await;
+    let mut damaged = Vec::new();
+    for (i, damage) in ["flip", "truncate", "directory", "symlink"].into_iter().enumerate() {
+        let bytes = vec![i as u8 + 1; 3000];
+        let stored = ingest(&plane, &bytes).await;
+        let path = dir.path().join(&stored.receipt.locator);
+        match damage {
+            "flip" => {
+                let mut changed = bytes.clone();
+                changed[1234] ^= 1;
+                std::fs::write(&path, changed).unwrap();
+            }
+            "truncate" => std::fs::write(&path, &bytes[..100]).unwrap(),
+            "directory" => {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::create_dir(&path).unwrap();
+            }
+            _ => {
+                std::fs::remove_file(&path).unwrap();
+                std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+            }
+        }
+        damaged.push((stored, bytes));
+    }
+    for i in 0..20u32 {
+        ingest(&plane, &i.to_be_bytes()).await;
+    }
+    let page = plane.scrub(&ScrubRequest { quarantine: true, ..Default::default() }).await.unwrap();
+    assert_eq!(page.checked_objects, 24);
+    assert_eq!(page.quarantined, 4);
+    assert_eq!(page.next_after, None, "one page holds the whole store");
+    let mut corrupt: Vec<_> = page.corrupt.iter().map(|v| v.content_address).collect();
+    corrupt.sort_by_key(ToString::to_string);
+    let mut expected: Vec<_> = damaged.iter().map(|(stored, _)| stored.primary_digest).collect();
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(corrupt, expected);
+    for (stored, bytes) in &damaged {
+        assert_eq!(plane.stat(&StatRequest::from(stored.primary_digest)).await.unwrap_err().code(), "NOT_FOUND");
+        let locator = stored.receipt.locator.replacen("objects/", "quarantine/", 1);
+        assert!(std::fs::symlink_metadata(dir.path().join(locator)).is_ok(), "kept in quarantine/");
+        let healed = ingest(&plane, bytes).await;
+        assert!(!healed.receipt.deduplicated);
+        assert!(plane.verify(&VerifyRequest::from(stored.sha256_digest)).await.unwrap().verified);
+    }
+    let again = plane.scrub(&ScrubRequest::default()).await.unwrap();
+    assert!(again.corrupt.is_empty() && again.checked_objects == 24);
 }

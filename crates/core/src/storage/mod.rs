@@ -59,6 +59,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// One page of the backend's objects; `request.limit` is set and at most [`crate::api::LIST_PAGE_LEN`].
     async fn list(&self, request: &ListRequest) -> Result<ObjectPage>;
 
+    /// The names under `objects/` after `after`, ascending, at most `limit`, whatever each is (a
+    /// scrub checks them all).
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>>;
+
+    /// Moves a corrupt object out of `objects/` to the same path below `quarantine/`, never deleting
+    /// a byte; `false` when it was gone already.
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool>;
+
     /// The addresses (of either digest) the backend does not hold, in the order given.
     async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>>;
 

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use crate::api::{
     ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    ObjectPage, ServeHead, ServeRequest, StatRequest, TouchRequest, VerifyRequest,
+    ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, VerifyRequest,
 };
 use crate::error::Result;
 use crate::identity::ContentAddress;
@@ -213,6 +213,53 @@ impl MapCodec for ObjectPage {
         let objects = fields.required("objects")?.array()?;
         Ok(ObjectPage {
             objects: objects.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            next_after: fields.optional("next_after").map(address).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubRequest {
+    const NAME: &'static str = "ScrubRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("quarantine", cbor::boolean(self.quarantine))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "after", self.after.as_ref(), address_text);
+        push_optional(&mut entries, "bytes_per_second", self.bytes_per_second, cbor::unsigned);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ScrubRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            after: fields.optional("after").map(address).transpose()?,
+            quarantine: fields.optional("quarantine").map(Field::boolean).transpose()?.unwrap_or(false),
+            bytes_per_second: fields.optional("bytes_per_second").map(Field::unsigned).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubPage {
+    const NAME: &'static str = "ScrubPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![
+            ("checked_objects", cbor::unsigned(self.checked_objects)),
+            ("checked_bytes", cbor::unsigned(self.checked_bytes)),
+            ("corrupt", cbor::array(self.corrupt.iter().map(MapCodec::encode).collect())),
+            ("quarantined", cbor::unsigned(self.quarantined)),
+        ];
+        push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let corrupt = fields.required("corrupt")?.array()?;
+        Ok(ScrubPage {
+            checked_objects: fields.required("checked_objects")?.unsigned()?,
+            checked_bytes: fields.required("checked_bytes")?.unsigned()?,
+            corrupt: corrupt.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            quarantined: fields.required("quarantined")?.unsigned()?,
             next_after: fields.optional("next_after").map(address).transpose()?,
         })
     }

@@ -256,3 +256,24 @@ pub(super) fn restore_aside(root: &Path, alive: impl Fn(u32) -> bool) -> io::Res
     }
     Ok(restored)
 }
+
+/// Moves whatever is at `locator` (a corrupt file, a directory, a symlink) to the same path below
+/// `quarantine/`; a name already taken there gets a numbered suffix. `false` when nothing was there.
+pub(super) fn quarantine(root: &Path, locator: &str) -> io::Result<bool> {
+    let from = root.join(locator);
+    let relative = locator.strip_prefix("objects/").unwrap_or(locator);
+    let target = root.join("quarantine").join(relative);
+    fs::create_dir_all(target.parent().expect("objects have a parent"))?;
+    let mut candidate = target.clone();
+    for n in 1.. {
+        if fs::symlink_metadata(&candidate).is_err() {
+            break;
+        }
+        candidate = target.with_extension(n.to_string());
+    }
+    match fs::rename(&from, &candidate) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -157,6 +157,30 @@ impl Backend for FsBackend {
         self.blocking(move |store| store.list(&request)).await
     }
 
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        let after = after.copied();
+        self.blocking(move |store| {
+            let walk = listing::Walk::new(&store.root, after.as_ref()).take(limit);
+            walk.collect::<io::Result<_>>().context(|| format!("backend '{}': listing objects/", store.id))
+        })
+        .await
+    }
+
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        let address = *address;
+        self.blocking(move |store| {
+            let locator = object_locator(&address);
+            let context = || format!("backend '{}': quarantining {locator}", store.id);
+            let recorded = catalogue::recorded(&store.root.join(&locator)).context(context)?;
+            let moved = catalogue::quarantine(&store.root, &locator).context(context)?;
+            if moved {
+                store.forget(&address, recorded, &store.root.join(&locator)).context(context)?;
+            }
+            Ok(moved)
+        })
+        .await
+    }
+
     async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
         let addresses = addresses.to_vec();
         self.blocking(move |store| {
@@ -258,14 +282,13 @@ impl Store {
         let locator = object_locator(address);
         let path = self.root.join(&locator);
         let metadata = match fs::symlink_metadata(&path) {
-            Ok(metadata) => metadata,
+            // Something else in an object's place (a directory, a symlink) is no object: the
+            // scrub's to quarantine.
+            Ok(metadata) if metadata.is_file() => metadata,
+            Ok(_) => return Err(self.not_found(address)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
             Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
         };
-        if !metadata.is_file() {
-            let what = format!("backend '{}': {locator} is not a regular file", self.id);
-            return Err(Error::io(what, io::Error::from(io::ErrorKind::InvalidData)));
-        }
         let recorded = match catalogue::recorded(&path).context(|| format!("reading the attributes of {locator}"))? {
             Some(recorded) => recorded,
             None => self.record_from_bytes(address, &path, &locator, &metadata)?,
@@ -390,7 +413,7 @@ impl Store {
                     )
                     .context(|| format!("backend '{}': indexing {address}", self.id))?,
                 // Gone since listed, or not a regular file (the scrub's to find).
-                Err(Error::NotFound { .. } | Error::Io { .. }) => {}
+                Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }

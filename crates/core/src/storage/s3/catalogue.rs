@@ -212,26 +212,32 @@ impl Bucket {
         })
     }
 
-    /// One page of the objects after `request.after`, in key order (which is address order). The
-    /// page's keys come from one listing request; their entries are looked up a few at a time.
-    pub(super) async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
-        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| limit as usize);
+    /// The addresses of up to `limit` keys under `objects/` after `after`, in key order (which is
+    /// address order), from one listing request.
+    pub(super) async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
         let objects = self.key("objects/".into());
-        let offset = match &request.after {
+        let offset = match after {
             Some(after) => self.object_path(after),
             None => self.key("objects".into()),
         };
         let keys: Vec<_> = self
             .store
             .list_with_offset(Some(&objects), &offset)
-            .take(limit + 1)
+            .take(limit)
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<object_store::Result<_>>()
             .map_err(|e| self.unavailable(format!("listing {objects}"), &e))?;
-        let more = keys.len() > limit;
-        let addresses: Vec<_> = keys.iter().take(limit).filter_map(|meta| self.address_of(&meta.location)).collect();
+        Ok(keys.iter().filter_map(|meta| self.address_of(&meta.location)).collect())
+    }
+
+    /// One page of the objects after `request.after`; their entries are looked up a few at a time.
+    pub(super) async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| limit as usize);
+        let mut addresses = self.addresses(request.after.as_ref(), limit + 1).await?;
+        let more = addresses.len() > limit;
+        addresses.truncate(limit);
         let looked_up = futures::stream::iter(addresses.iter().copied())
             .map(|address| async move {
                 match self.head_object(&address).await? {
@@ -251,8 +257,7 @@ impl Bucket {
                 _ => {}
             }
         }
-        let last_key = keys.iter().take(limit).last();
-        page.next_after = if more { last_key.and_then(|meta| self.address_of(&meta.location)) } else { None };
+        page.next_after = if more { addresses.last().copied() } else { None };
         Ok(page)
     }
 
@@ -305,6 +310,22 @@ impl Bucket {
             self.forget(address, sha256).await?;
         }
         Ok(deletion)
+    }
+
+    /// Moves a corrupt object to the same key below `quarantine/` (copy, then delete).
+    pub(super) async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        let path = self.object_path(address);
+        let Some(head) = self.head_object(address).await? else { return Ok(false) };
+        let target = self.key(object_locator(address).replacen("objects/", "quarantine/", 1));
+        let doing = |what: &str| format!("{what} {path} (quarantining it)");
+        match self.copier.copy(&path, &target).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.unavailable(doing("copying"), &e)),
+        }
+        self.store.delete(&path).await.map_err(|e| self.unavailable(doing("deleting"), &e))?;
+        self.forget(address, head.sha256).await?;
+        Ok(true)
     }
 
     /// Copies an object moved aside back, unless an ingest stored it anew meanwhile.

@@ -139,6 +139,14 @@ impl Backend for S3Backend {
         self.bucket.list(request).await
     }
 
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        self.bucket.addresses(after, limit).await
+    }
+
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        self.bucket.quarantine(address).await
+    }
+
     async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
         let held = futures::stream::iter(addresses.iter().copied())
             .map(|address| async move {
