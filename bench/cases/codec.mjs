@@ -30,7 +30,7 @@ export const CODEC_VALUES = {
 
 /** `codec` is what is measured: the package's own unless given (to compare another build). */
 export function codecCases({ objects }, codec = { encodeCbor, decodeCbor }) {
-  const ops = objects * 20;
+  const ops = objects * 10;
   return Object.entries(CODEC_VALUES).flatMap(([type, value]) => {
     const bytes = codec.encodeCbor(value);
     const operations = {
