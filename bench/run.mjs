@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.mjs';
 import { ceilingCases } from './cases/ceilings.mjs';
+import { codecCases } from './cases/codec.mjs';
 import { concurrentCases } from './cases/concurrent.mjs';
 import { ingestCases } from './cases/ingest.mjs';
 import { peerCases } from './cases/peers.mjs';
@@ -35,7 +36,7 @@ function contenders(params) {
   const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...s3].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...codecCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
@@ -47,6 +48,7 @@ function contenders(params) {
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
+    ['CBOR codec (the daemon\'s control messages)', ['ours.cbor.encode.IngestResult', 'ours.cbor.decode.IngestResult', 'ours.cbor.encode.ObjectInfo', 'ours.cbor.decode.ObjectInfo']],
     [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],
     [`S3: serving one ${s3Label} object whole`, ['peer.s3.get', 'ours.s3.serve']],
     [`S3: ${params.s3?.s3Objects} x 4 KiB objects one after another`, ['peer.s3.small.put', 'ours.s3.small.ingest', 'peer.s3.small.get', 'ours.s3.small.serve']],

@@ -7,6 +7,7 @@
 //! unary one).
 
 use std::fmt;
+use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 use crate::identity::{parse_hex_digest, ContentAddress, HashAlgorithm, DIGEST_LEN};
@@ -106,6 +107,79 @@ pub struct VerifyRequest {
 pub struct DeleteRequest {
     pub address: ContentAddress,
     pub backend_id: Option<String>,
+    /// Delete only an object last touched before this time; keep one touched since.
+    pub unless_touched_since: Option<SystemTime>,
+}
+
+/// `statObject`: what the catalogue knows of an object, without reading its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatRequest {
+    pub address: ContentAddress,
+    pub backend_id: Option<String>,
+}
+
+/// `touchObject`: sets an object's touch time to now, as an ingest that finds it present does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TouchRequest {
+    pub address: ContentAddress,
+    pub backend_id: Option<String>,
+}
+
+/// One page of `listObjects`: the objects after `after` (all when absent), ascending by address
+/// text, at most `limit` of them, only those touched before `touched_before` when given. Front ends
+/// turn pages into the SPEC's async iterable, asking for the next page as the caller consumes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    pub backend_id: Option<String>,
+    pub after: Option<ContentAddress>,
+    pub limit: Option<u64>,
+    pub touched_before: Option<SystemTime>,
+}
+
+/// The most objects one page of a listing holds (and the most it looks at): what bounds a
+/// listing's memory, whatever the store's size.
+pub const LIST_PAGE_LEN: usize = 1000;
+
+/// What one `ListRequest` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectPage {
+    pub objects: Vec<crate::results::ObjectInfo>,
+    /// Where the next page starts (its `after`); absent when the listing is complete.
+    pub next_after: Option<ContentAddress>,
+}
+
+/// One page of `scrub`: verifies the objects after `after` (all when absent), ascending, at most
+/// `bytes_per_second` when given, and with `quarantine` moves each corrupt one to `quarantine/`.
+/// A page ends after [`LIST_PAGE_LEN`] objects or about [`SCRUB_PAGE_TIME`], so that a front end
+/// reports progress and honours its caller's signal between pages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubRequest {
+    pub backend_id: Option<String>,
+    pub after: Option<ContentAddress>,
+    pub quarantine: bool,
+    pub bytes_per_second: Option<u64>,
+}
+
+/// How long one page of a scrub works before it returns.
+pub const SCRUB_PAGE_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What one page of a scrub found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubPage {
+    pub checked_objects: u64,
+    pub checked_bytes: u64,
+    /// The objects that failed, each as `verifyObject` reports it.
+    pub corrupt: Vec<crate::results::VerifyResult>,
+    pub quarantined: u64,
+    /// Where the next page starts (its `after`); absent when the scrub is complete.
+    pub next_after: Option<ContentAddress>,
+}
+
+/// `findMissing`: which of these addresses the backend does not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindMissingRequest {
+    pub addresses: Vec<ContentAddress>,
+    pub backend_id: Option<String>,
 }
 
 impl ServeRequest {
@@ -126,7 +200,13 @@ macro_rules! request_for_address {
     )*};
 }
 
-request_for_address!(ServeRequest { byte_range: None }, VerifyRequest {}, DeleteRequest {});
+request_for_address!(
+    ServeRequest { byte_range: None },
+    VerifyRequest {},
+    DeleteRequest { unless_touched_since: None },
+    StatRequest {},
+    TouchRequest {}
+);
 
 /// `backendHealth`: takes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -172,6 +252,11 @@ pub const OPERATIONS: &[Operation] = &[
     operation("verify_object", "verifyObject", Transfer::Unary),
     operation("delete_object", "deleteObject", Transfer::Unary),
     operation("backend_health", "backendHealth", Transfer::Unary),
+    operation("stat_object", "statObject", Transfer::Unary),
+    operation("touch_object", "touchObject", Transfer::Unary),
+    operation("find_missing", "findMissing", Transfer::Unary),
+    operation("list_objects", "listObjects", Transfer::Unary),
+    operation("scrub", "scrub", Transfer::Unary),
 ];
 
 /// The operation with this wire name.
@@ -194,6 +279,11 @@ pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u
             HealthRequest::from_cbor(request)?;
             Ok(plane.health().await?.to_cbor())
         }
+        "stat_object" => Ok(plane.stat(&StatRequest::from_cbor(request)?).await?.to_cbor()),
+        "touch_object" => Ok(plane.touch(&TouchRequest::from_cbor(request)?).await?.to_cbor()),
+        "find_missing" => Ok(plane.find_missing(&FindMissingRequest::from_cbor(request)?).await?.to_cbor()),
+        "list_objects" => Ok(plane.list(&ListRequest::from_cbor(request)?).await?.to_cbor()),
+        "scrub" => Ok(plane.scrub(&ScrubRequest::from_cbor(request)?).await?.to_cbor()),
         _ => Err(Error::invalid_argument(format!("{operation} moves bytes: it is not a unary call"))),
     }
 }

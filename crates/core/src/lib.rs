@@ -19,15 +19,16 @@ pub mod storage;
 pub mod wire;
 
 pub use api::{
-    ByteRange, DeleteRequest, Expectations, HealthRequest, IngestHints, IngestRequest, Operation, ServeHead,
-    ServeRequest, Transfer, VerifyRequest, OPERATIONS,
+    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
+    ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
+    VerifyRequest, OPERATIONS,
 };
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};
 pub use error::{Error, Result};
 pub use identity::{ContentAddress, Digest, HashAlgorithm};
 pub use ingest::{Ingest, WriteOutcome};
-pub use plane::DataPlane;
+pub use plane::{DataPlane, Served};
 pub use quick_lane::{QuickLane, Ticket};
 pub use results::{
     BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, ScrubProgress, ScrubReport,

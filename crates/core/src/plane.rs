@@ -8,18 +8,28 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::api::{DeleteRequest, IngestRequest, ServeRequest, VerifyRequest};
+use crate::api::{
+    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ScrubPage, ScrubRequest, ServeHead,
+    ServeRequest, StatRequest, TouchRequest, VerifyRequest, LIST_PAGE_LEN, SCRUB_PAGE_TIME,
+};
 use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::{BackendConfig, BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
+use crate::identity::ContentAddress;
 use crate::ingest::{store_bytes, store_chunks, Ingest};
 use crate::quick_lane::{QuickLane, Ticket};
-use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
+use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
-use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
+use crate::storage::{Backend, Deletion, HeldObject, ObjectReader, CHUNK_LEN};
+
+/// An object being served: which one (by its primary address) and how many bytes, then the bytes.
+pub struct Served {
+    pub head: ServeHead,
+    pub reader: Box<dyn ObjectReader>,
+}
 
 #[derive(Debug)]
 pub struct DataPlane {
@@ -136,45 +146,100 @@ impl DataPlane {
         .await
     }
 
-    /// Opens an object (or a half-open byte range of it) for reading.
-    pub async fn serve(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
-        self.backend(request.backend_id.as_deref())?.open(request).await
+    /// Opens an object (or a half-open byte range of it) for reading: what it is, then its bytes.
+    pub async fn serve(&self, request: &ServeRequest) -> Result<Served> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        let reader = backend.open(&ServeRequest { address, ..request.clone() }).await?;
+        let head = ServeHead {
+            content_address: address,
+            size_bytes: reader.size_bytes(),
+            total_size_bytes: reader.total_size_bytes(),
+        };
+        Ok(Served { head, reader })
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.
     pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResult> {
-        let address = &request.address;
-        let held = self.backend(request.backend_id.as_deref())?.digest(address).await?;
-        let (digests, mismatch) = match held {
-            HeldObject::Digested(digests) => {
-                let mismatch = (digests.primary != *address).then(|| {
-                    format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
-                });
-                (digests, mismatch)
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        verify_held(backend.as_ref(), &address).await
+    }
+
+    /// One page of a scrub (see [`ScrubRequest`]).
+    pub async fn scrub(&self, request: &ScrubRequest) -> Result<ScrubPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let started = std::time::Instant::now();
+        let addresses = backend.addresses(request.after.as_ref(), LIST_PAGE_LEN).await?;
+        let mut page = ScrubPage::default();
+        for address in &addresses {
+            let verified = match verify_held(backend.as_ref(), address).await {
+                Ok(verified) => verified,
+                Err(Error::NotFound { .. }) => continue, // deleted since it was listed
+                Err(e) => return Err(e),
+            };
+            page.checked_objects += 1;
+            page.checked_bytes += verified.actual_size_bytes;
+            if !verified.verified {
+                if request.quarantine && backend.quarantine(address).await? {
+                    page.quarantined += 1;
+                }
+                page.corrupt.push(verified);
             }
-            HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
-        };
-        let Digests { primary, sha256, size_bytes } = digests;
-        Ok(VerifyResult {
-            content_address: *address,
-            verified: mismatch.is_none(),
-            actual_primary_digest: primary,
-            actual_sha256_digest: sha256,
-            actual_size_bytes: size_bytes,
-            mismatch,
+            if let Some(rate) = request.bytes_per_second.filter(|&rate| rate > 0) {
+                let due = std::time::Duration::from_secs_f64(page.checked_bytes as f64 / rate as f64);
+                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            }
+            if started.elapsed() >= SCRUB_PAGE_TIME && Some(address) != addresses.last() {
+                page.next_after = Some(*address);
+                return Ok(page);
+            }
+        }
+        page.next_after = (addresses.len() == LIST_PAGE_LEN).then(|| *addresses.last().expect("a full page"));
+        Ok(page)
+    }
+
+    /// Removes an object; deleting an absent object is not an error. With `unless_touched_since`
+    /// an object touched since then is kept, and the result says when it was touched.
+    pub async fn delete(&self, request: &DeleteRequest) -> Result<DeletionResult> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        let deletion = backend.delete(&DeleteRequest { address, ..request.clone() }).await?;
+        Ok(DeletionResult {
+            content_address: address,
+            backend_id: backend.id().to_owned(),
+            deleted: deletion == Deletion::Deleted,
+            touched_at: match deletion {
+                Deletion::Kept(touched_at) => Some(touched_at),
+                Deletion::Deleted | Deletion::Absent => None,
+            },
         })
     }
 
-    /// Removes an object; deleting an absent object is not an error.
-    pub async fn delete(&self, request: &DeleteRequest) -> Result<DeletionResult> {
+    /// What the catalogue knows of an object, without reading its bytes.
+    pub async fn stat(&self, request: &StatRequest) -> Result<ObjectInfo> {
         let backend = self.backend(request.backend_id.as_deref())?;
-        let deleted = backend.delete(request).await?;
-        Ok(DeletionResult {
-            content_address: request.address,
-            backend_id: backend.id().to_owned(),
-            deleted,
-            touched_at: None,
-        })
+        let address = backend.resolve(&request.address).await?;
+        backend.stat(&address).await
+    }
+
+    /// Sets an object's touch time to now, as an ingest that finds it present does.
+    pub async fn touch(&self, request: &TouchRequest) -> Result<ObjectInfo> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.touch(&address).await
+    }
+
+    /// One page of a listing (see [`ListRequest`]).
+    pub async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| (limit as usize).min(LIST_PAGE_LEN));
+        backend.list(&ListRequest { limit: Some(limit as u64), ..request.clone() }).await
+    }
+
+    /// The given addresses the backend does not hold, in the order given.
+    pub async fn find_missing(&self, request: &FindMissingRequest) -> Result<Vec<ContentAddress>> {
+        self.backend(request.backend_id.as_deref())?.find_missing(&request.addresses).await
     }
 
     /// Probes every backend at once.
@@ -197,4 +262,27 @@ impl DataPlane {
         self.closed.store(true, Ordering::Release);
         self.quick_lane.stop();
     }
+}
+
+/// Re-reads the object at `address` and reports whether its bytes still digest to it.
+async fn verify_held(backend: &dyn Backend, address: &ContentAddress) -> Result<VerifyResult> {
+    let held = backend.digest(address).await?;
+    let (digests, mismatch) = match held {
+        HeldObject::Digested(digests) => {
+            let mismatch = (digests.primary != *address).then(|| {
+                format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
+            });
+            (digests, mismatch)
+        }
+        HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
+    };
+    let Digests { primary, sha256, size_bytes } = digests;
+    Ok(VerifyResult {
+        content_address: *address,
+        verified: mismatch.is_none(),
+        actual_primary_digest: primary,
+        actual_sha256_digest: sha256,
+        actual_size_bytes: size_bytes,
+        mismatch,
+    })
 }

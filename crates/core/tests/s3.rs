@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artifactstore_core::{
-    BackendOptions, Bytes, ContentAddress, DataPlane, DeleteRequest, Error, Expectations, IngestHints, IngestRequest,
-    IngestResult, ObjectReader, PlaneConfig, ServeRequest, VerifyRequest,
+    BackendOptions, Bytes, ContentAddress, DataPlane, DeleteRequest, Error, Expectations, FindMissingRequest,
+    IngestHints, IngestRequest, IngestResult, ListRequest, ObjectReader, PlaneConfig, ServeRequest, StatRequest,
+    VerifyRequest,
 };
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -163,7 +164,7 @@ fn serve_request(address: &ContentAddress, range: Option<(u64, u64)>) -> ServeRe
 }
 
 async fn serve(plane: &DataPlane, address: &ContentAddress, range: Option<(u64, u64)>) -> Vec<u8> {
-    read_all(plane.serve(&serve_request(address, range)).await.unwrap()).await
+    read_all(plane.serve(&serve_request(address, range)).await.unwrap().reader).await
 }
 
 fn code<T>(result: Result<T, Error>) -> (&'static str, String) {
@@ -192,7 +193,7 @@ fn small_objects_are_put_once_and_served_in_ranges() {
         assert_eq!(serve(&plane, &address, Some((1000, 200_000))).await, &bytes[1000..200_000]);
         assert_eq!(serve(&plane, &address, Some((5, 5))).await, b"");
         let whole = plane.serve(&serve_request(&address, Some((0, bytes.len() as u64)))).await.unwrap();
-        assert_eq!((whole.size_bytes(), whole.total_size_bytes()), (bytes.len() as u64, bytes.len() as u64));
+        assert_eq!((whole.head.size_bytes, whole.head.total_size_bytes), (bytes.len() as u64, bytes.len() as u64));
         let (code_, message) = code(plane.serve(&serve_request(&address, Some((10, bytes.len() as u64 + 1)))).await);
         assert_eq!(code_, "INVALID_RANGE", "{message}");
 
@@ -409,5 +410,97 @@ fn an_unreachable_endpoint_makes_the_backend_unavailable() {
         let started = std::time::Instant::now();
         assert_unavailable(backend_options(&config), "Connection refused").await;
         assert!(started.elapsed() < Duration::from_secs(60), "failures come promptly: {:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn the_catalogue_finds_objects_by_either_digest_and_deletes_only_what_was_not_touched() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        // One PUT (SHA-256 in the object's metadata) and one multipart upload (in its record).
+        for len in [1000, 9 * MIB] {
+            let bytes = content(len, 9);
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
+            let by_blake3 = plane.stat(&StatRequest::from(stored.primary_digest)).await.unwrap();
+            let by_sha256 = plane.stat(&StatRequest::from(stored.sha256_digest)).await.unwrap();
+            assert_eq!(by_blake3, by_sha256, "{len} bytes");
+            assert_eq!(by_blake3.sha256_digest, stored.sha256_digest);
+            assert_eq!(by_blake3.size_bytes, len as u64);
+            assert_eq!(by_blake3.locator, stored.receipt.locator);
+            assert_eq!(serve(&plane, &stored.sha256_digest, Some((1, 11))).await, &bytes[1..11]);
+
+            let since = std::time::SystemTime::now();
+            let again = ingest_streaming(&plane, &bytes, IngestRequest::default()).await.unwrap();
+            assert!(again.receipt.deduplicated);
+            let unless =
+                DeleteRequest { unless_touched_since: Some(since), ..DeleteRequest::from(stored.sha256_digest) };
+            let kept = plane.delete(&unless).await.unwrap();
+            assert!(!kept.deleted && kept.touched_at.unwrap() >= since, "{kept:?}");
+            assert!(plane.verify(&VerifyRequest::from(stored.primary_digest)).await.unwrap().verified);
+
+            let later = std::time::SystemTime::now() + std::time::Duration::from_millis(1);
+            let unless =
+                DeleteRequest { unless_touched_since: Some(later), ..DeleteRequest::from(stored.primary_digest) };
+            assert!(plane.delete(&unless).await.unwrap().deleted);
+            assert_eq!(code(plane.stat(&StatRequest::from(stored.sha256_digest)).await).0, "NOT_FOUND");
+            let missing =
+                FindMissingRequest { addresses: vec![stored.sha256_digest, stored.primary_digest], backend_id: None };
+            assert_eq!(plane.find_missing(&missing).await.unwrap().len(), 2);
+        }
+        let bucket = raw_bucket(&config);
+        assert_eq!(keys_under(&bucket, &format!("{PREFIX}deleting")).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn listing_pages_through_objects_in_address_order() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let mut expected = Vec::new();
+        for i in 0..12u8 {
+            let bytes = Bytes::from(format!("listed object {i}"));
+            let stored = plane.ingest_bytes(bytes, IngestRequest::default()).await.unwrap();
+            expected.push(stored.primary_digest.to_string());
+        }
+        expected.sort();
+        let (mut listed, mut after) = (Vec::new(), None);
+        loop {
+            let page = plane.list(&ListRequest { after, limit: Some(5), ..Default::default() }).await.unwrap();
+            listed.extend(page.objects.iter().map(|o| o.content_address.to_string()));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed, expected);
+    });
+}
+
+#[test]
+fn an_ingest_racing_a_conditional_delete_leaves_the_object() {
+    with_server(|config| async move {
+        let plane = Arc::new(open_plane(backend_options(&config)).await);
+        for round in 0..40u8 {
+            let bytes = format!("raced object {round}").into_bytes();
+            plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let since = std::time::SystemTime::now();
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default());
+            let deleting = {
+                let plane = plane.clone();
+                let address = artifactstore_core::hashing::digest_bytes(
+                    artifactstore_core::HashAlgorithm::Blake3,
+                    &Bytes::from(bytes.clone()),
+                    MIB,
+                )
+                .primary;
+                let request = DeleteRequest { unless_touched_since: Some(since), ..DeleteRequest::from(address) };
+                tokio::spawn(async move { plane.delete(&request).await.unwrap() })
+            };
+            let stored = stored.await.unwrap();
+            let deletion = deleting.await.unwrap();
+            let verified = plane.verify(&VerifyRequest::from(stored.primary_digest)).await;
+            assert!(verified.is_ok_and(|v| v.verified), "round {round}: {deletion:?}");
+        }
     });
 }

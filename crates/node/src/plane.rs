@@ -76,8 +76,8 @@ impl NativeDataPlane {
     #[napi]
     pub async fn serve(&self, request: Buffer) -> Result<NativeObjectReader> {
         let request = ServeRequest::from_cbor(&request).map_err(to_js_error)?;
-        let reader = self.plane.serve(&request).await.map_err(to_js_error)?;
-        Ok(NativeObjectReader::new(reader))
+        let served = self.plane.serve(&request).await.map_err(to_js_error)?;
+        Ok(NativeObjectReader::new(served))
     }
 
     /// Runs a unary operation (see `artifactstore_core::api::call`): its request and its result in

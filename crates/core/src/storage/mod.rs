@@ -11,11 +11,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::api::{ByteRange, DeleteRequest, IngestRequest, ServeRequest};
+use crate::api::{ByteRange, DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::results::BackendHealth;
+use crate::results::{BackendHealth, ObjectInfo};
 pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
 /// Reads of a served object and writes during an ingest move in chunks of this size.
@@ -45,8 +45,35 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
 
-    /// Removes an object; `false` when it was absent.
-    async fn delete(&self, request: &DeleteRequest) -> Result<bool>;
+    /// The primary address of the object `address` names: itself, or for `sha256:<hex>` with no
+    /// SHA-256-primary object of that digest, the BLAKE3-primary object whose SHA-256 it is. Reads
+    /// no object bytes; an address that names nothing comes back as it is.
+    async fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress>;
+
+    /// What the catalogue knows of an object (by its primary address), without reading its bytes.
+    async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
+    /// Sets an object's touch time to now; `NOT_FOUND` when absent.
+    async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
+    /// One page of the backend's objects; `request.limit` is set and at most [`crate::api::LIST_PAGE_LEN`].
+    async fn list(&self, request: &ListRequest) -> Result<ObjectPage>;
+
+    /// The names under `objects/` after `after`, ascending, at most `limit`, whatever each is (a
+    /// scrub checks them all).
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>>;
+
+    /// Moves a corrupt object out of `objects/` to the same path below `quarantine/`, never deleting
+    /// a byte; `false` when it was gone already.
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool>;
+
+    /// The addresses (of either digest) the backend does not hold, in the order given.
+    async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>>;
+
+    /// Removes an object (by its primary address), unless the request's `unless_touched_since`
+    /// keeps it. Holds against ingests and touches of the same object at the same time: one that
+    /// began at or after that time and resolved leaves the object present and whole.
+    async fn delete(&self, request: &DeleteRequest) -> Result<Deletion>;
 
     /// Probes the backend for real; never fails, an unhealthy backend says why in `detail`.
     async fn health(&self) -> BackendHealth;
@@ -62,6 +89,15 @@ pub trait ObjectWriter: Send {
 
     /// Makes the object visible under `address`, or finds it already there (deduplicated).
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed>;
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    Absent,
+    /// Touched at this time, not before the request's `unless_touched_since`: kept.
+    Kept(SystemTime),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@ mod requests;
 mod types;
 
 use crate::error::Result;
+use crate::identity::Digest;
 
 use fields::{Field, MapCodec};
 
@@ -36,5 +37,17 @@ impl<T: MapCodec> Wire for T {
 
     fn from_cbor(bytes: &[u8]) -> Result<Self> {
         Field::root(T::NAME, cbor::decode(bytes)?).decode()
+    }
+}
+
+/// A list of addresses (what `findMissing` returns): an array of digests.
+impl Wire for Vec<Digest> {
+    fn to_cbor(&self) -> Vec<u8> {
+        cbor::array(self.iter().map(MapCodec::encode).collect())
+    }
+
+    fn from_cbor(bytes: &[u8]) -> Result<Self> {
+        let items = Field::root("addresses", cbor::decode(bytes)?).array()?;
+        items.into_iter().map(Field::decode).collect()
     }
 }

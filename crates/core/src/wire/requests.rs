@@ -1,12 +1,15 @@
 //! The wire form of each operation's request (see [`crate::api`]). Addresses travel as their text
 //! form, so a bad one is `INVALID_ADDRESS` with the message an in-process call gives.
 
+use std::time::SystemTime;
+
 use crate::api::{
-    ByteRange, DeleteRequest, Expectations, HealthRequest, IngestHints, IngestRequest, ServeHead, ServeRequest,
-    VerifyRequest,
+    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
+    ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, VerifyRequest,
 };
 use crate::error::Result;
 use crate::identity::ContentAddress;
+use crate::results::rfc3339_millis;
 
 use super::cbor;
 use super::fields::{Field, Fields, MapCodec};
@@ -115,7 +118,53 @@ macro_rules! address_request {
 }
 
 address_request!(VerifyRequest);
-address_request!(DeleteRequest);
+address_request!(StatRequest);
+address_request!(TouchRequest);
+
+/// A time a caller gives: any RFC 3339 form (`2026-12-01T08:30:00Z`, with or without fractions).
+fn request_time(field: Field) -> Result<SystemTime> {
+    field.parsed_text("an RFC 3339 time, like \"2026-12-01T08:30:00.000Z\"", |s| humantime::parse_rfc3339_weak(s).ok())
+}
+
+impl MapCodec for DeleteRequest {
+    const NAME: &'static str = "DeleteRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("address", address_text(&self.address))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "unless_touched_since", self.unless_touched_since, |t| {
+            cbor::text(&rfc3339_millis(t))
+        });
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(DeleteRequest {
+            address: address(fields.required("address")?)?,
+            backend_id: optional_text(fields, "backend_id")?,
+            unless_touched_since: fields.optional("unless_touched_since").map(request_time).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for FindMissingRequest {
+    const NAME: &'static str = "FindMissingRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let addresses = self.addresses.iter().map(address_text).collect();
+        let mut entries = vec![("addresses", cbor::array(addresses))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let addresses = fields.required("addresses")?.array()?;
+        Ok(FindMissingRequest {
+            addresses: addresses.into_iter().map(address).collect::<Result<_>>()?,
+            backend_id: optional_text(fields, "backend_id")?,
+        })
+    }
+}
 
 impl MapCodec for HealthRequest {
     const NAME: &'static str = "HealthRequest";
@@ -126,5 +175,92 @@ impl MapCodec for HealthRequest {
 
     fn decode(_fields: &mut Fields) -> Result<Self> {
         Ok(HealthRequest {})
+    }
+}
+
+impl MapCodec for ListRequest {
+    const NAME: &'static str = "ListRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = Entries::new();
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "after", self.after.as_ref(), address_text);
+        push_optional(&mut entries, "limit", self.limit, cbor::unsigned);
+        push_optional(&mut entries, "touched_before", self.touched_before, |t| cbor::text(&rfc3339_millis(t)));
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ListRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            after: fields.optional("after").map(address).transpose()?,
+            limit: fields.optional("limit").map(Field::unsigned).transpose()?,
+            touched_before: fields.optional("touched_before").map(request_time).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ObjectPage {
+    const NAME: &'static str = "ObjectPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("objects", cbor::array(self.objects.iter().map(MapCodec::encode).collect()))];
+        push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let objects = fields.required("objects")?.array()?;
+        Ok(ObjectPage {
+            objects: objects.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            next_after: fields.optional("next_after").map(address).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubRequest {
+    const NAME: &'static str = "ScrubRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("quarantine", cbor::boolean(self.quarantine))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "after", self.after.as_ref(), address_text);
+        push_optional(&mut entries, "bytes_per_second", self.bytes_per_second, cbor::unsigned);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ScrubRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            after: fields.optional("after").map(address).transpose()?,
+            quarantine: fields.optional("quarantine").map(Field::boolean).transpose()?.unwrap_or(false),
+            bytes_per_second: fields.optional("bytes_per_second").map(Field::unsigned).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubPage {
+    const NAME: &'static str = "ScrubPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![
+            ("checked_objects", cbor::unsigned(self.checked_objects)),
+            ("checked_bytes", cbor::unsigned(self.checked_bytes)),
+            ("corrupt", cbor::array(self.corrupt.iter().map(MapCodec::encode).collect())),
+            ("quarantined", cbor::unsigned(self.quarantined)),
+        ];
+        push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let corrupt = fields.required("corrupt")?.array()?;
+        Ok(ScrubPage {
+            checked_objects: fields.required("checked_objects")?.unsigned()?,
+            checked_bytes: fields.required("checked_bytes")?.unsigned()?,
+            corrupt: corrupt.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            quarantined: fields.required("quarantined")?.unsigned()?,
+            next_after: fields.optional("next_after").map(address).transpose()?,
+        })
     }
 }

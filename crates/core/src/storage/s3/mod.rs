@@ -3,11 +3,13 @@
 //! ```text
 //! <prefix>objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
 //! <prefix>staging/<unique>                                  large ingests on their way to objects/
+//! <prefix>index/, touched/, deleting/                       the catalogue (see [`catalogue`])
 //! ```
 //! A small object is kept in memory and written with one create-only PUT under its final key. A
 //! large one streams by multipart upload to a staging key and is copied to its final key once its
 //! address is known. Either way an object is never visible half-written.
 
+mod catalogue;
 mod client;
 mod reader;
 mod uploads;
@@ -24,17 +26,20 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::writer::S3Writer;
-use super::{digest_reader, object_locator, Backend, Committed, HeldObject, ObjectReader, ObjectWriter};
-use crate::api::{DeleteRequest, IngestRequest, ServeRequest};
+use super::{digest_reader, object_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter};
+use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
-use crate::identity::ContentAddress;
-use crate::results::{BackendHealth, BackendKind};
+use crate::identity::{ContentAddress, HashAlgorithm};
+use crate::results::{BackendHealth, BackendKind, ObjectInfo};
 
 /// A staging object lives only while one server-side copy runs; one older than this was left by an
 /// ingest that died between completing its upload and committing it.
 const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
+
+/// Requests a lookup of many objects (`findMissing`, a page of a listing) keeps in flight.
+const LOOKUPS_AT_ONCE: usize = 16;
 
 #[derive(Debug)]
 pub struct S3Backend {
@@ -103,18 +108,82 @@ impl Backend for S3Backend {
         Ok(HeldObject::Digested(digest_reader(&mut reader, address.algorithm).await?))
     }
 
-    async fn delete(&self, request: &DeleteRequest) -> Result<bool> {
-        let address = &request.address;
-        let path = self.bucket.object_path(address);
-        // S3 answers a DELETE of an absent key with success: only a HEAD tells whether it was there.
-        if let Err(e) = self.bucket.store.head(&path).await {
-            return match self.bucket.read_failure(address, format!("deleting {path}"), e).await {
-                Error::NotFound { .. } => Ok(false),
-                other => Err(other),
-            };
+    async fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress> {
+        let bucket = &self.bucket;
+        if address.algorithm != HashAlgorithm::Sha256 || bucket.head_object(address).await?.is_some() {
+            return Ok(*address);
         }
-        self.bucket.store.delete(&path).await.map_err(|e| self.bucket.unavailable(format!("deleting {path}"), &e))?;
-        Ok(true)
+        match bucket.read_index(&address.bytes).await? {
+            Some(primary) if bucket.head_object(&primary).await?.is_some() => Ok(primary),
+            Some(primary) => {
+                bucket.remove_index(&address.bytes, &primary).await?;
+                Ok(*address)
+            }
+            None => Ok(*address),
+        }
+    }
+
+    async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let head = self.bucket.head_object(address).await?.ok_or_else(|| self.bucket.not_found(address))?;
+        self.bucket.info(address, head).await
+    }
+
+    /// Touches first, then looks, as an ingest does (see `delete`).
+    async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let before = self.stat(address).await?;
+        self.bucket.record_touch(address, Some(&before.sha256_digest.bytes)).await?;
+        self.stat(address).await
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        self.bucket.list(request).await
+    }
+
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        self.bucket.addresses(after, limit).await
+    }
+
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        self.bucket.quarantine(address).await
+    }
+
+    async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
+        let held = futures::stream::iter(addresses.iter().copied())
+            .map(|address| async move {
+                let primary = self.resolve(&address).await?;
+                Ok::<_, Error>((address, self.bucket.head_object(&primary).await?.is_some()))
+            })
+            .buffered(LOOKUPS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        let mut missing = Vec::new();
+        for found in held {
+            let (address, present) = found?;
+            if !present {
+                missing.push(address);
+            }
+        }
+        Ok(missing)
+    }
+
+    async fn delete(&self, request: &DeleteRequest) -> Result<Deletion> {
+        let address = &request.address;
+        let Some(head) = self.bucket.head_object(address).await? else { return Ok(Deletion::Absent) };
+        let path = self.bucket.object_path(address);
+        let Some(since) = request.unless_touched_since else {
+            self.bucket
+                .store
+                .delete(&path)
+                .await
+                .map_err(|e| self.bucket.unavailable(format!("deleting {path}"), &e))?;
+            self.bucket.forget(address, head.sha256).await?;
+            return Ok(Deletion::Deleted);
+        };
+        let touched_at = self.bucket.touched_at(address, head.stored_at()).await?;
+        if touched_at >= since {
+            return Ok(Deletion::Kept(touched_at));
+        }
+        self.bucket.delete_unless_touched(address, since, head.sha256).await
     }
 
     async fn health(&self) -> BackendHealth {

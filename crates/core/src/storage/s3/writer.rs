@@ -15,10 +15,10 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use tokio::runtime::Handle;
 
-use super::Bucket;
+use super::{catalogue, Bucket};
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::ContentAddress;
@@ -84,8 +84,8 @@ impl S3Writer {
         let target = writer.bucket.object_path(address);
         // Sending a small object costs less than asking first: its create-only PUT finds a stored
         // copy anyway. A larger one is worth a HEAD that may spare the upload.
-        if bytes.len() > SEND_WITHOUT_ASKING {
-            if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
+        if bytes.len() > SEND_WITHOUT_ASKING && writer.intact_object_at(address, digests.size_bytes)?.is_some() {
+            if let Some(stored_at) = writer.touched_intact_object(address, digests)? {
                 return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
             }
         }
@@ -121,44 +121,52 @@ impl S3Writer {
         Ok(())
     }
 
-    /// One create-only PUT; an object already there is kept if it has the right size.
-    fn put_whole(&self, target: &Path, chunks: Vec<Bytes>, size_bytes: u64) -> Result<Placed> {
+    /// One create-only PUT; an object already there is kept if it has the right size and is still
+    /// there once touched (touch first, then look: see `Bucket::delete_unless_touched`).
+    fn put_whole(&self, address: &ContentAddress, chunks: Vec<Bytes>, digests: &Digests) -> Result<Placed> {
+        let target = self.bucket.object_path(address);
         let payload = PutPayload::from_iter(chunks);
         let doing = || format!("storing {target}");
-        match self.block_on(self.bucket.store.put_opts(target, payload.clone(), PutMode::Create.into())) {
-            Ok(_) => Ok(Placed::New),
-            Err(object_store::Error::AlreadyExists { .. }) => match self.intact_object_at(target, size_bytes)? {
-                Some(stored_at) => Ok(Placed::AlreadyThere(stored_at)),
-                None => {
-                    self.block_on(self.bucket.store.put(target, payload))
-                        .map_err(|e| self.bucket.unavailable(doing(), &e))?;
-                    Ok(Placed::New)
-                }
-            },
+        let attributes = catalogue::object_attributes(&digests.sha256.bytes, SystemTime::now());
+        let options = PutOptions { mode: PutMode::Create, attributes: attributes.clone(), ..Default::default() };
+        let existing = match self.block_on(self.bucket.store.put_opts(&target, payload.clone(), options)) {
+            Ok(_) => return Ok(Placed::New),
+            Err(object_store::Error::AlreadyExists { .. }) => self.touched_intact_object(address, digests)?,
             // A server may answer a create-only PUT of a key that a concurrent PUT just created
             // by resetting the connection mid-body (versitygw does): the object there settles it.
-            Err(e) => match self.intact_object_at(target, size_bytes) {
-                Ok(Some(stored_at)) => Ok(Placed::AlreadyThere(stored_at)),
-                _ => Err(self.bucket.unavailable(doing(), &e)),
+            Err(e) => match self.touched_intact_object(address, digests) {
+                Ok(Some(stored_at)) => Some(stored_at),
+                _ => return Err(self.bucket.unavailable(doing(), &e)),
             },
+        };
+        if let Some(stored_at) = existing {
+            return Ok(Placed::AlreadyThere(stored_at));
         }
+        let options = PutOptions { attributes, ..Default::default() };
+        self.block_on(self.bucket.store.put_opts(&target, payload, options))
+            .map_err(|e| self.bucket.unavailable(doing(), &e))?;
+        Ok(Placed::New)
     }
 
-    /// Completes the upload, then copies the staging object to `target` unless an intact object is
-    /// there already.
+    /// Completes the upload, then copies the staging object to its place unless an intact object
+    /// is there already (and still there once touched).
     fn place_upload(
         &mut self,
         staging: Path,
         upload: WriteMultipart,
-        target: &Path,
-        size_bytes: u64,
+        address: &ContentAddress,
+        digests: &Digests,
     ) -> Result<Placed> {
         self.block_on(upload.finish())
             .map_err(|e| self.bucket.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
-        let placed = match self.intact_object_at(target, size_bytes)? {
-            Some(stored_at) => Placed::AlreadyThere(stored_at),
-            None => self.copy(&staging, target, size_bytes)?,
+        let target = self.bucket.object_path(address);
+        let placed = match self.intact_object_at(address, digests.size_bytes)? {
+            Some(_) => match self.touched_intact_object(address, digests)? {
+                Some(stored_at) => Placed::AlreadyThere(stored_at),
+                None => self.copy(&staging, &target, address, digests)?,
+            },
+            None => self.copy(&staging, &target, address, digests)?,
         };
         // Best effort: once the object is in place, a leftover staging object is the sweep's.
         let _ = self.block_on(self.bucket.store.delete(&staging));
@@ -166,14 +174,22 @@ impl S3Writer {
         Ok(placed)
     }
 
+    /// Touches the object at the address, then looks for an intact copy there: when it was stored.
+    fn touched_intact_object(&self, address: &ContentAddress, digests: &Digests) -> Result<Option<SystemTime>> {
+        self.block_on(self.bucket.record_touch(address, Some(&digests.sha256.bytes)))?;
+        self.intact_object_at(address, digests.size_bytes)
+    }
+
     /// A create-only copy where the server supports one; a plain copy otherwise, which at worst
-    /// overwrites an object with the same content.
-    fn copy(&self, staging: &Path, target: &Path, size_bytes: u64) -> Result<Placed> {
+    /// overwrites an object with the same content. The copy carries no SHA-256 in its metadata (the
+    /// upload began before it was known): the record beside it, written first, holds it.
+    fn copy(&self, staging: &Path, target: &Path, address: &ContentAddress, digests: &Digests) -> Result<Placed> {
         let doing = || format!("copying {staging} to {target}");
+        self.block_on(self.bucket.record_touch(address, Some(&digests.sha256.bytes)))?;
         match self.block_on(self.bucket.copier.copy_if_not_exists(staging, target)) {
             Ok(()) => return Ok(Placed::New),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                if let Some(stored_at) = self.intact_object_at(target, size_bytes)? {
+                if let Some(stored_at) = self.intact_object_at(address, digests.size_bytes)? {
                     return Ok(Placed::AlreadyThere(stored_at));
                 }
             }
@@ -187,15 +203,9 @@ impl S3Writer {
 
     /// When the object at `target` was stored, if there is one of the right size. One of another
     /// size (left by corruption) is as good as none: the new copy replaces it.
-    fn intact_object_at(&self, target: &Path, size_bytes: u64) -> Result<Option<SystemTime>> {
-        match self.block_on(self.bucket.store.head(target)) {
-            Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => match self.block_on(self.bucket.failure(format!("looking for {target}"), e)) {
-                Some(failure) => Err(failure),
-                None => Ok(None),
-            },
-        }
+    fn intact_object_at(&self, address: &ContentAddress, size_bytes: u64) -> Result<Option<SystemTime>> {
+        let head = self.block_on(self.bucket.head_object(address))?;
+        Ok(head.filter(|head| head.meta.size == size_bytes).map(|head| head.stored_at()))
     }
 
     /// What must be removed if the writer goes away now.
@@ -243,15 +253,22 @@ impl ObjectWriter for S3Writer {
         }
     }
 
+    /// Indexes the object by its SHA-256 first, places it, then checks the index (a conditional
+    /// delete of an older copy may have removed the entry meanwhile).
     fn commit(mut self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
         let target = self.bucket.object_path(address);
+        let sha256 = &digests.sha256.bytes;
+        self.block_on(self.bucket.write_index(sha256, address))?;
         let placed = match std::mem::replace(&mut self.state, State::Done) {
-            State::Buffered { chunks, .. } => self.put_whole(&target, chunks, digests.size_bytes)?,
-            State::Uploading { staging, upload } => self.place_upload(staging, upload, &target, digests.size_bytes)?,
+            State::Buffered { chunks, .. } => self.put_whole(address, chunks, digests)?,
+            State::Uploading { staging, upload } => self.place_upload(staging, upload, address, digests)?,
             State::Staged(_) | State::Done => unreachable!("committed twice"),
         };
         let (stored_at, deduplicated) = match placed {
-            Placed::New => (SystemTime::now(), false),
+            Placed::New => {
+                self.block_on(self.bucket.ensure_index(sha256, address))?;
+                (SystemTime::now(), false)
+            }
             Placed::AlreadyThere(stored_at) => (stored_at, true),
         };
         Ok(Committed { locator: target.to_string(), stored_at, deduplicated })

@@ -1,15 +1,17 @@
+// openDataPlane: the SPEC's DataPlane in this process, on the native addon.
+
 import { setMaxListeners } from 'node:events';
-import { addressText, describe, parseContentAddress } from './address';
-import { DataPlaneError, translateNative } from './errors';
-import { ingestStream } from './ingest';
-import native from './native';
-import type { NativeDataPlane } from './native';
-import { NativeObjectStream } from './object-stream';
-import { backendIdOf, byteRangeOf, isRecord, nativeBackends, nativeIngestOptions, optionalSignal } from './options';
+import { abortError, raceAbort } from '../abort';
+import { addressText } from '../address';
+import { decodeCbor, encodeCbor } from '../cbor';
+import { describe } from '../describe';
+import { DataPlaneError } from '../errors';
+import { backendIdOf, byteRangeOf, checkedBackends, checkedIngestOptions, isRecord, optionalSignal } from '../options';
 import type {
   AddressLike,
   BackendOptions,
   BackendStatus,
+  ContentAddress,
   DataPlaneConfig,
   DeletionResult,
   IngestOptions,
@@ -18,13 +20,19 @@ import type {
   OpenDataPlane,
   ServeOptions,
   VerifyResult,
-} from './types';
-import { abortError, raceAbort } from './abort';
-import { decodeCbor, encodeCbor } from './cbor';
+} from '../types';
+import { addon, type NativeDataPlane } from './addon';
+import { translateNative } from './errors';
+import { ingestStream } from './ingest';
+import { NativeObjectStream } from './object-stream';
 
-/** Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour. */
+/**
+ * Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour,
+ * and with BACKEND_UNAVAILABLE when the addon cannot load (the first call loads it).
+ */
 export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
-  const { backends, defaultBackend } = nativeBackends(config);
+  const { backends, defaultBackend } = checkedBackends(config);
+  const native = addon();
   const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend));
   return new DataPlaneClient(plane);
 }
@@ -47,7 +55,7 @@ class DataPlaneClient implements OpenDataPlane {
 
   ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
     return this.call('ingestStream', options, (signal) =>
-      ingestStream(this.plane, stream, nativeIngestOptions(options), signal, () => this.calls.size === 1),
+      ingestStream(this.plane, stream, checkedIngestOptions(options), signal, () => this.calls.size === 1),
     );
   }
 
@@ -56,14 +64,15 @@ class DataPlaneClient implements OpenDataPlane {
       if (typeof path !== 'string' || path.length === 0) {
         throw new DataPlaneError('INVALID_ARGUMENT', `ingestFile: path must be a non-empty string, got ${describe(path)}`);
       }
-      const nativeOptions = nativeIngestOptions(options);
+      const checked = checkedIngestOptions(options);
       // Not a race: the native call stops at the next chunk and stores nothing, or has committed
       // already, and its answer is the truth either way.
-      const cancellation = new native.Cancellation();
+      const { Cancellation } = addon(); // loaded: this plane was opened with it
+      const cancellation = new Cancellation();
       const cancel = () => cancellation.cancel();
       signal.addEventListener('abort', cancel, { once: true });
       try {
-        return (await translateNative(() => this.plane.ingestFile(path, nativeOptions, cancellation))) as IngestResult;
+        return (await translateNative(() => this.plane.ingestFile(path, checked, cancellation))) as IngestResult;
       } catch (error) {
         throw signal.aborted && (error as DataPlaneError).code === 'ABORTED' ? abortError(signal, 'ingestFile') : error;
       } finally {
@@ -83,7 +92,7 @@ class DataPlaneClient implements OpenDataPlane {
         'serveObject',
         (late) => late.close(),
       );
-      const stream = new NativeObjectStream(parseContentAddress(text), reader, signal, (s) => this.openStreams.delete(s));
+      const stream = new NativeObjectStream(reader.contentAddress as ContentAddress, reader, signal, (s) => this.openStreams.delete(s));
       this.openStreams.add(stream);
       return stream;
     });
