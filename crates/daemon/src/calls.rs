@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::collections::VecDeque;
 
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult};
+use artifactstore_core::{Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult, Served};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::credit::{Inbound, Outbound};
-use crate::dispatch::{Pending, Served};
+use crate::dispatch::Pending;
 use crate::frame::{Frame, Kind, END, MAX_DATA_PAYLOAD, MORE};
 use crate::message::{core_error_frame, error_frame};
 use crate::outbound::Outbox;
@@ -204,7 +204,7 @@ pub async fn serve(ctx: CallContext, opening: Pending<Served>, credit: Arc<Outbo
         Ok(served) => served,
         Err(error) => return ctx.fail(&error).await,
     };
-    ctx.respond(MORE, head).await;
+    ctx.respond(MORE, head.to_cbor()).await;
     loop {
         let chunk = tokio::select! {
             chunk = reader.next_chunk() => chunk,

@@ -12,9 +12,7 @@ use artifactstore_core::api::{self, Transfer};
 use artifactstore_core::wire::cbor::{self, Value};
 use artifactstore_core::wire::fields::Field;
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{
-    Bytes, DataPlane, Error, IngestRequest, ObjectReader, Operation, Result, ServeHead, ServeRequest,
-};
+use artifactstore_core::{Bytes, DataPlane, Error, IngestRequest, Operation, Result, ServeRequest, Served};
 
 pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
@@ -26,12 +24,6 @@ pub enum Started {
     Ingest(IngestRequest),
     /// The object, once open.
     Serve(Pending<Served>),
-}
-
-/// An object opened for serving: the RESPONSE (a `ServeHead`), then the reader's bytes.
-pub struct Served {
-    pub head: Vec<u8>,
-    pub reader: Box<dyn ObjectReader>,
 }
 
 /// A REQUEST's payload, `{op, args}`; `args` keeps its CBOR for the core to decode.
@@ -78,15 +70,7 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
         }
         Transfer::BytesOut => {
             let request = ServeRequest::from_cbor(&args)?;
-            Started::Serve(Box::pin(async move {
-                let reader = plane.serve(&request).await?;
-                let head = ServeHead {
-                    content_address: request.address,
-                    size_bytes: reader.size_bytes(),
-                    total_size_bytes: reader.total_size_bytes(),
-                };
-                Ok(Served { head: head.to_cbor(), reader })
-            }))
+            Started::Serve(Box::pin(async move { plane.serve(&request).await }))
         }
     })
 }
