@@ -41,7 +41,8 @@ fn with_hello(peer: &mut Peer) {
 fn malformed_frames_end_only_their_connection() {
     let daemon = fast_daemon();
     let mut good = daemon.connect();
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Peer)>)> = vec![
+    type Attack = Box<dyn FnOnce(&mut Peer)>;
+    let cases: Vec<(&str, Attack)> = vec![
         ("exceeds the limit of 65536", Box::new(|p: &mut Peer| _ = p.send_bytes(&header(0xFFFF_FFFF, 0, 1, 0)))),
         (
             "exceeds the limit of 1048576",

@@ -37,9 +37,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon with `extra` config fields (JSON members, e.g. `"socketMode": "600"`).
     pub fn start(extra: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let daemon = Daemon::spawn_in(dir, extra);
-        daemon
+        Daemon::spawn_in(tempfile::tempdir().unwrap(), extra)
     }
 
     pub fn spawn_in(dir: tempfile::TempDir, extra: &str) -> Daemon {
