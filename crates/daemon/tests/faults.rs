@@ -24,6 +24,21 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A client that starts an ingest and a serve and vanishes, as when its process is killed.
+fn client_gone_mid_call(daemon: &Daemon, keeper: &mut support::Peer, address: &str, round: u64) {
+    let partial = pseudo_random(WINDOW / 2 + round as usize * 1000, 100 + round);
+    let mut ingesting = daemon.connect();
+    let ingest = ingesting.request("ingest_stream", cbor::map(vec![]), OPEN);
+    ingesting.send(Frame::new(Kind::Data, ingest, 0, partial.clone()));
+    let mut serving = daemon.connect();
+    serving.request("serve_object", object_args(address), 0);
+    assert_eq!(serving.recv().unwrap().kind, Kind::Response);
+    drop(ingesting);
+    drop(serving);
+    let lost = format!("blake3:{}", blake3::hash(&partial).to_hex());
+    assert_eq!(keeper.call("verify_object", object_args(&lost)).unwrap_err().code, "NOT_FOUND");
+}
+
 #[test]
 fn clients_gone_mid_ingest_and_mid_serve_cost_the_daemon_nothing() {
     let daemon = Daemon::start("");
@@ -33,22 +48,17 @@ fn clients_gone_mid_ingest_and_mid_serve_cost_the_daemon_nothing() {
     let address = stored.primary_digest.to_string();
     keeper.healthy();
     let descriptors = daemon.open_descriptors();
-    for round in 0..20u64 {
-        let partial = pseudo_random(WINDOW / 2 + round as usize * 1000, 100 + round);
-        let mut ingesting = daemon.connect();
-        let ingest = ingesting.request("ingest_stream", cbor::map(vec![]), OPEN);
-        ingesting.send(Frame::new(Kind::Data, ingest, 0, partial.clone()));
-        let mut serving = daemon.connect();
-        serving.request("serve_object", object_args(&address), 0);
-        assert_eq!(serving.recv().unwrap().kind, Kind::Response);
-        // The socket closed without a word, as when the client process is killed.
-        drop(ingesting);
-        drop(serving);
-        let lost = format!("blake3:{}", blake3::hash(&partial).to_hex());
-        assert_eq!(keeper.call("verify_object", object_args(&lost)).unwrap_err().code, "NOT_FOUND");
-    }
+    (0..20).for_each(|round| client_gone_mid_call(&daemon, &mut keeper, &address, round));
     eventually("no temporary file left", || temporaries(&daemon) == 0);
     eventually("descriptors back", || daemon.open_descriptors() <= descriptors);
+    // The allocator keeps some of what the first twenty used; twenty more must not add to it
+    // what they held (over 4 MiB each).
+    let settled = daemon.rss_kib();
+    (20..40).for_each(|round| client_gone_mid_call(&daemon, &mut keeper, &address, round));
+    eventually("descriptors back again", || daemon.open_descriptors() <= descriptors);
+    let grown = daemon.rss_kib().saturating_sub(settled);
+    assert!(grown < 4 * 1024, "RSS grew by {grown} KiB over twenty more clients gone mid-call");
+    eventually("no temporary file left again", || temporaries(&daemon) == 0);
     keeper.healthy();
 }
 
