@@ -52,12 +52,12 @@ fn clients_gone_mid_ingest_and_mid_serve_cost_the_daemon_nothing() {
     eventually("no temporary file left", || temporaries(&daemon) == 0);
     eventually("descriptors back", || daemon.open_descriptors() <= descriptors);
     // The allocator keeps some of what the first twenty used; twenty more must not add to it
-    // what they held (over 4 MiB each).
+    // what they held (over 4 MiB each: 80 MiB if none of it were released).
     let settled = daemon.rss_kib();
     (20..40).for_each(|round| client_gone_mid_call(&daemon, &mut keeper, &address, round));
     eventually("descriptors back again", || daemon.open_descriptors() <= descriptors);
     let grown = daemon.rss_kib().saturating_sub(settled);
-    assert!(grown < 4 * 1024, "RSS grew by {grown} KiB over twenty more clients gone mid-call");
+    assert!(grown < 24 * 1024, "RSS grew by {grown} KiB over twenty more clients gone mid-call");
     eventually("no temporary file left again", || temporaries(&daemon) == 0);
     keeper.healthy();
 }

@@ -246,8 +246,8 @@ fn silent_and_slow_peers_are_cut_by_the_timeouts_while_a_good_client_is_served()
 #[test]
 fn idle_connections_are_closed_after_the_idle_timeout() {
     let daemon = Daemon::start(r#""limits": {"idleTimeoutMs": 700}"#);
-    let mut idle = daemon.connect();
     let started = Instant::now();
+    let mut idle = daemon.connect();
     let goaway = idle.goaway();
     assert_eq!(goaway.code, "CLOSED");
     assert!(goaway.message.contains("idle for 700 ms"), "{goaway:?}");
