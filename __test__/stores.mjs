@@ -3,7 +3,7 @@
 // look at from outside the plane; a plane is opened over it separately (conformance.mjs).
 
 import test from 'ava';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startS3Server } from '../scripts/s3-server.mjs';
@@ -39,6 +39,8 @@ let storeCount = 0;
  *                   <prefix>objects/), [] while the store holds no object;
  *   holds(locator)  whether the object a receipt's locator names is in this store (on s3 the
  *                   locator is a key of the shared bucket: one under another prefix is not);
+ *   replace(locator, bytes)  puts other bytes where an object is, as corruption would (fs: the
+ *                   file, s3: the key; the object's recorded SHA-256 and times stay as they were);
  *   remove()        deletes the store;
  * and fs: root; s3: server, prefix.
  */
@@ -51,6 +53,7 @@ const FACTORIES = {
       leftovers: () => readdir(join(root, 'tmp')),
       stored: () => readdir(join(root, 'objects')),
       holds: (locator) => stat(join(root, locator)).then(() => true, () => false),
+      replace: (locator, bytes) => writeFile(join(root, locator), bytes),
       remove: () => rm(root, { recursive: true, force: true }),
     };
   },
@@ -64,6 +67,10 @@ const FACTORIES = {
       leftovers: () => listKeys(server, `${prefix}staging/`),
       stored: () => listKeys(server, `${prefix}objects/`),
       holds: async (locator) => locator.startsWith(prefix) && (await listKeys(server, locator)).includes(locator),
+      async replace(locator, bytes) {
+        const response = await server.request('PUT', `/${server.bucket}/${locator}`, { body: bytes });
+        if (!response.ok) throw new Error(`replacing ${locator}: HTTP ${response.status} ${await response.text()}`);
+      },
       remove: async () => {},
     };
   },

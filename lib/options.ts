@@ -23,18 +23,18 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-function optionalString(value: unknown, field: string): string | undefined {
+export function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || typeof value === 'string') return value;
   return fail('INVALID_ARGUMENT', `${field} must be a string, got ${describe(value)}`);
 }
 
-function optionalCount(value: unknown, field: string): number | undefined {
+export function optionalCount(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   return fail('INVALID_ARGUMENT', `${field} must be a non-negative integer, got ${describe(value)}`);
 }
 
-function optionalRecord(value: unknown, field: string): Record<string, unknown> {
+export function optionalRecord(value: unknown, field: string): Record<string, unknown> {
   if (value === undefined) return {};
   if (isRecord(value)) return value;
   return fail('INVALID_ARGUMENT', `${field} must be an object, got ${describe(value)}`);
@@ -102,4 +102,29 @@ export function byteRangeOf(range: unknown): [number, number] | undefined {
     fail('INVALID_RANGE', `invalid byte range ${describe(range)}: expected [start, end] with integers 0 <= start <= end`);
   }
   return range as [number, number];
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A time given as RFC 3339 text (`new Date().toISOString()` gives one). */
+export function optionalTime(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && RFC3339.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be an RFC 3339 time like "2026-12-01T08:30:00.000Z", got ${describe(value)}`);
+}
+
+export function optionalBoolean(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  return fail('INVALID_ARGUMENT', `${field} must be a boolean, got ${describe(value)}`);
+}
+
+export function optionalFunction<F extends (...args: never[]) => unknown>(value: unknown, field: string): F | undefined {
+  if (value === undefined || typeof value === 'function') return value as F | undefined;
+  return fail('INVALID_ARGUMENT', `${field} must be a function, got ${describe(value)}`);
+}
+
+/** A positive integer (a rate). */
+export function optionalPositive(value: unknown, field: string): number | undefined {
+  if (value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be a positive integer, got ${describe(value)}`);
 }

@@ -1,26 +1,13 @@
 // openDataPlane: the SPEC's DataPlane in this process, on the native addon.
 
-import { setMaxListeners } from 'node:events';
 import { abortError, raceAbort } from '../abort';
-import { addressText } from '../address';
 import { decodeCbor, encodeCbor } from '../cbor';
 import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
-import { backendIdOf, byteRangeOf, checkedBackends, checkedIngestOptions, isRecord, optionalSignal } from '../options';
-import type {
-  AddressLike,
-  BackendOptions,
-  BackendStatus,
-  ContentAddress,
-  DataPlaneConfig,
-  DeletionResult,
-  IngestOptions,
-  IngestResult,
-  ObjectStream,
-  OpenDataPlane,
-  ServeOptions,
-  VerifyResult,
-} from '../types';
+import { OPERATIONS, type Request } from '../operations';
+import { checkedBackends, checkedIngestOptions } from '../options';
+import { PlaneCalls } from '../plane-calls';
+import type { AddressLike, ContentAddress, DataPlaneConfig, IngestOptions, IngestResult, ObjectStream, OpenDataPlane, ServeOptions } from '../types';
 import { addon, type NativeDataPlane } from './addon';
 import { translateNative } from './errors';
 import { ingestStream } from './ingest';
@@ -37,21 +24,12 @@ export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPl
   return new DataPlaneClient(plane);
 }
 
-/** Every call under way listens to it (one listener each): no listener limit applies. */
-function closingController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
-}
-
-class DataPlaneClient implements OpenDataPlane {
-  private closed = false;
-  /** Fired by close(): ends every call still under way with CLOSED. */
-  private readonly closing = closingController();
+class DataPlaneClient extends PlaneCalls {
   private readonly openStreams = new Set<NativeObjectStream>();
-  private readonly calls = new Set<Promise<unknown>>();
 
-  constructor(private readonly plane: NativeDataPlane) {}
+  constructor(private readonly plane: NativeDataPlane) {
+    super();
+  }
 
   ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
     return this.call('ingestStream', options, (signal) =>
@@ -83,9 +61,7 @@ class DataPlaneClient implements OpenDataPlane {
 
   serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
     return this.call('serveObject', options, async (signal) => {
-      const text = addressText(address);
-      const range = byteRangeOf(isRecord(options) ? options.byteRange : undefined);
-      const request = encodeCbor({ address: text, byteRange: range, backendId: backendIdOf(options) });
+      const request = encodeCbor(OPERATIONS.serveObject.request(address, options));
       const reader = await raceAbort(
         translateNative(() => this.plane.serve(request)),
         signal,
@@ -98,26 +74,10 @@ class DataPlaneClient implements OpenDataPlane {
     });
   }
 
-  verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
-    return this.call('verifyObject', undefined, () =>
-      this.unary<VerifyResult>('verify_object', { address: addressText(address), backendId: backendIdOf(options) }),
-    );
-  }
-
-  deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult> {
-    return this.call('deleteObject', undefined, () =>
-      this.unary<DeletionResult>('delete_object', { address: addressText(address), backendId: backendIdOf(options) }),
-    );
-  }
-
-  backendHealth(): Promise<BackendStatus> {
-    return this.call('backendHealth', undefined, () => this.unary<BackendStatus>('backend_health', {}));
-  }
-
   /** A unary operation of the core's table: its request and result travel as the wire's CBOR. */
-  private async unary<T>(operation: string, request: Record<string, unknown>): Promise<T> {
+  protected async unary(operation: string, request: Request): Promise<unknown> {
     const encoded = encodeCbor(request);
-    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded))) as T;
+    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 
   /**
@@ -131,23 +91,5 @@ class DataPlaneClient implements OpenDataPlane {
     this.closing.abort(new DataPlaneError('CLOSED', 'the data plane was closed'));
     await Promise.allSettled([...this.calls, ...[...this.openStreams].map((stream) => stream.release())]);
     this.plane.close();
-  }
-
-  /**
-   * Runs one call: rejects with CLOSED after close, checks the caller's signal, and hands the body
-   * a signal that fires on either the caller's abort or close.
-   */
-  private async call<T>(what: string, options: unknown, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.closed) throw new DataPlaneError('CLOSED', 'the data plane is closed');
-    const callerSignal = optionalSignal(isRecord(options) ? options.signal : undefined);
-    if (callerSignal?.aborted) throw abortError(callerSignal, what);
-    const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
-    const running = body(signal);
-    this.calls.add(running);
-    running.then(
-      () => this.calls.delete(running),
-      () => this.calls.delete(running),
-    );
-    return running;
   }
 }

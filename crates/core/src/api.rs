@@ -166,11 +166,15 @@ pub const SCRUB_PAGE_TIME: std::time::Duration = std::time::Duration::from_milli
 /// What one page of a scrub found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrubPage {
+    /// The backend scrubbed (the default one when the request named none).
+    pub backend_id: String,
     pub checked_objects: u64,
     pub checked_bytes: u64,
     /// The objects that failed, each as `verifyObject` reports it.
     pub corrupt: Vec<crate::results::VerifyResult>,
     pub quarantined: u64,
+    /// The last object the page checked.
+    pub last_address: Option<ContentAddress>,
     /// Where the next page starts (its `after`); absent when the scrub is complete.
     pub next_after: Option<ContentAddress>,
 }

@@ -171,7 +171,7 @@ impl DataPlane {
         let backend = self.backend(request.backend_id.as_deref())?;
         let started = std::time::Instant::now();
         let addresses = backend.addresses(request.after.as_ref(), LIST_PAGE_LEN).await?;
-        let mut page = ScrubPage::default();
+        let mut page = ScrubPage { backend_id: backend.id().to_owned(), ..Default::default() };
         for address in &addresses {
             let verified = match verify_held(backend.as_ref(), address).await {
                 Ok(verified) => verified,
@@ -180,6 +180,7 @@ impl DataPlane {
             };
             page.checked_objects += 1;
             page.checked_bytes += verified.actual_size_bytes;
+            page.last_address = Some(*address);
             if !verified.verified {
                 if request.quarantine && backend.quarantine(address).await? {
                     page.quarantined += 1;

@@ -244,11 +244,13 @@ impl MapCodec for ScrubPage {
 
     fn encode(&self) -> Vec<u8> {
         let mut entries = vec![
+            ("backend_id", cbor::text(&self.backend_id)),
             ("checked_objects", cbor::unsigned(self.checked_objects)),
             ("checked_bytes", cbor::unsigned(self.checked_bytes)),
             ("corrupt", cbor::array(self.corrupt.iter().map(MapCodec::encode).collect())),
             ("quarantined", cbor::unsigned(self.quarantined)),
         ];
+        push_optional(&mut entries, "last_address", self.last_address.as_ref(), address_text);
         push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
         cbor::map(entries)
     }
@@ -256,10 +258,12 @@ impl MapCodec for ScrubPage {
     fn decode(fields: &mut Fields) -> Result<Self> {
         let corrupt = fields.required("corrupt")?.array()?;
         Ok(ScrubPage {
+            backend_id: fields.required("backend_id")?.text()?,
             checked_objects: fields.required("checked_objects")?.unsigned()?,
             checked_bytes: fields.required("checked_bytes")?.unsigned()?,
             corrupt: corrupt.into_iter().map(Field::decode).collect::<Result<_>>()?,
             quarantined: fields.required("quarantined")?.unsigned()?,
+            last_address: fields.optional("last_address").map(address).transpose()?,
             next_after: fields.optional("next_after").map(address).transpose()?,
         })
     }

@@ -7,10 +7,10 @@
 //!                                                user metadata `sha256`
 //! <prefix>index/sha256/<aa>/<bb>/<sha256 hex>    body `blake3:<hex>`: the BLAKE3-primary object
 //!                                                with that SHA-256
-//! <prefix>touched/<alg>/<aa>/<bb>/<hex>          the record: the last touch time, and the SHA-256 of
-//!                                                an object without the metadata (one copied from a
-//!                                                multipart upload, whose metadata is set before its
-//!                                                digest is known)
+//! <prefix>touched/<alg>/<aa>/<bb>/<hex>          the record: the last touch time, and the SHA-256 and
+//!                                                store time of an object without the metadata (one
+//!                                                copied from a multipart upload, whose metadata is
+//!                                                set before its digest is known)
 //! <prefix>deleting/<alg>-<hex>-<unique>          a copy a conditional delete holds while it looks
 //!                                                at the touch time a second time
 //! ```
@@ -55,9 +55,9 @@ pub(super) struct Head {
 }
 
 impl Head {
-    /// When the object was stored: as recorded in its metadata, else its LastModified.
-    pub fn stored_at(&self) -> SystemTime {
-        self.recorded_stored_at.unwrap_or_else(|| self.meta.last_modified.into())
+    /// When the object was stored: as its metadata, else its record, else its LastModified says.
+    pub fn stored_at(&self, record: &Record) -> SystemTime {
+        self.recorded_stored_at.or(record.stored_at).unwrap_or_else(|| self.meta.last_modified.into())
     }
 }
 
@@ -157,9 +157,22 @@ impl Bucket {
         Ok(())
     }
 
-    /// Records a touch of the object now, with its SHA-256 when known.
+    /// Records a touch of the object now, with its SHA-256 when known (and what the record said
+    /// of when it was stored).
     pub(super) async fn record_touch(&self, address: &ContentAddress, sha256: Option<&[u8; DIGEST_LEN]>) -> Result<()> {
-        let record = Record { sha256: sha256.copied(), touched_at: Some(SystemTime::now()) };
+        let stored_at = self.record(address).await?.stored_at;
+        let record = Record { sha256: sha256.copied(), touched_at: Some(SystemTime::now()), stored_at };
+        self.put_small(&self.touch_path(address), record.to_text()).await
+    }
+
+    /// Records, before an object copied from an upload appears, what its metadata cannot hold.
+    pub(super) async fn record_store(
+        &self,
+        address: &ContentAddress,
+        sha256: &[u8; DIGEST_LEN],
+        at: SystemTime,
+    ) -> Result<()> {
+        let record = Record { sha256: Some(*sha256), touched_at: Some(at), stored_at: Some(at) };
         self.put_small(&self.touch_path(address), record.to_text()).await
     }
 
@@ -178,17 +191,11 @@ impl Bucket {
         self.delete_small(&self.touch_path(address)).await
     }
 
-    /// When the object was last touched: its recorded touch, or when it was stored if later (a touch
-    /// record may outlive an object that was deleted and stored again).
-    pub(super) async fn touched_at(&self, address: &ContentAddress, stored_at: SystemTime) -> Result<SystemTime> {
-        Ok(touched_at(self.recorded_touch(address).await?, stored_at))
-    }
-
     /// The catalogue entry of an object whose HEAD is `head`. An object stored before the
     /// catalogue recorded its SHA-256 is digested (and indexed) when asked for.
     pub(super) async fn info(&self, address: &ContentAddress, head: Head) -> Result<ObjectInfo> {
-        let stored_at = head.stored_at();
         let record = self.record(address).await?;
+        let stored_at = head.stored_at(&record);
         let sha256 = match head.sha256.or(record.sha256) {
             Some(sha256) => sha256,
             None => {
@@ -345,7 +352,9 @@ impl Bucket {
     }
 }
 
-fn touched_at(recorded: Option<SystemTime>, stored_at: SystemTime) -> SystemTime {
+/// When an object was last touched: its recorded touch, or when it was stored if later (a record
+/// may outlive an object that was deleted and stored again).
+pub(super) fn touched_at(recorded: Option<SystemTime>, stored_at: SystemTime) -> SystemTime {
     recorded.map_or(stored_at, |touched| touched.max(stored_at))
 }
 
@@ -354,6 +363,7 @@ fn touched_at(recorded: Option<SystemTime>, stored_at: SystemTime) -> SystemTime
 pub(super) struct Record {
     pub sha256: Option<[u8; DIGEST_LEN]>,
     pub touched_at: Option<SystemTime>,
+    pub stored_at: Option<SystemTime>,
 }
 
 impl Record {
@@ -365,6 +375,9 @@ impl Record {
         if let Some(touched_at) = self.touched_at {
             text += &format!("touched_at={}\n", rfc3339_millis(touched_at));
         }
+        if let Some(stored_at) = self.stored_at {
+            text += &format!("stored_at={}\n", rfc3339_millis(stored_at));
+        }
         text
     }
 
@@ -375,6 +388,7 @@ impl Record {
             match line.split_once('=') {
                 Some(("sha256", hex)) => record.sha256 = parse_hex_digest(hex),
                 Some(("touched_at", time)) => record.touched_at = humantime::parse_rfc3339(time).ok(),
+                Some(("stored_at", time)) => record.stored_at = humantime::parse_rfc3339(time).ok(),
                 _ => {}
             }
         }

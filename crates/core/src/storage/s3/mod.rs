@@ -179,7 +179,8 @@ impl Backend for S3Backend {
             self.bucket.forget(address, head.sha256).await?;
             return Ok(Deletion::Deleted);
         };
-        let touched_at = self.bucket.touched_at(address, head.stored_at()).await?;
+        let record = self.bucket.record(address).await?;
+        let touched_at = catalogue::touched_at(record.touched_at, head.stored_at(&record));
         if touched_at >= since {
             return Ok(Deletion::Kept(touched_at));
         }

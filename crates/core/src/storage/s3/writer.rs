@@ -53,7 +53,8 @@ enum State {
 
 /// What commit found at the final key.
 enum Placed {
-    New,
+    /// Stored now, at this time (as its metadata or record says).
+    New(SystemTime),
     AlreadyThere(SystemTime),
 }
 
@@ -127,10 +128,11 @@ impl S3Writer {
         let target = self.bucket.object_path(address);
         let payload = PutPayload::from_iter(chunks);
         let doing = || format!("storing {target}");
-        let attributes = catalogue::object_attributes(&digests.sha256.bytes, SystemTime::now());
+        let stored_at = SystemTime::now();
+        let attributes = catalogue::object_attributes(&digests.sha256.bytes, stored_at);
         let options = PutOptions { mode: PutMode::Create, attributes: attributes.clone(), ..Default::default() };
         let existing = match self.block_on(self.bucket.store.put_opts(&target, payload.clone(), options)) {
-            Ok(_) => return Ok(Placed::New),
+            Ok(_) => return Ok(Placed::New(stored_at)),
             Err(object_store::Error::AlreadyExists { .. }) => self.touched_intact_object(address, digests)?,
             // A server may answer a create-only PUT of a key that a concurrent PUT just created
             // by resetting the connection mid-body (versitygw does): the object there settles it.
@@ -145,7 +147,7 @@ impl S3Writer {
         let options = PutOptions { attributes, ..Default::default() };
         self.block_on(self.bucket.store.put_opts(&target, payload, options))
             .map_err(|e| self.bucket.unavailable(doing(), &e))?;
-        Ok(Placed::New)
+        Ok(Placed::New(stored_at))
     }
 
     /// Completes the upload, then copies the staging object to its place unless an intact object
@@ -185,9 +187,10 @@ impl S3Writer {
     /// upload began before it was known): the record beside it, written first, holds it.
     fn copy(&self, staging: &Path, target: &Path, address: &ContentAddress, digests: &Digests) -> Result<Placed> {
         let doing = || format!("copying {staging} to {target}");
-        self.block_on(self.bucket.record_touch(address, Some(&digests.sha256.bytes)))?;
+        let stored_at = SystemTime::now();
+        self.block_on(self.bucket.record_store(address, &digests.sha256.bytes, stored_at))?;
         match self.block_on(self.bucket.copier.copy_if_not_exists(staging, target)) {
-            Ok(()) => return Ok(Placed::New),
+            Ok(()) => return Ok(Placed::New(stored_at)),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 if let Some(stored_at) = self.intact_object_at(address, digests.size_bytes)? {
                     return Ok(Placed::AlreadyThere(stored_at));
@@ -198,14 +201,18 @@ impl S3Writer {
             Err(e) => return Err(self.bucket.unavailable(doing(), &e)),
         }
         self.block_on(self.bucket.store.copy(staging, target)).map_err(|e| self.bucket.unavailable(doing(), &e))?;
-        Ok(Placed::New)
+        Ok(Placed::New(stored_at))
     }
 
     /// When the object at `target` was stored, if there is one of the right size. One of another
     /// size (left by corruption) is as good as none: the new copy replaces it.
     fn intact_object_at(&self, address: &ContentAddress, size_bytes: u64) -> Result<Option<SystemTime>> {
-        let head = self.block_on(self.bucket.head_object(address))?;
-        Ok(head.filter(|head| head.meta.size == size_bytes).map(|head| head.stored_at()))
+        let Some(head) = self.block_on(self.bucket.head_object(address))? else { return Ok(None) };
+        if head.meta.size != size_bytes {
+            return Ok(None);
+        }
+        let record = self.block_on(self.bucket.record(address))?;
+        Ok(Some(head.stored_at(&record)))
     }
 
     /// What must be removed if the writer goes away now.
@@ -265,9 +272,9 @@ impl ObjectWriter for S3Writer {
             State::Staged(_) | State::Done => unreachable!("committed twice"),
         };
         let (stored_at, deduplicated) = match placed {
-            Placed::New => {
+            Placed::New(stored_at) => {
                 self.block_on(self.bucket.ensure_index(sha256, address))?;
-                (SystemTime::now(), false)
+                (stored_at, false)
             }
             Placed::AlreadyThere(stored_at) => (stored_at, true),
         };
