@@ -280,8 +280,10 @@ fn a_thousand_idle_connections_are_cut_by_the_limits_while_a_good_client_is_serv
             other => panic!("unexpected {other:?}"),
         }
     }
-    // 255 slots were free besides the good client's; a slot freed by a timeout may take one more.
-    assert!(refused >= 1000 - 256 - 10 && timed_out >= 255, "refused {refused}, timed out {timed_out}");
+    // 255 slots were free besides the good client's: the others were refused at once (a slot
+    // freed by a timeout while the thousand were still connecting may have taken one more).
+    assert_eq!(refused + timed_out, 1000);
+    assert!(timed_out >= 255 && refused >= 500, "refused {refused}, timed out {timed_out}");
     drop(idle);
     good.healthy();
     admitted_soon(&daemon).healthy();
