@@ -23,7 +23,7 @@ impl StorageReceipt {
 }
 
 /// The one text form of a time in results: RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
+pub fn rfc3339_millis(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 

@@ -67,6 +67,31 @@ impl From<core::IngestResult> for NativeIngestResult {
 
 /// One backend as the caller configured it; checked by the core, which names any bad field.
 #[napi(object)]
+pub struct NativeObjectInfo {
+    pub content_address: NativeDigest,
+    pub sha256_digest: NativeDigest,
+    pub size_bytes: i64,
+    pub backend_id: String,
+    pub locator: String,
+    pub stored_at: String,
+    pub touched_at: String,
+}
+
+impl From<core::ObjectInfo> for NativeObjectInfo {
+    fn from(info: core::ObjectInfo) -> Self {
+        NativeObjectInfo {
+            content_address: info.content_address.into(),
+            sha256_digest: info.sha256_digest.into(),
+            size_bytes: size(info.size_bytes),
+            backend_id: info.backend_id,
+            locator: info.locator,
+            stored_at: core::results::rfc3339_millis(info.stored_at),
+            touched_at: core::results::rfc3339_millis(info.touched_at),
+        }
+    }
+}
+
+#[napi(object)]
 pub struct NativeBackendOptions {
     pub id: Option<String>,
     pub kind: Option<String>,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, Ticket};
+use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -51,7 +51,14 @@ impl NativeDataPlane {
         // the JS thread, and not by a wake-up of the event loop from the lane.
         let held = bytes.clone();
         match self.plane.ingest_quickly(bytes, request, wait_in_place) {
-            Ok(ticket) => wait_in_place_for(env, ticket, held),
+            Ok(ticket) => {
+                let outcome = wait_for_quick::<_, NativeIngestResult>(env, ticket);
+                drop(held);
+                Ok(match outcome? {
+                    Either::A(result) => Either3::A(result),
+                    Either::B(promise) => Either3::B(promise),
+                })
+            }
             Err((bytes, request)) => {
                 let task = IngestBuffer { plane: self.plane.clone(), bytes, request: Some(request) };
                 Ok(Either3::C(env.spawn(task)?.promise_object()))
@@ -80,6 +87,24 @@ impl NativeDataPlane {
         Ok(NativeObjectReader::new(served))
     }
 
+    /// statObject waited for in place on the quick lane (see `DataPlane::stat_quickly`), when the
+    /// caller has nothing else under way (`alone`) and the backend answers in microseconds; `null`
+    /// when it does not, and the caller should `call` instead.
+    #[napi(ts_return_type = "NativeObjectInfo | Promise<NativeObjectInfo> | null")]
+    pub fn stat_quickly<'env>(
+        &self,
+        env: &'env Env,
+        address: String,
+        backend_id: Option<String>,
+        alone: bool,
+    ) -> Result<Option<Either<NativeObjectInfo, Object<'env>>>> {
+        let request = StatRequest { address: parse_address(&address)?, backend_id };
+        match self.plane.stat_quickly(request, alone) {
+            Ok(ticket) => wait_for_quick::<_, NativeObjectInfo>(env, ticket).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Runs a unary operation (see `artifactstore_core::api::call`): its request and its result in
     /// the wire's CBOR.
     #[napi]
@@ -97,21 +122,24 @@ impl NativeDataPlane {
 /// An ingest's result now, or a promise of it: settled by the quick lane, or by libuv's pool.
 type IngestOutcome<'env> = Either3<NativeIngestResult, Object<'env>, PromiseRaw<'env, NativeIngestResult>>;
 
-/// Waits here for a quick ingest, up to `QUICK_WAIT`; a promise if it takes longer.
-fn wait_in_place_for<'env>(
+/// Waits here for a quick call's result, up to `QUICK_WAIT`; a promise of it if it takes longer.
+fn wait_for_quick<'env, T, N>(
     env: &'env Env,
-    ticket: Ticket<artifactstore_core::Result<artifactstore_core::IngestResult>>,
-    _held: artifactstore_core::Bytes,
-) -> Result<IngestOutcome<'env>> {
+    ticket: Ticket<artifactstore_core::Result<T>>,
+) -> Result<Either<N, Object<'env>>>
+where
+    T: Send + 'static,
+    N: From<T> + ToNapiValue + 'static,
+{
     match ticket.wait_for(QUICK_WAIT) {
-        Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
+        Ok(result) => result.map(|result| Either::A(N::from(result))).map_err(to_js_error),
         Err(ticket) => {
             let (deferred, promise) = env.create_deferred()?;
             ticket.on_done(move |result| match result {
-                Ok(result) => deferred.resolve(move |_| Ok(NativeIngestResult::from(result))),
+                Ok(result) => deferred.resolve(move |_| Ok(N::from(result))),
                 Err(error) => deferred.reject(to_js_error(error)),
             });
-            Ok(Either3::B(promise))
+            Ok(Either::B(promise))
         }
     }
 }

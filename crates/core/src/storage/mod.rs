@@ -53,6 +53,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// What the catalogue knows of an object (by its primary address), without reading its bytes.
     async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 
+    /// Whether [`Self::stat_blocking`] answers in microseconds (a local filesystem, not a network
+    /// round trip): worth running on a quick lane and waiting for in place (see [`crate::QuickLane`]).
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
+    /// [`Self::resolve`], then [`Self::stat`], on the caller's thread. Blocking.
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
     /// Sets an object's touch time to now; `NOT_FOUND` when absent.
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 

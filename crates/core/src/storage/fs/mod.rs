@@ -140,6 +140,15 @@ impl Backend for FsBackend {
         self.blocking(move |store| store.info(&address)).await
     }
 
+    /// A stat is a couple of system calls: no flush, whether durable or not.
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        self.store.info(&self.store.resolve(address)?)
+    }
+
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         let address = *address;
         self.blocking(move |store| {

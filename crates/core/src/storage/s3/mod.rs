@@ -128,6 +128,14 @@ impl Backend for S3Backend {
         self.bucket.info(address, head).await
     }
 
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let runtime = self.bucket.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
+            backend: self.bucket.id.clone(),
+            cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
+        })?;
+        runtime.block_on(async { self.stat(&self.resolve(address).await?).await })
+    }
+
     /// Touches first, then looks, as an ingest does (see `delete`).
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         let before = self.stat(address).await?;
