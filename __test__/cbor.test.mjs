@@ -286,3 +286,35 @@ test('decodeCbor of arbitrary bytes decodes canonically or throws a DataPlaneErr
   }
   t.true(decoded > 100, `only ${decoded} inputs decoded`);
 });
+
+test('a tag anywhere in the input is refused, naming its byte, before anything acts on it', (t) => {
+  // Shared-value tags (28, 29) inside an array, a date tag inside a map value, a self-described header.
+  const cases = [['82d81c8001d81d00', 28, 1], ['a16161c11a00000000', 1, 3], ['d9d9f700', 55799, 0]];
+  for (const [h, tag, at] of cases) {
+    t.throws(() => decodeCbor(bytes(h)), { ...invalid, message: new RegExp(`tag ${tag} at byte ${at} is not allowed`) }, h);
+  }
+});
+
+test('decodeCbor leaves its input as it was and hands back byte strings of its own', (t) => {
+  const input = encodeCbor({ blob: Buffer.from('abc'), sizeBytes: 2 ** 40 });
+  const before = Buffer.from(input);
+  const decoded = decodeCbor(input);
+  t.deepEqual(input, before);
+  t.deepEqual(Object.keys(input).filter((key) => !/^\d+$/.test(key)), [], 'no property added to the input');
+  input.fill(0);
+  t.is(decoded.blob.toString(), 'abc');
+});
+
+test('decode errors name the field or the byte of what is not canonical', (t) => {
+  const cases = {
+    'a161611bffffffffffffffff': /a is 18446744073709551615, outside the safe integer range/,
+    a26162016161fb3ff8000000000000: /value has the map key "a" after "b", out of canonical order/,
+    a16161fb3ff8000000000000: /a is 1\.5, a float/,
+    a1616181f93c00: /a float at byte 4/,
+    a2616101616102: /map at byte 0 repeats a key/,
+    '811b0000000000000001': /\[0\] is 1 in 8 bytes, not in shortest form/,
+    '826161': /unexpected end of input at byte 3/,
+    '8161ff': /text string at byte 1 is not valid UTF-8/,
+  };
+  for (const [h, message] of Object.entries(cases)) t.throws(() => decodeCbor(bytes(h)), { ...invalid, message }, h);
+});

@@ -1,9 +1,11 @@
-// Crash safety (issue 5, item 1): child processes ingest continuously and are SIGKILLed at random
-// moments; after every kill the parent reopens the store (which sweeps what dead ingests left) and
-// checks that every object under objects/ verifies, that no temporary file of a dead ingest
-// remains, and that every ingest a child saw resolve is stored whole. Half of the children run
-// with a shim that makes O_TMPFILE unsupported, so the named, flock'ed temporary files in
-// <root>/tmp (the ones a crash can leave behind) are exercised, not only anonymous ones.
+// Crash safety (SPEC Semantics, ingestStream: the object becomes visible only after all bytes are
+// written and flushed; a failed ingest leaves no object and no temporary file): child processes
+// ingest continuously and are SIGKILLed at random moments; after every kill the parent reopens the
+// store (which sweeps what dead ingests left) and checks that every object under objects/ verifies,
+// that no temporary file of a dead ingest remains, and that every ingest a child saw resolve is
+// stored whole. Half of the children run with a shim that makes O_TMPFILE unsupported, so the
+// named, flock'ed temporary files in <root>/tmp (the ones a crash can leave behind) are exercised,
+// not only anonymous ones.
 //
 // DP_SOAK=1 multiplies the number of kills by ten.
 
@@ -27,7 +29,7 @@ function ownerPid(t, name) {
   return match ? Number(match[1]) : -1;
 }
 
-test.serial(`${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests survive, dead temp files are swept`, async (t) => {
+test.serial(`ingestStream (in-process, fs): ${KILLS} SIGKILLs mid-ingest: objects verify, acknowledged ingests survive, dead temp files are swept`, async (t) => {
   const shim = noTmpfileShim();
   const root = await newStore(t);
   const live = new Map(); // pid -> child handle
@@ -178,7 +180,7 @@ async function pausedIngest(root, preload) {
 }
 
 for (const named of [true, false]) {
-  test(`opening the store does not disturb a live ingest in another process (${named ? 'named' : 'O_TMPFILE'} temp file)`, async (t) => {
+  test(`ingestStream (in-process, fs): opening the store does not disturb a live ingest in another process (${named ? 'named' : 'O_TMPFILE'} temp file)`, async (t) => {
     const root = await newStore(t);
     const { handle, tmp, holdsTemp } = await pausedIngest(root, named ? noTmpfileShim() : undefined);
     t.true(holdsTemp, 'the paused child holds its temp file open');
@@ -209,7 +211,7 @@ for (const named of [true, false]) {
 }
 
 // A dead ingest's file was written to right before the kill: the sweep must take it at once.
-test('a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
+test('ingestStream (in-process, fs): a reopen right after a crash sweeps the dead ingest\'s named temp file', async (t) => {
   const root = await newStore(t);
   const { handle, tmp } = await pausedIngest(root, noTmpfileShim());
   handle.child.kill('SIGKILL');

@@ -1,6 +1,9 @@
-// Full disk and write errors (issue 5, item 2), produced for real, not simulated:
-// - ENOSPC: a 2 MiB tmpfs mounted as the store root (the tests run as root; if the mount fails the
-//   test fails and says why);
+// Full disk and write errors, produced for real, not simulated (SPEC Semantics, ingestStream: a
+// failed ingest leaves no object and no temporary file behind; Errors: IO). They are about the
+// in-process plane: each fault is injected into a process that holds one.
+// - ENOSPC: a 2 MiB tmpfs mounted as the store root, in a mount namespace of the child doing the
+//   IO (a user namespace too when not root, so no root is needed where user namespaces work; if
+//   the mount fails the test fails and says why);
 // - EFBIG: a child process under a small RLIMIT_FSIZE, with SIGXFSZ ignored so write() returns
 //   EFBIG instead of killing it;
 // - failing fsync / fdatasync / unlink: libfiu's fiu-run (package fiu-utils, installed by
@@ -11,11 +14,10 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rmdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataPlaneError, formatContentAddress, openDataPlane } from '@artifactstore/data-plane';
-import { noTmpfileShim, runChild, sha256Hex, sleep, tempDir, walkObjects } from './fixtures/support.mjs';
+import { openDataPlane } from '@artifactstore/data-plane';
+import { inOwnTmpfs, noTmpfileShim, runChild, sha256Hex, sleep, tempDir, tmpfileModeShim, walkObjects } from './fixtures/support.mjs';
 import { chunked, collect, KiB, MiB } from './helpers.mjs';
 
 const faults = { enospc: 0, efbig: 0, fiu: 0 };
@@ -40,73 +42,69 @@ async function assertStoreWorks(t, dp, what) {
   return health;
 }
 
-async function rejectsWithIo(t, promise, osError, what) {
-  const error = await t.throwsAsync(promise, { instanceOf: DataPlaneError }, what);
-  t.is(error?.code, 'IO', `${what}: ${error?.message}`);
-  t.regex(error?.message ?? '', osError, `${what}: the message names the OS error`);
+/** Asserts a fault's outcome (as a child reported it) is an IO rejection naming `osError`. */
+function assertIo(t, outcome, osError, what) {
+  t.true(outcome?.rejected && outcome.dataPlaneError, `${what}: rejects with a DataPlaneError: ${JSON.stringify(outcome)}`);
+  t.is(outcome?.code, 'IO', `${what}: ${outcome?.message}`);
+  t.regex(outcome?.message ?? '', osError, `${what}: the message names the OS error`);
 }
 
-test.serial('ENOSPC on a full tmpfs: IO, nothing left behind, and the store keeps working', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'dp-enospc-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', root], { stdio: 'pipe' });
-  } catch (error) {
-    await rmdir(root);
-    t.fail(`cannot mount a 2 MiB tmpfs at ${root} (these tests run as root and need mount): ${error.stderr ?? error.message}`);
+/** Asserts what a child's works() saw (fixtures/enospc-workload.mjs): the store works. */
+function assertWorked(t, seen, what) {
+  t.is(seen.sha256, seen.expectedSha256, `${what}: a later ingest works`);
+  t.true(seen.serves, `${what}: and serves its bytes`);
+  t.true(seen.verified, `${what}: and verifies`);
+  t.true(seen.health.healthy, `${what}: health is good again: ${JSON.stringify(seen.health)}`);
+  t.true(seen.deleted);
+}
+
+function assertNothingLeftSeen(t, left, what) {
+  t.deepEqual(left.objects, [], `${what}: nothing under objects/`);
+  t.deepEqual(left.tmp, [], `${what}: nothing in tmp/`);
+}
+
+const NO_SPACE = /No space left on device|os error 28/;
+
+// The tmpfs is mounted in a mount namespace of the workload's own (a user namespace too when not
+// root), so the workload reports what it saw and the test judges it.
+test.serial('Errors (in-process, fs): ENOSPC on a full tmpfs: IO, nothing left behind, and the store keeps working', async (t) => {
+  const root = await tempDir(t, 'dp-enospc-');
+  const source = join(await tempDir(t, 'dp-enospc-source-'), 'big');
+  await writeFile(source, randomBytes(3 * MiB));
+  const child = await runChild('enospc-workload.mjs', [JSON.stringify({ root, source, shim: noTmpfileShim() })], { wrap: inOwnTmpfs(root, '2m') });
+  const report = JSON.parse(child.lines.at(-1) ?? 'null');
+  if (!report) {
+    t.fail(`the workload did not report (a 2 MiB tmpfs at ${root} in a namespace of its own, code ${child.code}): ${child.stderr}`);
     return;
   }
-  try {
-    const big = randomBytes(3 * MiB);
-    const source = join(await tempDir(t, 'dp-enospc-source-'), 'big');
-    await writeFile(source, big);
-    for (const durable of [false, true]) {
-      const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable }] });
-      const before = (await dp.backendHealth()).backends[0].freeBytes;
-      const attempts = {
-        'a streamed ingest': () => dp.ingestStream(chunked(big)),
-        'a one-chunk ingest': () => dp.ingestStream([big]),
-        'an ingestFile': () => dp.ingestFile(source),
-      };
-      for (const [what, ingest] of Object.entries(attempts)) {
-        const label = `${what} of 3 MiB into 2 MiB (durable: ${durable})`;
-        await rejectsWithIo(t, ingest(), /No space left on device|os error 28/, label);
-        faults.enospc++;
-        await assertNothingLeft(t, root, label);
-      }
-      await assertStoreWorks(t, dp, `after ENOSPC (durable: ${durable})`);
-      // An anonymous temp file still held open would keep its blocks: the space must come back.
-      const after = await dp.backendHealth();
-      t.true(after.backends[0].freeBytes >= before - 64 * KiB, `the failed ingests' space is free again (${before} -> ${after.backends[0].freeBytes})`);
-
-      // Filling up with real objects: the one that does not fit fails, the ones stored stay whole.
-      const first = randomBytes(MiB + 5);
-      const stored = await dp.ingestStream(chunked(first));
-      await rejectsWithIo(t, dp.ingestStream(chunked(randomBytes(MiB + 7))), /No space left on device|os error 28/, 'the object that does not fit');
+  for (const { durable, attempts, worksAfter, freeBefore, freeAfter, fill, worksAfterDelete } of report.rounds) {
+    for (const { what, left, ...outcome } of attempts) {
+      const label = `${what} of 3 MiB into 2 MiB (durable: ${durable})`;
+      assertIo(t, outcome, NO_SPACE, label);
       faults.enospc++;
-      const { files } = await walkObjects(root);
-      t.deepEqual(files.map((f) => f.address), [formatContentAddress(stored.primaryDigest)], 'only the stored object is there');
-      t.true((await dp.verifyObject(stored.primaryDigest)).verified, 'the stored object is intact');
-      t.true((await collect(await dp.serveObject(stored.primaryDigest))).equals(first));
-      t.true((await dp.deleteObject(stored.primaryDigest)).deleted);
-      await assertStoreWorks(t, dp, 'after deleting to make room');
-      await dp.close();
+      assertNothingLeftSeen(t, left, label);
     }
+    assertWorked(t, worksAfter, `after ENOSPC (durable: ${durable})`);
+    // An anonymous temp file still held open would keep its blocks: the space must come back.
+    t.true(freeAfter >= freeBefore - 64 * KiB, `the failed ingests' space is free again (${freeBefore} -> ${freeAfter})`);
 
-    // The same in another process with named temp files (no O_TMPFILE): the file is removed too.
-    const child = await runChild('ingest-once.mjs', [JSON.stringify({ root, size: 3 * MiB, via: 'stream' })], { preload: noTmpfileShim() });
-    const outcome = JSON.parse(child.lines.at(-1) ?? '{}');
-    t.is(outcome.code, 'IO', `named temp file on a full disk: ${JSON.stringify(outcome)} ${child.stderr}`);
-    t.regex(outcome.message ?? '', /No space left on device|os error 28/);
+    // Filling up with real objects: the one that does not fit fails, the ones stored stay whole.
+    assertIo(t, fill.tooMuch, NO_SPACE, 'the object that does not fit');
     faults.enospc++;
-    await assertNothingLeft(t, root, 'ENOSPC with a named temp file');
-  } finally {
-    try {
-      execFileSync('umount', [root], { stdio: 'pipe' });
-    } catch {
-      execFileSync('umount', ['-l', root], { stdio: 'pipe' }); // still busy: detach it
-    }
-    await rmdir(root);
+    t.deepEqual(fill.files, [fill.stored], 'only the stored object is there');
+    t.true(fill.verified, 'the stored object is intact');
+    t.true(fill.serves);
+    t.true(fill.deleted);
+    assertWorked(t, worksAfterDelete, 'after deleting to make room');
   }
+  t.is(report.rounds.length, 2, 'durable false and true');
+
+  // The same in another process with named temp files (no O_TMPFILE): the file is removed too.
+  const { outcome, stderr, left } = report.named;
+  t.is(outcome.code, 'IO', `named temp file on a full disk: ${JSON.stringify(outcome)} ${stderr}`);
+  t.regex(outcome.message ?? '', NO_SPACE);
+  faults.enospc++;
+  assertNothingLeftSeen(t, left, 'ENOSPC with a named temp file');
   t.log(`${faults.enospc} ENOSPC faults`);
 });
 
@@ -117,7 +115,7 @@ async function underFileSizeLimit(limitKiB, job, preload) {
   return { outcome: JSON.parse(child.lines.at(-1) ?? 'null'), child };
 }
 
-test('EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store keeps working', async (t) => {
+test('Errors (in-process, fs): EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store keeps working', async (t) => {
   const root = await tempDir(t, 'dp-efbig-');
   const file = join(await tempDir(t, 'dp-efbig-source-'), 'source');
   await writeFile(file, randomBytes(MiB));
@@ -157,8 +155,9 @@ test('EFBIG under a small RLIMIT_FSIZE: IO, nothing left behind, and the store k
 function fiuRun(enable, preload) {
   const wrap = ['fiu-run', '-x', '-f', ''];
   for (const spec of enable) wrap.push('-c', spec);
-  // fiu-run sets LD_PRELOAD itself; the shim goes after its libraries.
-  if (preload) wrap.push('bash', '-c', `LD_PRELOAD="$LD_PRELOAD ${preload}" exec "$0" "$@"`);
+  // fiu-run sets LD_PRELOAD itself. The mode shim goes before its libraries (it mends what their
+  // open() drops); the no-O_TMPFILE shim, if any, after them.
+  wrap.push('bash', '-c', `LD_PRELOAD="${tmpfileModeShim()} $LD_PRELOAD ${preload ?? ''}" exec "$0" "$@"`);
   return wrap;
 }
 
@@ -172,7 +171,7 @@ function requireFiu(t) {
   }
 }
 
-test('a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves nothing behind', async (t) => {
+test('Errors (in-process, fs): a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves nothing behind', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   for (const preload of [undefined, noTmpfileShim()]) {
@@ -190,7 +189,7 @@ test('a failing fdatasync (libfiu) rejects a durable ingest with IO and leaves n
 // With durable: true the object is linked into objects/ first and its directory is fsynced after;
 // when that fsync fails the object must go, or a later ingest would deduplicate against a directory
 // entry never made durable.
-test('a failing directory fsync after the link (libfiu) leaves no object behind', async (t) => {
+test('Errors (in-process, fs): a failing directory fsync after the link (libfiu) leaves no object behind', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   const file = join(root, 'source');
@@ -207,7 +206,7 @@ test('a failing directory fsync after the link (libfiu) leaves no object behind'
   await dp.close();
 });
 
-test('random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledged objects intact, leftovers swept', async (t) => {
+test('Errors (in-process, fs): random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledged objects intact, leftovers swept', async (t) => {
   if (!requireFiu(t)) return;
   const shim = noTmpfileShim();
   const enable = ['fsync', 'fdatasync'].map((call) => `enable_random name=posix/io/sync/${call},probability=0.2`);
@@ -245,7 +244,7 @@ test('random fsync, fdatasync and unlink failures (libfiu): only IO, acknowledge
 });
 
 // The probe writes an anonymous file: it has nothing to unlink, so nothing to leave behind.
-test('a health probe leaves nothing in tmp/, even where unlink fails (libfiu)', async (t) => {
+test('backendHealth (in-process, fs): a health probe leaves nothing in tmp/, even where unlink fails (libfiu)', async (t) => {
   if (!requireFiu(t)) return;
   const root = await tempDir(t, 'dp-fiu-');
   const wrap = fiuRun(['enable name=posix/io/dir/unlink,failinfo=5']);

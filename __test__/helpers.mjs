@@ -1,99 +1,28 @@
-// Shared test set-up: temporary stores, random bytes, stream helpers. Tests that every backend
-// must pass are declared with `backendTest`, which runs them once per backend kind (the
-// conformance suite): they may only use the public API and the `store` fields below.
+// Shared test helpers: sizes, random bytes, stream helpers, the one assertion for rejections, and
+// a child process with a data plane of its own. Stores are made in stores.mjs; the conformance
+// suite's openers and test declarations are in conformance.mjs.
 
-import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDataPlane } from '@artifactstore/data-plane';
-import { startS3Server } from '../scripts/s3-server.mjs';
+import { DataPlaneError } from '@artifactstore/data-plane';
 import { PACKAGE_ROOT } from './fixtures/support.mjs';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** Backend kinds the conformance suite runs against: both, always (the S3 one is a real server). */
-export const BACKEND_KINDS = ['fs', 's3'];
-
-let s3Server;
-/** One versitygw per test file, started on first use and stopped when the process exits. */
-export function s3() {
-  s3Server ??= startS3Server();
-  return s3Server;
-}
-test.after.always(async () => {
-  if (s3Server) await (await s3Server).stop();
-});
-
-let storeCount = 0;
-
 /**
- * Opens a data plane over a fresh temporary store of `kind`.
- * Returns { dp, kind, backendId, config, close, leftovers, root (fs), server and prefix (s3) }:
- * leftovers() lists temporary files (fs: <root>/tmp) or staging keys (s3: <prefix>staging/) still
- * present, which must be [] once every ingest has ended.
+ * Asserts that `promise` rejects with a DataPlaneError of `code`, and resolves that error
+ * (undefined when it did not reject so). `message`: a RegExp the error's message matches, or a
+ * string (or list of strings) it contains. `what` names the case in failure reports.
  */
-export async function openStore(kind = 'fs', options = {}) {
-  const store = kind === 'fs' ? await fsStore(options) : kind === 's3' ? await s3Store() : undefined;
-  if (!store) throw new Error(`no test set-up for backend kind ${kind}`);
-  const config = { backends: [store.backend] };
-  const dp = await openDataPlane(config);
-  return {
-    ...store,
-    dp,
-    kind,
-    backendId: store.backend.id,
-    config,
-    async close() {
-      await dp.close();
-      await store.remove();
-    },
-  };
-}
-
-async function fsStore(options) {
-  const root = await mkdtemp(join(tmpdir(), 'dp-test-'));
-  return {
-    root,
-    backend: { id: 'local', kind: 'fs', root, durable: options.durable ?? false },
-    leftovers: () => readdir(join(root, 'tmp')),
-    remove: () => rm(root, { recursive: true, force: true }),
-  };
-}
-
-async function s3Store() {
-  const server = await s3();
-  const prefix = `store-${process.pid}-${++storeCount}/`;
-  return {
-    server,
-    prefix,
-    backend: server.backend('bucket', prefix),
-    leftovers: () => listKeys(server, `${prefix}staging/`),
-    remove: async () => {},
-  };
-}
-
-/** Keys under `prefix` in the test server's bucket (first 1000). */
-export async function listKeys(server, prefix) {
-  const response = await server.request('GET', `/${server.bucket}`, { query: { 'list-type': '2', prefix } });
-  if (!response.ok) throw new Error(`listing ${prefix}: HTTP ${response.status} ${await response.text()}`);
-  return [...(await response.text()).matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]);
-}
-
-/** Declares a test that runs once per backend kind with a fresh store, closed afterwards. */
-export function backendTest(title, body, options = {}) {
-  for (const kind of BACKEND_KINDS) {
-    test(`${title} [${kind}]`, async (t) => {
-      const store = await openStore(kind, options);
-      try {
-        await body(t, store);
-      } finally {
-        await store.close();
-      }
-    });
+export async function rejects(t, promise, code, { message, what } = {}) {
+  const error = await t.throwsAsync(promise, { instanceOf: DataPlaneError, code }, what);
+  if (!error) return undefined;
+  for (const expected of [message ?? []].flat()) {
+    const label = `${what ? `${what}: ` : ''}message ${JSON.stringify(error.message)} names ${expected}`;
+    if (expected instanceof RegExp) t.regex(error.message, expected, label);
+    else t.true(error.message.includes(expected), label);
   }
+  return error;
 }
 
 /** Deterministic pseudo-random bytes (fast for large sizes). */

@@ -1,24 +1,31 @@
-// Resource hygiene (issue 5, item 6): breaking out of a serve, aborting an ingest and closing the
-// data plane release every file descriptor; 10,000 ingest/serve cycles leave RSS and the number of
-// open descriptors flat. Descriptors are read from /proc/self/fd: those that point into the store
-// root (objects, or anonymous temp files shown as "<root>/tmp/#<inode> (deleted)") must go.
-// The tests run serially: they count this process's descriptors.
+// Resource hygiene, SPEC Semantics (serveObject: breaking out releases the file at once; ingestStream:
+// a failed ingest leaves nothing behind) and close: breaking out of a serve, aborting an ingest and
+// closing the data plane release every file descriptor into the store. Descriptors are read from
+// /proc/<pid>/fd of the plane's process: those that point into the store root (objects, or
+// anonymous temp files shown as "<root>/tmp/#<inode> (deleted)") must go. Those tests are in the
+// conformance suite (fs); the two that count all of this process's descriptors, or its RSS, over
+// many planes or cycles are about the in-process plane only. The tests run serially.
 
 import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataPlaneError, openDataPlane } from '@artifactstore/data-plane';
-import { openDescriptorCount, openFilesUnder, sleep, tempDir } from './fixtures/support.mjs';
-import { KiB, MiB } from './helpers.mjs';
+import { openDataPlane } from '@artifactstore/data-plane';
+import { conformanceTest } from './conformance.mjs';
+import { openDescriptorCount, openFilesUnder, openPlane, sleep, tempDir } from './fixtures/support.mjs';
+import { KiB, MiB, rejects } from './helpers.mjs';
+import { newStore } from './stores.mjs';
 
 const CYCLES = process.env.DP_SOAK ? 100_000 : 10_000;
 /** How long to wait for a descriptor that is expected to go (where the SPEC does not say "at once"). */
 const RELEASE_GRACE_MS = 100;
 
-/** Polls until no descriptor points into `root`; resolves the time it took, or -1. */
-async function released(root, graceMs = RELEASE_GRACE_MS) {
+/**
+ * Polls until no descriptor (of `openFiles`: this process's by default) points into `root`;
+ * resolves the time it took, or -1.
+ */
+async function released(root, openFiles = openFilesUnder, graceMs = RELEASE_GRACE_MS) {
   const started = performance.now();
-  while (openFilesUnder(root).length) {
+  while (openFiles(root).length) {
     if (performance.now() - started > graceMs) return -1;
     await sleep(1);
   }
@@ -37,15 +44,7 @@ function pattern(size, seed) {
   return buffer;
 }
 
-async function store(t, options = {}) {
-  const root = await tempDir(t, 'dp-hygiene-');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false, ...options }] });
-  t.teardown(() => dp.close());
-  return { root, dp };
-}
-
-test.serial('breaking out of a serve, or aborting it, releases its file descriptor at once', async (t) => {
-  const { root, dp } = await store(t);
+conformanceTest('serveObject: breaking out of a serve, or aborting it, releases its file descriptor at once', async (t, { root, dp, openFilesUnder }) => {
   const large = await dp.ingestStream([pattern(5 * MiB + 3, 1)]);
   const small = await dp.ingestStream([pattern(4 * KiB, 2)]);
   for (const [what, address, byteRange] of [
@@ -61,13 +60,14 @@ test.serial('breaking out of a serve, or aborting it, releases its file descript
       }
       // The SPEC: breaking out of the loop releases the file handle at once.
       t.deepEqual(openFilesUnder(root), [], `${what}: the descriptor is closed once the loop has ended`);
-      await released(root); // (so that one slow release does not fail every later check)
+      await released(root, openFilesUnder); // (so that one slow release does not fail every later check)
     }
     // A fired signal ends the stream, and releases the descriptor the same way.
     for (let i = 0; i < 5; i++) {
       const controller = new AbortController();
       const stream = await dp.serveObject(address, { byteRange, signal: controller.signal });
-      await t.throwsAsync(
+      await rejects(
+        t,
         (async () => {
           for await (const chunk of stream) {
             void chunk;
@@ -75,13 +75,13 @@ test.serial('breaking out of a serve, or aborting it, releases its file descript
           }
           throw new Error('the stream ended without ABORTED');
         })(),
-        { instanceOf: DataPlaneError, code: 'ABORTED' },
+        'ABORTED',
       );
       t.deepEqual(openFilesUnder(root), [], `${what}: the descriptor is closed once the aborted loop has ended`);
-      await released(root);
+      await released(root, openFilesUnder);
     }
   }
-});
+}, { kinds: ['fs'], serial: true });
 
 /** Ways an ingest fails after it has written to its temp file; each resolves the rejection. */
 function failingIngests(dp) {
@@ -113,39 +113,37 @@ function failingIngests(dp) {
   };
 }
 
-test.serial('aborting an ingest, a failing source and a mismatch release every descriptor', async (t) => {
-  const { root, dp } = await store(t, { durable: true });
+conformanceTest('ingestStream: aborting an ingest, a failing source and a mismatch release every descriptor', async (t, { root, dp, openFilesUnder }) => {
   let slowest = 0;
   for (const [what, run] of Object.entries(failingIngests(dp))) {
     for (let i = 0; i < 5; i++) {
       const error = await t.throwsAsync(run());
       if (what !== 'a thrown error') t.is(error?.code, what);
-      const took = await released(root);
+      const took = await released(root, openFilesUnder);
       t.true(took >= 0, `${what}: no descriptor into the store once the ingest has rejected: ${openFilesUnder(root)}`);
       slowest = Math.max(slowest, took);
       t.deepEqual(readdirSync(join(root, 'tmp')), [], `${what}: nothing in tmp/`);
     }
   }
   t.log(`descriptors released at most ${slowest.toFixed(1)} ms after the rejection`);
-});
+}, { kinds: ['fs'], serial: true, durable: true });
 
 // ingestStream rejects (ABORTED, or the source's error) only once the ingest thread has let go of
 // its temp file.
-test.serial('an ingest that rejected holds no descriptor any more', async (t) => {
-  const { root, dp } = await store(t, { durable: true });
+conformanceTest('ingestStream: an ingest that rejected holds no descriptor any more', async (t, { root, dp, openFilesUnder }) => {
   const failures = failingIngests(dp);
   const held = [];
   for (const what of ['ABORTED', 'a thrown error']) {
     for (let i = 0; i < 10; i++) {
       await t.throwsAsync(failures[what]());
       if (openFilesUnder(root).length) held.push(`${what} #${i}`);
-      await released(root);
+      await released(root, openFilesUnder);
     }
   }
   t.deepEqual(held, [], 'ingests whose temp file was still open when they rejected');
-});
+}, { kinds: ['fs'], serial: true, durable: true });
 
-test.serial('closing data planes releases every descriptor', async (t) => {
+test.serial('close (in-process, fs): closing data planes releases every descriptor', async (t) => {
   const root = await tempDir(t, 'dp-hygiene-');
   const config = { backends: [{ id: 'local', kind: 'fs', root }] };
   // The first open starts process-wide machinery (the runtime); count from after it.
@@ -158,7 +156,7 @@ test.serial('closing data planes releases every descriptor', async (t) => {
     await dp.verifyObject(primaryDigest);
     await dp.backendHealth();
     await dp.close();
-    await t.throwsAsync(dp.serveObject(primaryDigest), { instanceOf: DataPlaneError, code: 'CLOSED' });
+    await rejects(t, dp.serveObject(primaryDigest), 'CLOSED');
     t.deepEqual(openFilesUnder(root), [], `open/close ${i}: no descriptor into the store after close`);
   }
   const after = openDescriptorCount();
@@ -167,8 +165,7 @@ test.serial('closing data planes releases every descriptor', async (t) => {
 
 // close() ends what is under way: a served stream's file and an in-flight ingest's temp file are
 // released, and both reject with CLOSED.
-test.serial('closing a data plane releases the descriptors of streams and ingests still open', async (t) => {
-  const { root, dp } = await store(t);
+conformanceTest('close: closing a data plane releases the descriptors of streams and ingests still open', async (t, { root, dp, openFilesUnder }) => {
   const { primaryDigest } = await dp.ingestStream([pattern(5 * MiB, 50)]);
   const stream = await dp.serveObject(primaryDigest);
   let closing;
@@ -184,16 +181,17 @@ test.serial('closing a data plane releases the descriptors of streams and ingest
   );
   const ingestOutcome = await ingest.then(() => 'resolved', (error) => error.code);
   await closing;
-  t.true((await released(root)) >= 0, `descriptors left after close: ${openFilesUnder(root)}`);
+  t.true((await released(root, openFilesUnder)) >= 0, `descriptors left after close: ${openFilesUnder(root)}`);
   t.is(ingestOutcome, 'CLOSED', 'the ingest in flight rejects with CLOSED');
   const read = await (async () => {
     for await (const chunk of stream) void chunk;
   })().then(() => 'read to its end', (error) => error.code);
   t.is(read, 'CLOSED', 'the open stream rejects with CLOSED');
-});
+}, { kinds: ['fs'], serial: true });
 
-test.serial(`${CYCLES} ingest/serve cycles leave RSS and open descriptors flat`, async (t) => {
-  const { root, dp } = await store(t);
+test.serial(`ingestStream, serveObject (in-process, fs): ${CYCLES} ingest/serve cycles leave RSS and open descriptors flat`, async (t) => {
+  const { root, backend } = await newStore(t, 'fs');
+  const dp = await openPlane(t, { backends: [backend] });
   const WARM_UP = CYCLES / 10;
   const samples = [];
   const measure = (cycle) => {

@@ -60,7 +60,7 @@ test.after.always(async () => {
   if (setup) await rm(setup.work, { recursive: true, force: true });
 });
 
-test('the tarball holds the build, the .d.ts and the native addon, and no sources or tests', (t) => {
+test('Entry points (package): the tarball holds the build, the .d.ts and the native addon, and no sources or tests', (t) => {
   const files = setup.packed.files.map((f) => f.path);
   t.is(setup.packed.name, PACKAGE);
   for (const required of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/types.d.ts', 'native/binding.js']) {
@@ -84,7 +84,7 @@ test('the tarball holds the build, the .d.ts and the native addon, and no source
   }
 });
 
-test('the installed package declares no runtime dependencies and ships its types', async (t) => {
+test('Entry points (package): the installed package declares no runtime dependencies and ships its types', async (t) => {
   const manifest = JSON.parse(await readFile(join(setup.installed, 'package.json'), 'utf8'));
   t.is(manifest.name, PACKAGE);
   t.deepEqual(Object.keys(manifest.dependencies ?? {}), [], 'no runtime dependencies');
@@ -209,7 +209,7 @@ async function runScript(t, name, text) {
   return JSON.parse(stdout.trim().split('\n').pop());
 }
 
-test('CommonJS: require() the installed package and use every operation', async (t) => {
+test('Entry points (package): CommonJS: require() the installed package and use every operation', async (t) => {
   const report = await runScript(t, 'use.cjs', COMMONJS);
   t.is(report.moduleSystem, 'commonjs');
   assertReport(t, report, await expectedDigests(t));
@@ -218,7 +218,7 @@ test('CommonJS: require() the installed package and use every operation', async 
   t.is(report.version, JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')).version);
 });
 
-test('ESM: import the installed package and use every operation', async (t) => {
+test('Entry points (package): ESM: import the installed package and use every operation', async (t) => {
   const report = await runScript(t, 'use.mjs', ESM);
   t.is(report.moduleSystem, 'esm');
   assertReport(t, report, await expectedDigests(t));
@@ -383,14 +383,14 @@ async function tsProject(t, name, source, moduleKind) {
 }
 
 for (const moduleKind of ['esm', 'commonjs']) {
-  test(`TypeScript (${moduleKind}): the shipped .d.ts types the SPEC's names, and not as any`, async (t) => {
+  test(`Entry points (package): TypeScript (${moduleKind}): the shipped .d.ts types the SPEC's names, and not as any`, async (t) => {
     const { ok, output } = await tsProject(t, `ts-good-${moduleKind}`, TS_GOOD, moduleKind);
     t.true(ok, output);
     t.notRegex(output, /error TS/);
   });
 }
 
-test('TypeScript: a wrong use of the shipped types fails to compile', async (t) => {
+test('Entry points (package): TypeScript: a wrong use of the shipped types fails to compile', async (t) => {
   const { ok, output } = await tsProject(t, 'ts-bad', TS_BAD, 'esm');
   t.false(ok, 'the compile must fail');
   t.regex(output, /check\.mts\(7,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);

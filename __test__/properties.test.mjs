@@ -1,22 +1,24 @@
-// Bad input, tried at scale (issue 5, item 4): fast-check properties over addresses, ranges,
-// ingest options and hints, chunk types and sizes, configurations, and arbitrary bytes given to
-// decodeCbor. Each case either works (and then gives the right bytes and digests) or rejects with
-// the SPEC's code, judged by an oracle written from the SPEC; nothing crashes or hangs, and no
-// address reaches outside the store root. Seeds are fixed, so a failure reproduces on every run.
+// Bad input, tried at scale (SPEC Semantics: Configuration, Content address, ingestStream,
+// serveObject, Errors; and CBOR): fast-check properties over addresses, ranges, ingest options and
+// hints, chunk types and sizes, configurations, and arbitrary bytes given to decodeCbor. Each case
+// either works (and then gives the right bytes and digests) or rejects with the SPEC's code, judged
+// by an oracle written from the SPEC; nothing crashes or hangs, and no address reaches outside the
+// store root. Seeds are fixed, so a failure reproduces on every run.
 
 import test from 'ava';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DataPlaneError,
   decodeCbor,
   encodeCbor,
   formatContentAddress,
-  openDataPlane,
   parseContentAddress,
 } from '@artifactstore/data-plane';
+import { conformanceTest, openerTest } from './conformance.mjs';
+import { rejects } from './helpers.mjs';
 import { sha256Hex, tempDir, walkObjects } from './fixtures/support.mjs';
 
 const SCALE = process.env.DP_SOAK ? 10 : 1;
@@ -117,13 +119,13 @@ function addressOracle(value) {
   return null;
 }
 
-/** The listing of every entry under `dir`, with sizes and mtimes, to prove nothing changed. */
+/** The listing of every entry under `dir` (links as themselves), with sizes and mtimes, to prove nothing changed. */
 async function snapshot(dir) {
   const out = [];
   const walk = async (relative) => {
     for (const entry of await readdir(join(dir, relative), { withFileTypes: true })) {
       const path = join(relative, entry.name);
-      const info = await stat(join(dir, path));
+      const info = await lstat(join(dir, path));
       out.push(`${path} ${entry.isDirectory() ? 'dir' : info.size} ${info.mtimeMs}`);
       if (entry.isDirectory()) await walk(path);
     }
@@ -132,14 +134,14 @@ async function snapshot(dir) {
   return out.sort();
 }
 
-test('addresses: parse, serve, verify and delete accept exactly the SPEC form and never leave the root', async (t) => {
+openerTest('Content address: parse, serve, verify and delete accept exactly the SPEC form and never leave the root', async (t, { open }) => {
   const base = await tempDir(t, 'dp-props-');
   const root = join(base, 'store');
   // Files a traversal from the root or from objects/ could reach.
   await mkdir(join(base, 'victim'));
   await writeFile(join(base, 'victim', 'target'), 'precious');
   await writeFile(join(base, 'etc-passwd'), 'precious');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+  const dp = await open({ backends: [{ id: 'local', kind: 'fs', root }] });
   const stored = await dp.ingestStream([Buffer.from('stored object')]);
   const storedAddress = formatContentAddress(stored.primaryDigest);
   const before = await snapshot(base);
@@ -206,15 +208,12 @@ test('addresses: parse, serve, verify and delete accept exactly the SPEC form an
   t.deepEqual(await snapshot(base), before, 'nothing inside or outside the root was created, changed or removed');
   t.is(await readFile(join(base, 'victim', 'target'), 'utf8'), 'precious');
   t.true((await dp.verifyObject(storedAddress)).verified);
-  await dp.close();
 });
 
 // ---------------------------------------------------------------------------------------------
 // Ranges
 
-test('ranges: serve gives exactly the bytes of every valid range and INVALID_RANGE for anything else', async (t) => {
-  const root = await tempDir(t, 'dp-props-');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+conformanceTest('serveObject: ranges: serve gives exactly the bytes of every valid range and INVALID_RANGE for anything else', async (t, { dp }) => {
   const sizes = [0, 1, 1000, (1 << 20) + 17]; // the last is served by the read-ahead thread
   const objects = [];
   for (const size of sizes) {
@@ -278,13 +277,10 @@ test('ranges: serve gives exactly the bytes of every valid range and INVALID_RAN
   );
   t.log(`${valid} valid ranges served exactly`);
   t.true(valid > 300, 'the valid side is well exercised');
-  await dp.close();
 });
 
 // A sparse array has holes where numbers should be (Array.prototype.every would skip them).
-test('a sparse byteRange such as [, 5] rejects with INVALID_RANGE', async (t) => {
-  const root = await tempDir(t, 'dp-props-');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+conformanceTest('serveObject: a sparse byteRange such as [, 5] rejects with INVALID_RANGE', async (t, { dp }) => {
   const { primaryDigest } = await dp.ingestStream([Buffer.alloc(1000, 7)]);
   // eslint-disable-next-line no-sparse-arrays
   for (const byteRange of [[, 5], [3, ,], [, ,]]) {
@@ -292,7 +288,6 @@ test('a sparse byteRange such as [, 5] rejects with INVALID_RANGE', async (t) =>
     if (served.ok) for await (const chunk of served.value) void chunk;
     t.is(served.code, 'INVALID_RANGE', `byteRange ${inspect(byteRange)} (length ${byteRange.length}) ${served.ok ? `served ${served.value.sizeBytes} bytes` : ''}`);
   }
-  await dp.close();
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -328,9 +323,7 @@ const ingestOptions = fc.oneof(
   },
 );
 
-test('ingest options and hints: work, or reject with exactly the SPEC code for what is wrong', async (t) => {
-  const root = await tempDir(t, 'dp-props-');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+conformanceTest('ingestStream: options and hints: work, or reject with exactly the SPEC code for what is wrong', async (t, { dp, root }) => {
   const isRecord = (v) => typeof v === 'object' && v !== null;
   let worked = 0;
   await check(
@@ -393,8 +386,7 @@ test('ingest options and hints: work, or reject with exactly the SPEC code for w
   t.log(`${worked} cases worked, the others rejected with their expected code`);
   t.true(worked > 100, 'the accepting side is well exercised');
   t.deepEqual(await readdir(join(root, 'tmp')), [], 'no rejected ingest left a temporary file');
-  await dp.close();
-});
+}, { kinds: ['fs'] });
 
 /** Replaces the markers of the generator with values for this content. */
 function structuredOptions(options, size, digestOf) {
@@ -444,9 +436,7 @@ const chunk = fc.oneof(
   },
 );
 
-test('chunk types and sizes: Uint8Array chunks of any size store the right digest, anything else is INVALID_ARGUMENT', async (t) => {
-  const root = await tempDir(t, 'dp-props-');
-  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }] });
+conformanceTest('ingestStream: chunk types and sizes: Uint8Array chunks of any size store the right digest, anything else is INVALID_ARGUMENT', async (t, { dp, root }) => {
   const stored = new Set();
   let worked = 0;
   await check(
@@ -501,13 +491,12 @@ test('chunk types and sizes: Uint8Array chunks of any size store the right diges
     async (value) => expectCode(await outcome(dp.ingestStream(value)), ['INVALID_ARGUMENT'], `source ${inspect(value)}`),
     { numRuns: runs(200), seed: 506 },
   );
-  await dp.close();
-});
+}, { kinds: ['fs'] });
 
 // ---------------------------------------------------------------------------------------------
 // Configurations
 
-test('configurations: openDataPlane opens a valid one and rejects anything else with INVALID_ARGUMENT', async (t) => {
+openerTest('Configuration: openDataPlane opens a valid one and rejects anything else with INVALID_ARGUMENT', async (t, { open }) => {
   const base = await tempDir(t, 'dp-props-');
   const roots = [join(base, 'a'), join(base, 'b')];
   const validBackend = fc.record({
@@ -553,7 +542,7 @@ test('configurations: openDataPlane opens a valid one and rejects anything else 
         else ids.add(b.id);
       }
       if (valid && c.defaultBackend !== undefined && !ids.has(c.defaultBackend)) valid = false;
-      const result = await outcome(openDataPlane(c));
+      const result = await outcome(open(c));
       if (!valid) return expectCode(result, ['INVALID_ARGUMENT'], `config ${inspect(c)}`);
       if (!result.ok) throw new Error(`config ${inspect(c)}: ${result.code} ${result.error.message}`);
       opened++;
@@ -570,10 +559,8 @@ test('configurations: openDataPlane opens a valid one and rejects anything else 
 });
 
 // A root containing NUL cannot be honoured: INVALID_ARGUMENT naming the field.
-test('a root containing NUL rejects with INVALID_ARGUMENT naming backends[0].root', async (t) => {
-  const error = await t.throwsAsync(openDataPlane({ backends: [{ id: 'a', kind: 'fs', root: '/tmp/dp-\u0000-x' }] }));
-  t.is(error?.code, 'INVALID_ARGUMENT');
-  t.regex(error?.message ?? '', /backends\[0\]\.root/);
+openerTest('Configuration: a root containing NUL rejects with INVALID_ARGUMENT naming backends[0].root', async (t, { open }) => {
+  await rejects(t, open({ backends: [{ id: 'a', kind: 'fs', root: '/tmp/dp-\u0000-x' }] }), 'INVALID_ARGUMENT', { message: /backends\[0\]\.root/ });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -611,7 +598,7 @@ const cborValue = fc.letrec((tie) => ({
   ),
 })).value;
 
-test('decodeCbor: arbitrary bytes decode (and re-encode to themselves) or reject with INVALID_ARGUMENT, fast', async (t) => {
+test('CBOR: decodeCbor: arbitrary bytes decode (and re-encode to themselves) or reject with INVALID_ARGUMENT, fast', async (t) => {
   let decoded = 0;
   await check(
     t,

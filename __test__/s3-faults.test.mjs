@@ -1,5 +1,6 @@
-// S3 faults (issue 4 item 5, issue 5 item 7), against a real versitygw that each test starts for
-// itself so that it can kill it (SIGKILL) without disturbing anyone else:
+// S3 faults (SPEC Semantics: Errors, BACKEND_UNAVAILABLE; backendHealth: an unreachable backend
+// is healthy: false, never a rejection; routing by backendId), against a real versitygw that each
+// test starts for itself so that it can kill it (SIGKILL) without disturbing anyone else:
 // - the server killed mid-ingest (during the multipart upload, and during the commit's copy),
 //   mid-serve and mid-verify: each call fails with BACKEND_UNAVAILABLE naming the cause, within a
 //   bounded time, and after a restart nothing partial is visible;
@@ -22,7 +23,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
-import { collect, listKeys, MiB, KiB } from './helpers.mjs';
+import { collect, MiB, KiB } from './helpers.mjs';
+import { listKeys } from './stores.mjs';
 import { startS3Server } from '../scripts/s3-server.mjs';
 import { openPlane, sha256Hex, sleep } from './fixtures/support.mjs';
 
@@ -245,7 +247,7 @@ async function killMidUpload(t, { sizeHint }) {
 
 for (const sizeHint of [false, true]) {
   const how = sizeHint ? 'with a sizeHint (multipart from the start)' : 'without a sizeHint (multipart past 8 MiB)';
-  test.serial(`server SIGKILLed mid multipart ingest of 40 MiB, ${how}: BACKEND_UNAVAILABLE in bounded time, nothing visible after a restart`, async (t) => {
+  test.serial(`Errors (in-process, s3): server SIGKILLed mid multipart ingest of 40 MiB, ${how}: BACKEND_UNAVAILABLE in bounded time, nothing visible after a restart`, async (t) => {
     t.timeout(180_000);
     const { server, prefix, config, dp, content, address, outcome, settledAfterKillMs } = await killMidUpload(t, { sizeHint });
     assertUnavailable(t, outcome, SERVER_GONE, 'the ingest');
@@ -284,7 +286,7 @@ for (const sizeHint of [false, true]) {
 // The ingest died with the server, so its multipart upload was never aborted: the sweep finds it
 // with ListMultipartUploads once it is older than STALE_UPLOAD (its age simulated by backdating
 // the upload's files, which versitygw reports as its Initiated time).
-test.serial('a restarted server plus a sweep leaves no incomplete multipart upload of an ingest killed mid-upload', async (t) => {
+test.serial('Errors (in-process, s3): a restarted server plus a sweep leaves no incomplete multipart upload of an ingest killed mid-upload', async (t) => {
   t.timeout(180_000);
   const { server, prefix, config, outcome } = await killMidUpload(t, { sizeHint: true });
   t.is(outcome.error?.code, 'BACKEND_UNAVAILABLE');
@@ -330,7 +332,7 @@ async function killDuringCopy(t) {
   return { server, prefix, config, dp, address, outcome, settledAfterKillMs: Date.now() - (killedAt ?? Date.now()) };
 }
 
-test.serial('server SIGKILLed during the commit copy: BACKEND_UNAVAILABLE, no object; the staging object is swept once stale, spared while fresh', async (t) => {
+test.serial('Errors (in-process, s3): server SIGKILLed during the commit copy: BACKEND_UNAVAILABLE, no object; the staging object is swept once stale, spared while fresh', async (t) => {
   t.timeout(180_000);
   const { server, prefix, config, dp, address, outcome, settledAfterKillMs } = await killDuringCopy(t);
   assertUnavailable(t, outcome, SERVER_GONE, 'the ingest');
@@ -366,7 +368,7 @@ test.serial('server SIGKILLed during the commit copy: BACKEND_UNAVAILABLE, no ob
 // The copy to the final key is one CopyObject request: killed mid-copy, it leaves no multipart
 // upload under objects/ (the multipart form of a conditional copy would, for good: temporary data
 // under objects/, which the SPEC's layout rules out).
-test.serial('a restarted server plus a sweep leaves no incomplete multipart upload under objects/ after a kill during the commit copy', async (t) => {
+test.serial('Errors (in-process, s3): a restarted server plus a sweep leaves no incomplete multipart upload under objects/ after a kill during the commit copy', async (t) => {
   t.timeout(180_000);
   const { server, prefix, config, outcome } = await killDuringCopy(t);
   t.is(outcome.error?.code, 'BACKEND_UNAVAILABLE');
@@ -385,7 +387,7 @@ test.serial('a restarted server plus a sweep leaves no incomplete multipart uplo
 // own bounded wait.
 const FROZEN_SETTLE_MS = 180_000;
 
-test.serial('server frozen (SIGSTOP) during the commit copy: the ingest still settles with BACKEND_UNAVAILABLE in bounded time', async (t) => {
+test.serial('Errors (in-process, s3): server frozen (SIGSTOP) during the commit copy: the ingest still settles with BACKEND_UNAVAILABLE in bounded time', async (t) => {
   t.timeout(FROZEN_SETTLE_MS + 120_000);
   const server = await ownServer(t);
   const prefix = newPrefix();
@@ -418,7 +420,7 @@ test.serial('server frozen (SIGSTOP) during the commit copy: the ingest still se
 
 // ---- the server killed mid-serve and mid-verify ------------------------------------------------
 
-test.serial('server SIGKILLed mid-serve of a large object: the for-await loop throws BACKEND_UNAVAILABLE, no hang; the object survives', async (t) => {
+test.serial('Errors (in-process, s3): server SIGKILLed mid-serve of a large object: the for-await loop throws BACKEND_UNAVAILABLE, no hang; the object survives', async (t) => {
   t.timeout(180_000);
   const server = await ownServer(t);
   const prefix = newPrefix();
@@ -455,7 +457,7 @@ test.serial('server SIGKILLed mid-serve of a large object: the for-await loop th
   t.true((await dp.verifyObject(primaryDigest)).verified, 'and verifies');
 });
 
-test.serial('server SIGKILLed mid-verify: verifyObject rejects BACKEND_UNAVAILABLE, never a verified: false result', async (t) => {
+test.serial('Errors (in-process, s3): server SIGKILLed mid-verify: verifyObject rejects BACKEND_UNAVAILABLE, never a verified: false result', async (t) => {
   t.timeout(180_000);
   const server = await ownServer(t);
   // 16 MiB/s: a 32 MiB object takes 2 s to read, and the kill lands 8 MiB into it.
@@ -555,7 +557,7 @@ async function brokenBackend(t, { breakIt, cause, repair = async () => {} }) {
   return { server, dp };
 }
 
-test.serial('unreachable endpoint (a closed port): every operation BACKEND_UNAVAILABLE naming it, health unhealthy; nothing partial after the server is back', async (t) => {
+test.serial('Errors (in-process, s3): unreachable endpoint (a closed port): every operation BACKEND_UNAVAILABLE naming it, health unhealthy; nothing partial after the server is back', async (t) => {
   const { dp } = await brokenBackend(t, {
     breakIt: async (server, good) => {
       await server.kill(); // its port is closed now; start() brings it back on the same one
@@ -570,14 +572,14 @@ test.serial('unreachable endpoint (a closed port): every operation BACKEND_UNAVA
   t.true((await collect(await dp.serveObject(result.primaryDigest))).equals(content), 'the same data plane works again');
 });
 
-test.serial('wrong secret key: every operation BACKEND_UNAVAILABLE naming the signature failure, health unhealthy; nothing written', async (t) => {
+test.serial('Errors (in-process, s3): wrong secret key: every operation BACKEND_UNAVAILABLE naming the signature failure, health unhealthy; nothing written', async (t) => {
   await brokenBackend(t, {
     breakIt: async (server, good) => ({ ...good, secretAccessKey: `${good.secretAccessKey}-wrong` }),
     cause: /SignatureDoesNotMatch|403 Forbidden/,
   });
 });
 
-test.serial('unknown access key id: every operation BACKEND_UNAVAILABLE naming it, health unhealthy; nothing written', async (t) => {
+test.serial('Errors (in-process, s3): unknown access key id: every operation BACKEND_UNAVAILABLE naming it, health unhealthy; nothing written', async (t) => {
   await brokenBackend(t, {
     breakIt: async (server, good) => ({ ...good, accessKeyId: 'AKIA-NO-SUCH-KEY' }),
     // AWS says InvalidAccessKeyId; versitygw XAdminUserNotFound ("No user exists with the provided access key ID").
@@ -585,7 +587,7 @@ test.serial('unknown access key id: every operation BACKEND_UNAVAILABLE naming i
   });
 });
 
-test.serial('missing bucket: every operation BACKEND_UNAVAILABLE naming it, health unhealthy; no bucket created, nothing written', async (t) => {
+test.serial('Errors (in-process, s3): missing bucket: every operation BACKEND_UNAVAILABLE naming it, health unhealthy; no bucket created, nothing written', async (t) => {
   const { server } = await brokenBackend(t, {
     breakIt: async (server, good) => ({ ...good, bucket: 'no-such-bucket' }),
     cause: /NoSuchBucket|no-such-bucket/,
@@ -596,7 +598,7 @@ test.serial('missing bucket: every operation BACKEND_UNAVAILABLE naming it, heal
 
 // ---- two backends in one data plane ------------------------------------------------------------
 
-test.serial('an fs and an s3 backend in one data plane: routing by backendId, the default, UNKNOWN_BACKEND, health per backend', async (t) => {
+test.serial('backendId (in-process, fs and s3): an fs and an s3 backend in one data plane: routing by backendId, the default, UNKNOWN_BACKEND, health per backend', async (t) => {
   t.timeout(180_000);
   const server = await ownServer(t);
   const prefix = newPrefix();

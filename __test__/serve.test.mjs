@@ -1,20 +1,20 @@
-// serveObject, as a caller uses it: whole objects and every edge of a byte range, bad ranges and
-// bad addresses, breaking out of the loop, aborting. Tests declared with `backendTest` hold for
-// every backend and use only the public API; the fs-only tests at the end also look at the process's
-// open files.
+// SPEC Semantics, serveObject: whole objects and every edge of a byte range, INVALID_RANGE,
+// INVALID_ADDRESS and NOT_FOUND before any byte, breaking out of the loop, aborting. The conformance
+// tests (`conformanceTest`) run through every opener; the ones at the end that count this
+// process's descriptors and threads, or need a child process, are about the in-process plane only.
 
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError, formatContentAddress, parseContentAddress } from '@artifactstore/data-plane';
-import { openDescriptorCount, openFilesUnder, sha256Hex } from './fixtures/support.mjs';
-import { backendTest, openStore, bytes, chunked, collect, KiB, MiB, runWithFreshStore } from './helpers.mjs';
+import { conformanceTest } from './conformance.mjs';
+import { openDescriptorCount, openFilesUnder, openPlane, sha256Hex } from './fixtures/support.mjs';
+import { bytes, chunked, collect, KiB, MiB, rejects, runWithFreshStore } from './helpers.mjs';
+import { newStore } from './stores.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
-
-const code = (c) => ({ instanceOf: DataPlaneError, code: c });
 
 /** Ingests `content` (in 64 KiB chunks) and returns its address. */
 async function put(store, content, options) {
@@ -48,29 +48,32 @@ const MISSING = [`blake3:${A_HEX}`, { algorithm: 'blake3', hex: A_HEX }, { algor
 // ---------------------------------------------------------------------------------------------
 // Missing objects
 
-backendTest('a missing object rejects with NOT_FOUND before any byte, with or without a range', async (t, store) => {
+conformanceTest('serveObject: a missing object rejects with NOT_FOUND before any byte, with or without a range', async (t, store) => {
   await put(store, bytes(MiB, 1)); // the store is not empty
   for (const address of MISSING) {
-    const error = await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'), JSON.stringify(address));
+    const error = await rejects(t, store.dp.serveObject(address), 'NOT_FOUND', { what: JSON.stringify(address) });
     t.true(error.message.includes(A_HEX) || error.message.includes('0'.repeat(64)), `the message names the address: ${error.message}`);
-    await t.throwsAsync(store.dp.serveObject(address, { byteRange: [0, 0] }), code('NOT_FOUND'));
-    await t.throwsAsync(store.dp.serveObject(address, { byteRange: [0, 10] }), code('NOT_FOUND'));
+    await rejects(t, store.dp.serveObject(address, { byteRange: [0, 0] }), 'NOT_FOUND');
+    await rejects(t, store.dp.serveObject(address, { byteRange: [0, 10] }), 'NOT_FOUND');
   }
-  // An address of the right bytes but the other algorithm is another object.
+  // The BLAKE3 hex under the other algorithm names nothing; the object's SHA-256 names it
+  // (SPEC Part 2, Either digest), and the stream names it by its primary address.
   const content = bytes(1000, 2);
   const address = await put(store, content);
   t.is(address.algorithm, 'blake3');
-  await t.throwsAsync(store.dp.serveObject({ algorithm: 'sha256', hex: address.hex }), code('NOT_FOUND'));
-  await t.throwsAsync(store.dp.serveObject(`sha256:${sha256Hex(content)}`), code('NOT_FOUND'));
+  await rejects(t, store.dp.serveObject({ algorithm: 'sha256', hex: address.hex }), 'NOT_FOUND');
+  const bySha256 = await store.dp.serveObject(`sha256:${sha256Hex(content)}`, { byteRange: [10, 20] });
+  t.deepEqual(bySha256.contentAddress, address);
+  t.deepEqual(await collect(bySha256), content.subarray(10, 20));
   // A deleted object is missing again.
   await store.dp.deleteObject(address);
-  await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'));
+  await rejects(t, store.dp.serveObject(address), 'NOT_FOUND');
 });
 
 // ---------------------------------------------------------------------------------------------
 // Whole objects and ranges
 
-backendTest('whole objects of many sizes serve back exactly, as Buffers, with their fields', async (t, store) => {
+conformanceTest('serveObject: whole objects of many sizes serve back exactly, as Buffers, with their fields', async (t, store) => {
   for (const size of [0, 1, 1000, 64 * KiB - 1, MiB - 1, MiB, MiB + 1, 2 * MiB + 7]) {
     const content = bytes(size, size + 3);
     const address = await put(store, content);
@@ -79,7 +82,7 @@ backendTest('whole objects of many sizes serve back exactly, as Buffers, with th
   }
 });
 
-backendTest('byte ranges at every edge of a 3 MiB object, across its chunk boundaries', async (t, store) => {
+conformanceTest('serveObject: byte ranges at every edge of a 3 MiB object, across its chunk boundaries', async (t, store) => {
   const size = 3 * MiB;
   const content = bytes(size, 11);
   const address = await put(store, content);
@@ -105,11 +108,11 @@ backendTest('byte ranges at every edge of a 3 MiB object, across its chunk bound
   await serves(t, store, formatContentAddress(address), content, [MiB - 10, MiB + 10]);
 });
 
-backendTest('byte ranges of tiny and empty objects', async (t, store) => {
+conformanceTest('serveObject: byte ranges of tiny and empty objects', async (t, store) => {
   const empty = await put(store, Buffer.alloc(0));
   await serves(t, store, empty, Buffer.alloc(0), [0, 0]);
-  await t.throwsAsync(store.dp.serveObject(empty, { byteRange: [0, 1] }), code('INVALID_RANGE'));
-  await t.throwsAsync(store.dp.serveObject(empty, { byteRange: [1, 1] }), code('INVALID_RANGE'));
+  await rejects(t, store.dp.serveObject(empty, { byteRange: [0, 1] }), 'INVALID_RANGE');
+  await rejects(t, store.dp.serveObject(empty, { byteRange: [1, 1] }), 'INVALID_RANGE');
   const content = bytes(10, 12);
   const address = await put(store, content);
   for (let start = 0; start <= 10; start++) {
@@ -117,7 +120,7 @@ backendTest('byte ranges of tiny and empty objects', async (t, store) => {
   }
 });
 
-backendTest('ranges of a sha256-addressed object', async (t, store) => {
+conformanceTest('serveObject: ranges of a sha256-addressed object', async (t, store) => {
   const content = bytes(2 * MiB + 3, 13);
   const address = await put(store, content, { hints: { primaryAlgorithm: 'sha256' } });
   t.deepEqual(address, { algorithm: 'sha256', hex: sha256Hex(content) });
@@ -126,7 +129,7 @@ backendTest('ranges of a sha256-addressed object', async (t, store) => {
   await serves(t, store, address, content, [content.length, content.length]);
 });
 
-backendTest('every kind of bad range rejects with INVALID_RANGE', async (t, store) => {
+conformanceTest('serveObject: every kind of bad range rejects with INVALID_RANGE', async (t, store) => {
   const size = 3 * MiB;
   const address = await put(store, bytes(size, 21));
   const bad = [
@@ -159,12 +162,12 @@ backendTest('every kind of bad range rejects with INVALID_RANGE', async (t, stor
     ['a boolean', true],
   ];
   for (const [what, byteRange] of bad) {
-    await t.throwsAsync(store.dp.serveObject(address, { byteRange }), code('INVALID_RANGE'), what);
+    await rejects(t, store.dp.serveObject(address, { byteRange }), 'INVALID_RANGE', { what });
   }
   // The message says what was wrong, with the values.
-  const error = await t.throwsAsync(store.dp.serveObject(address, { byteRange: [7, 3] }), code('INVALID_RANGE'));
+  const error = await rejects(t, store.dp.serveObject(address, { byteRange: [7, 3] }), 'INVALID_RANGE');
   t.true(error.message.includes('7') && error.message.includes('3'), error.message);
-  const past = await t.throwsAsync(store.dp.serveObject(address, { byteRange: [0, size + 1] }), code('INVALID_RANGE'));
+  const past = await rejects(t, store.dp.serveObject(address, { byteRange: [0, size + 1] }), 'INVALID_RANGE');
   t.true(past.message.includes(String(size + 1)), past.message);
 });
 
@@ -205,24 +208,24 @@ const MALFORMED = [
   ['a boolean', true],
 ];
 
-backendTest('malformed addresses reject with INVALID_ADDRESS on serve, verify and delete', async (t, store) => {
+conformanceTest('Content address: malformed addresses reject with INVALID_ADDRESS on serve, verify and delete', async (t, store) => {
   const content = bytes(1000, 31);
   const address = await put(store, content);
   for (const [what, bad] of MALFORMED) {
-    await t.throwsAsync(store.dp.serveObject(bad), code('INVALID_ADDRESS'), `serve: ${what}`);
-    await t.throwsAsync(store.dp.serveObject(bad, { byteRange: [0, 0] }), code('INVALID_ADDRESS'), `serve with a range: ${what}`);
-    await t.throwsAsync(store.dp.verifyObject(bad), code('INVALID_ADDRESS'), `verify: ${what}`);
-    await t.throwsAsync(store.dp.deleteObject(bad), code('INVALID_ADDRESS'), `delete: ${what}`);
+    await rejects(t, store.dp.serveObject(bad), 'INVALID_ADDRESS', { what: `serve: ${what}` });
+    await rejects(t, store.dp.serveObject(bad, { byteRange: [0, 0] }), 'INVALID_ADDRESS', { what: `serve with a range: ${what}` });
+    await rejects(t, store.dp.verifyObject(bad), 'INVALID_ADDRESS', { what: `verify: ${what}` });
+    await rejects(t, store.dp.deleteObject(bad), 'INVALID_ADDRESS', { what: `delete: ${what}` });
   }
   // An uppercase rendering of a stored object's address is not another name for it.
   const upper = `blake3:${address.hex.toUpperCase()}`;
-  const error = await t.throwsAsync(store.dp.serveObject(upper), code('INVALID_ADDRESS'));
+  const error = await rejects(t, store.dp.serveObject(upper), 'INVALID_ADDRESS');
   t.true(error.message.includes(address.hex.toUpperCase()), `the message names the value: ${error.message}`);
   // Nothing was deleted by any of it.
   await serves(t, store, address, content);
 });
 
-backendTest('an AddressLike works as an object and as a string, on serve, verify and delete', async (t, store) => {
+conformanceTest('Content address: an AddressLike works as an object and as a string, on serve, verify and delete', async (t, store) => {
   const content = bytes(MiB + 5, 41);
   const address = await put(store, content);
   const text = formatContentAddress(address);
@@ -234,22 +237,22 @@ backendTest('an AddressLike works as an object and as a string, on serve, verify
   }
   t.deepEqual((await store.dp.deleteObject(text)).contentAddress, address);
   t.false((await store.dp.deleteObject(address)).deleted);
-  await t.throwsAsync(store.dp.serveObject(text), code('NOT_FOUND'));
+  await rejects(t, store.dp.serveObject(text), 'NOT_FOUND');
 });
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-backendTest('serve options: the backend by id, unknown ids, wrong types', async (t, store) => {
+conformanceTest('serveObject: options: the backend by id, unknown ids, wrong types', async (t, store) => {
   const content = bytes(5000, 51);
   const address = await put(store, content);
   const stream = await store.dp.serveObject(address, { backendId: store.backendId });
   t.true((await collect(stream)).equals(content));
-  const unknown = await t.throwsAsync(store.dp.serveObject(address, { backendId: 'nowhere' }), code('UNKNOWN_BACKEND'));
+  const unknown = await rejects(t, store.dp.serveObject(address, { backendId: 'nowhere' }), 'UNKNOWN_BACKEND');
   t.true(unknown.message.includes('nowhere'), unknown.message);
-  await t.throwsAsync(store.dp.serveObject(address, { backendId: 42 }), code('INVALID_ARGUMENT'));
-  await t.throwsAsync(store.dp.serveObject(address, { signal: 'abort' }), code('INVALID_ARGUMENT'));
-  await t.throwsAsync(store.dp.serveObject(address, 'whole'), code('INVALID_ARGUMENT'));
+  await rejects(t, store.dp.serveObject(address, { backendId: 42 }), 'INVALID_ARGUMENT');
+  await rejects(t, store.dp.serveObject(address, { signal: 'abort' }), 'INVALID_ARGUMENT');
+  await rejects(t, store.dp.serveObject(address, 'whole'), 'INVALID_ARGUMENT');
   // Empty options and an undefined range serve the whole object.
   t.true((await collect(await store.dp.serveObject(address, {}))).equals(content));
   t.true((await collect(await store.dp.serveObject(address, { byteRange: undefined }))).equals(content));
@@ -258,7 +261,7 @@ backendTest('serve options: the backend by id, unknown ids, wrong types', async 
 // ---------------------------------------------------------------------------------------------
 // Leaving early, concurrent readers, aborting
 
-backendTest('breaking out of the loop early, then deleting and ingesting again, works', async (t, store) => {
+conformanceTest('serveObject: breaking out of the loop early, then deleting and ingesting again, works', async (t, store) => {
   const content = bytes(3 * MiB + 1, 61);
   const address = await put(store, content);
   for (const range of [undefined, [10, 3 * MiB], [0, 100]]) {
@@ -272,7 +275,7 @@ backendTest('breaking out of the loop early, then deleting and ingesting again, 
   }
   const deletion = await store.dp.deleteObject(address);
   t.true(deletion.deleted);
-  await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'));
+  await rejects(t, store.dp.serveObject(address), 'NOT_FOUND');
   const again = await store.dp.ingestStream(chunked(content));
   t.false(again.receipt.deduplicated, 'the object really was deleted');
   await serves(t, store, address, content);
@@ -286,7 +289,7 @@ backendTest('breaking out of the loop early, then deleting and ingesting again, 
   t.true((await store.dp.deleteObject(address)).deleted);
 });
 
-backendTest('concurrent readers of one object each get all of it', async (t, store) => {
+conformanceTest('serveObject: concurrent readers of one object each get all of it', async (t, store) => {
   const content = bytes(4 * MiB + 3, 62);
   const address = await put(store, content);
   const ranges = [undefined, [0, 1], [MiB - 1, 3 * MiB + 1], undefined, [content.length - 5, content.length], undefined];
@@ -297,9 +300,9 @@ backendTest('concurrent readers of one object each get all of it', async (t, sto
   }
 });
 
-backendTest('an already-aborted signal rejects serveObject with ABORTED', async (t, store) => {
+conformanceTest('serveObject: an already-aborted signal rejects with ABORTED', async (t, store) => {
   const address = await put(store, bytes(3 * MiB, 71));
-  await t.throwsAsync(store.dp.serveObject(address, { signal: AbortSignal.abort() }), code('ABORTED'));
+  await rejects(t, store.dp.serveObject(address, { signal: AbortSignal.abort() }), 'ABORTED');
   const controller = new AbortController();
   const serving = store.dp.serveObject(address, { signal: controller.signal });
   controller.abort();
@@ -311,21 +314,22 @@ backendTest('an already-aborted signal rejects serveObject with ABORTED', async 
   await sleep(100);
 });
 
-backendTest('a signal fired mid-iteration rejects the loop with ABORTED', async (t, store) => {
+conformanceTest('serveObject: a signal fired mid-iteration rejects the loop with ABORTED', async (t, store) => {
   const content = bytes(8 * MiB, 72);
   const address = await put(store, content);
   for (const range of [undefined, [1, 8 * MiB - 1]]) {
     const controller = new AbortController();
     const stream = await store.dp.serveObject(address, { signal: controller.signal, byteRange: range });
     let received = 0;
-    const error = await t.throwsAsync(
+    const error = await rejects(
+      t,
       (async () => {
         for await (const chunk of stream) {
           received += chunk.length;
           if (received >= MiB) controller.abort();
         }
       })(),
-      code('ABORTED'),
+      'ABORTED',
     );
     t.truthy(error);
     t.true(received < stream.sizeBytes, `the stream stopped early (${received} of ${stream.sizeBytes})`);
@@ -335,7 +339,7 @@ backendTest('a signal fired mid-iteration rejects the loop with ABORTED', async 
   t.true((await store.dp.verifyObject(address)).verified);
 });
 
-backendTest('aborting after the stream ended has no effect', async (t, store) => {
+conformanceTest('serveObject: aborting after the stream ended has no effect', async (t, store) => {
   const content = bytes(2 * MiB + 1, 73);
   const address = await put(store, content);
   const controller = new AbortController();
@@ -347,117 +351,107 @@ backendTest('aborting after the stream ended has no effect', async (t, store) =>
 });
 
 // ---------------------------------------------------------------------------------------------
-// fs only: open files
+// Open files: the conformance tests look at the plane's process, the others at this one's
 
-test.serial('fs: 200 break-outs of the loop leave the fd and thread counts flat', async (t) => {
-  const store = await openStore('fs');
-  try {
-    const big = bytes(3 * MiB, 81);
-    const small = bytes(1000, 82);
-    const bigAddress = await put(store, big);
-    const smallAddress = await put(store, small);
-    await collect(await store.dp.serveObject(bigAddress)); // warm up lazily created threads
-    await sleep(50);
-    const fdsBefore = openDescriptorCount();
-    const threadsBefore = await threadCount();
-    for (let i = 0; i < 200; i++) {
-      const address = i % 4 === 3 ? smallAddress : bigAddress;
-      const byteRange = i % 2 ? [1, (i % 4 === 3 ? small : big).length - 1] : undefined;
-      for await (const chunk of await store.dp.serveObject(address, { byteRange })) {
-        t.true(chunk.length > 0);
-        break;
-      }
+test.serial('serveObject (in-process, fs): 200 break-outs of the loop leave the fd and thread counts flat', async (t) => {
+  const store = await newStore(t, 'fs');
+  store.dp = await openPlane(t, { backends: [store.backend] });
+  const big = bytes(3 * MiB, 81);
+  const small = bytes(1000, 82);
+  const bigAddress = await put(store, big);
+  const smallAddress = await put(store, small);
+  await collect(await store.dp.serveObject(bigAddress)); // warm up lazily created threads
+  await sleep(50);
+  const fdsBefore = openDescriptorCount();
+  const threadsBefore = await threadCount();
+  for (let i = 0; i < 200; i++) {
+    const address = i % 4 === 3 ? smallAddress : bigAddress;
+    const byteRange = i % 2 ? [1, (i % 4 === 3 ? small : big).length - 1] : undefined;
+    for await (const chunk of await store.dp.serveObject(address, { byteRange })) {
+      t.true(chunk.length > 0);
+      break;
     }
-    await sleep(100);
-    const fdsAfter = openDescriptorCount();
-    const threadsAfter = await threadCount();
-    t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
-    t.true(threadsAfter - threadsBefore <= 5, `threads ${threadsBefore} -> ${threadsAfter}`);
-    t.deepEqual(openFilesUnder(store.root), []);
-    // Everything still works afterwards.
-    t.true((await store.dp.deleteObject(bigAddress)).deleted);
-    t.false((await store.dp.ingestStream(chunked(big))).receipt.deduplicated);
-    t.true((await collect(await store.dp.serveObject(bigAddress))).equals(big));
-  } finally {
-    await store.close();
   }
+  await sleep(100);
+  const fdsAfter = openDescriptorCount();
+  const threadsAfter = await threadCount();
+  t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
+  t.true(threadsAfter - threadsBefore <= 5, `threads ${threadsBefore} -> ${threadsAfter}`);
+  t.deepEqual(openFilesUnder(store.root), []);
+  // Everything still works afterwards.
+  t.true((await store.dp.deleteObject(bigAddress)).deleted);
+  t.false((await store.dp.ingestStream(chunked(big))).receipt.deduplicated);
+  t.true((await collect(await store.dp.serveObject(bigAddress))).equals(big));
 });
 
-test.serial('fs: the object file is closed by the time a break, an abort, a throw or the end of the loop completes', async (t) => {
-  const store = await openStore('fs');
-  try {
-    const content = bytes(3 * MiB, 83);
-    const address = await put(store, content);
-    const settle = async () => {
-      for (let i = 0; i < 200 && openFilesUnder(store.root).length > 0; i++) await sleep(5);
-    };
-    const stillOpen = { break: 0, abort: 0, throw: 0, end: 0 };
-    for (let round = 0; round < 40; round++) {
-      for await (const _ of await store.dp.serveObject(address)) break;
-      if (openFilesUnder(store.root).length > 0) stillOpen.break++;
-      await settle();
+conformanceTest('serveObject: the object file is closed by the time a break, an abort, a throw or the end of the loop completes', async (t, store) => {
+  const content = bytes(3 * MiB, 83);
+  const address = await put(store, content);
+  const settle = async () => {
+    for (let i = 0; i < 200 && store.openFilesUnder(store.root).length > 0; i++) await sleep(5);
+  };
+  const stillOpen = { break: 0, abort: 0, throw: 0, end: 0 };
+  for (let round = 0; round < 40; round++) {
+    for await (const _ of await store.dp.serveObject(address)) break;
+    if (store.openFilesUnder(store.root).length > 0) stillOpen.break++;
+    await settle();
 
-      const controller = new AbortController();
-      const stream = await store.dp.serveObject(address, { signal: controller.signal });
-      await t.throwsAsync(
-        (async () => {
-          for await (const _ of stream) controller.abort();
-        })(),
-        code('ABORTED'),
-      );
-      if (openFilesUnder(store.root).length > 0) stillOpen.abort++;
-      await settle();
+    const controller = new AbortController();
+    const stream = await store.dp.serveObject(address, { signal: controller.signal });
+    await rejects(
+      t,
+      (async () => {
+        for await (const _ of stream) controller.abort();
+      })(),
+      'ABORTED',
+    );
+    if (store.openFilesUnder(store.root).length > 0) stillOpen.abort++;
+    await settle();
 
-      const thrower = new Error('the consumer failed');
-      await t.throwsAsync(
-        (async () => {
-          for await (const _ of await store.dp.serveObject(address)) throw thrower;
-        })(),
-        { is: thrower },
-      );
-      if (openFilesUnder(store.root).length > 0) stillOpen.throw++;
-      await settle();
+    const thrower = new Error('the consumer failed');
+    await t.throwsAsync(
+      (async () => {
+        for await (const _ of await store.dp.serveObject(address)) throw thrower;
+      })(),
+      { is: thrower },
+    );
+    if (store.openFilesUnder(store.root).length > 0) stillOpen.throw++;
+    await settle();
 
-      await collect(await store.dp.serveObject(address));
-      if (openFilesUnder(store.root).length > 0) stillOpen.end++;
-      await settle();
-    }
-    t.deepEqual(stillOpen, { break: 0, abort: 0, throw: 0, end: 0 }, 'times (of 40) the file was still open right after the loop');
-  } finally {
-    await store.close();
+    await collect(await store.dp.serveObject(address));
+    if (store.openFilesUnder(store.root).length > 0) stillOpen.end++;
+    await settle();
   }
+  t.deepEqual(stillOpen, { break: 0, abort: 0, throw: 0, end: 0 }, 'times (of 40) the file was still open right after the loop');
+}, { kinds: ['fs'], serial: true });
+
+test.serial('serveObject (in-process, fs): serves rejected by an aborted signal leave no file open (100 times)', async (t) => {
+  const store = await newStore(t, 'fs');
+  store.dp = await openPlane(t, { backends: [store.backend] });
+  const address = await put(store, bytes(3 * MiB, 84));
+  const fdsBefore = openDescriptorCount();
+  for (let i = 0; i < 100; i++) {
+    await rejects(t, store.dp.serveObject(address, { signal: AbortSignal.abort() }), 'ABORTED');
+  }
+  for (let i = 0; i < 100; i++) {
+    const controller = new AbortController();
+    const serving = store.dp.serveObject(address, { signal: controller.signal });
+    controller.abort();
+    const outcome = await serving.then((stream) => collect(stream), (error) => error);
+    t.is(outcome.code, 'ABORTED');
+  }
+  // The opens the aborts overtook finish in the background (100 of them overlap): give them time,
+  // then nothing of theirs may still be open.
+  for (let i = 0; i < 100 && openFilesUnder(store.root).length > 0; i++) await sleep(50);
+  const open = openFilesUnder(store.root);
+  const fdsAfter = openDescriptorCount();
+  t.is(open.length, 0, `object files still open: ${open.length}`);
+  t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
+  // (No thread count here: the 100 opens above overlap, and a runtime's idle worker threads
+  // outlive them for a while without being leaks. The sequential test above counts threads.)
 });
 
-test.serial('fs: serves rejected by an aborted signal leave no file open (100 times)', async (t) => {
-  const store = await openStore('fs');
-  try {
-    const address = await put(store, bytes(3 * MiB, 84));
-    const fdsBefore = openDescriptorCount();
-    for (let i = 0; i < 100; i++) {
-      await t.throwsAsync(store.dp.serveObject(address, { signal: AbortSignal.abort() }), code('ABORTED'));
-    }
-    for (let i = 0; i < 100; i++) {
-      const controller = new AbortController();
-      const serving = store.dp.serveObject(address, { signal: controller.signal });
-      controller.abort();
-      const outcome = await serving.then((stream) => collect(stream), (error) => error);
-      t.is(outcome.code, 'ABORTED');
-    }
-    // The opens the aborts overtook finish in the background (100 of them overlap): give them time,
-    // then nothing of theirs may still be open.
-    for (let i = 0; i < 100 && openFilesUnder(store.root).length > 0; i++) await sleep(50);
-    const open = openFilesUnder(store.root);
-    const fdsAfter = openDescriptorCount();
-    t.is(open.length, 0, `object files still open: ${open.length}`);
-    t.true(fdsAfter - fdsBefore <= 5, `fds ${fdsBefore} -> ${fdsAfter}`);
-    // (No thread count here: the 100 opens above overlap, and a runtime's idle worker threads
-    // outlive them for a while without being leaks. The sequential test above counts threads.)
-  } finally {
-    await store.close();
-  }
-});
-
-test('an aborted serve whose open fails leaves no unhandled rejection behind (child process)', async (t) => {
+test('serveObject (in-process, fs): an aborted serve whose open fails leaves no unhandled rejection behind (child process)', async (t) => {
   const body = `
     const stored = await dp.ingestStream([Buffer.alloc(3 * 1024 * 1024, 7)]);
     const attempts = [
@@ -480,37 +474,32 @@ test('an aborted serve whose open fails leaves no unhandled rejection behind (ch
   t.is(exitCode, 0, stderr);
 });
 
-test('fs: a stream already open keeps serving the whole object when it is deleted meanwhile', async (t) => {
-  const store = await openStore('fs');
-  try {
-    const content = bytes(8 * MiB + 3, 91);
-    const address = await put(store, content);
-    // Deleted after the first chunk was read.
-    {
-      const stream = await store.dp.serveObject(address);
-      const chunks = [];
-      for await (const chunk of stream) {
-        if (chunks.length === 0) {
-          t.true((await store.dp.deleteObject(address)).deleted);
-          await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'));
-        }
-        chunks.push(chunk);
+conformanceTest('serveObject: a stream already open keeps serving the whole object when it is deleted meanwhile', async (t, store) => {
+  const content = bytes(8 * MiB + 3, 91);
+  const address = await put(store, content);
+  // Deleted after the first chunk was read.
+  {
+    const stream = await store.dp.serveObject(address);
+    const chunks = [];
+    for await (const chunk of stream) {
+      if (chunks.length === 0) {
+        t.true((await store.dp.deleteObject(address)).deleted);
+        await rejects(t, store.dp.serveObject(address), 'NOT_FOUND');
       }
-      t.true(Buffer.concat(chunks).equals(content));
+      chunks.push(chunk);
     }
-    // Deleted before the first read, and a range; then ingested again while the stream is open.
-    await put(store, content);
-    {
-      const stream = await store.dp.serveObject(address, { byteRange: [5, content.length - 5] });
-      t.true((await store.dp.deleteObject(address)).deleted);
-      const other = bytes(MiB, 92);
-      await put(store, other);
-      t.true((await collect(stream)).equals(content.subarray(5, content.length - 5)));
-    }
-    await t.throwsAsync(store.dp.serveObject(address), code('NOT_FOUND'));
-    await sleep(100);
-    t.deepEqual(openFilesUnder(store.root), []);
-  } finally {
-    await store.close();
+    t.true(Buffer.concat(chunks).equals(content));
   }
-});
+  // Deleted before the first read, and a range; then ingested again while the stream is open.
+  await put(store, content);
+  {
+    const stream = await store.dp.serveObject(address, { byteRange: [5, content.length - 5] });
+    t.true((await store.dp.deleteObject(address)).deleted);
+    const other = bytes(MiB, 92);
+    await put(store, other);
+    t.true((await collect(stream)).equals(content.subarray(5, content.length - 5)));
+  }
+  await rejects(t, store.dp.serveObject(address), 'NOT_FOUND');
+  await sleep(100);
+  t.deepEqual(store.openFilesUnder(store.root), []);
+}, { kinds: ['fs'] });

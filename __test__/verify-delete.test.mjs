@@ -1,18 +1,17 @@
-// verifyObject and deleteObject: what the SPEC promises about re-reading and removing objects.
-// Backend-independent behaviour runs per backend kind (`backendTest`); the corruption cases tamper
-// with files under an fs root directly, so they run on the fs backend only.
+// SPEC Semantics, verifyObject and deleteObject: re-reading an object (corruption is a result, a
+// missing object NOT_FOUND) and removing it (idempotent). Every test is in the conformance suite;
+// the corruption cases tamper with files under an fs root, so they run on the fs backend only.
 
-import test from 'ava';
 import { chmod, mkdir, open, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { DataPlaneError, formatContentAddress } from '@artifactstore/data-plane';
+import { formatContentAddress } from '@artifactstore/data-plane';
 
-import { backendTest, bytes, chunked, collect, KiB, MiB, openStore } from './helpers.mjs';
+import { conformanceTest } from './conformance.mjs';
+import { bytes, chunked, collect, KiB, MiB, rejects } from './helpers.mjs';
 import { sha256Hex } from './fixtures/support.mjs';
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const notFound = { instanceOf: DataPlaneError, code: 'NOT_FOUND' };
 
 /** An address of the given algorithm that no test ever ingests. */
 const absent = (algorithm = 'blake3') => ({ algorithm, hex: sha256Hex(Buffer.from(`absent ${Math.random()}`)) });
@@ -42,7 +41,7 @@ function assertCorrupt(t, result, address) {
 // ---------------------------------------------------------------------------------------------
 // verifyObject, per backend
 
-backendTest('verifyObject: an intact object verifies, with the digests and size of its ingest', async (t, { dp }) => {
+conformanceTest('verifyObject: an intact object verifies, with the digests and size of its ingest', async (t, { dp }) => {
   const data = bytes(3 * MiB + 17, 11);
   const ingested = await dp.ingestStream(chunked(data, 256 * KiB));
   t.is(ingested.sha256Digest.hex, sha256Hex(data));
@@ -62,7 +61,7 @@ backendTest('verifyObject: an intact object verifies, with the digests and size 
   t.deepEqual(byText, result);
 });
 
-backendTest('verifyObject: the empty object verifies', async (t, { dp }) => {
+conformanceTest('verifyObject: the empty object verifies', async (t, { dp }) => {
   const ingested = await dp.ingestStream((async function* () {})());
   t.is(ingested.sizeBytes, 0);
   t.is(ingested.sha256Digest.hex, sha256Hex(Buffer.alloc(0)));
@@ -73,7 +72,7 @@ backendTest('verifyObject: the empty object verifies', async (t, { dp }) => {
   t.deepEqual(result.actualPrimaryDigest, ingested.primaryDigest);
 });
 
-backendTest('verifyObject: a sha256-primary object verifies', async (t, { dp }) => {
+conformanceTest('verifyObject: a sha256-primary object verifies', async (t, { dp }) => {
   const data = bytes(200 * KiB + 3, 12);
   const ingested = await dp.ingestStream(chunked(data, 64 * KiB), { hints: { primaryAlgorithm: 'sha256' } });
   t.is(ingested.primaryDigest.algorithm, 'sha256');
@@ -90,43 +89,42 @@ backendTest('verifyObject: a sha256-primary object verifies', async (t, { dp }) 
   t.true((await dp.verifyObject(`sha256:${sha256Hex(data)}`)).verified);
 });
 
-backendTest('verifyObject: a missing object rejects with NOT_FOUND (blake3 and sha256, object and text)', async (t, { dp }) => {
+conformanceTest('verifyObject: a missing object rejects with NOT_FOUND (blake3 and sha256, object and text)', async (t, { dp }) => {
   for (const address of [absent('blake3'), absent('sha256')]) {
-    await t.throwsAsync(dp.verifyObject(address), notFound);
-    await t.throwsAsync(dp.verifyObject(formatContentAddress(address)), notFound);
+    await rejects(t, dp.verifyObject(address), 'NOT_FOUND');
+    await rejects(t, dp.verifyObject(formatContentAddress(address)), 'NOT_FOUND');
   }
-  // The same content under the other algorithm is a different, absent object.
+  // The BLAKE3 hex under the other algorithm names nothing; the SHA-256 of a BLAKE3-primary
+  // object names it (SPEC Part 2, Either digest), and the result names it by its primary address.
   const data = bytes(1000, 13);
-  await dp.ingestStream(chunked(data));
-  await t.throwsAsync(dp.verifyObject({ algorithm: 'sha256', hex: sha256Hex(data) }), notFound);
+  const stored = await dp.ingestStream(chunked(data));
+  await rejects(t, dp.verifyObject({ algorithm: 'sha256', hex: stored.primaryDigest.hex }), 'NOT_FOUND');
+  const bySha256 = await dp.verifyObject({ algorithm: 'sha256', hex: sha256Hex(data) });
+  t.true(bySha256.verified);
+  t.deepEqual(bySha256.contentAddress, stored.primaryDigest);
 });
 
-backendTest('verifyObject and deleteObject: a malformed address rejects with INVALID_ADDRESS', async (t, { dp }) => {
+conformanceTest('verifyObject, deleteObject: a malformed address rejects with INVALID_ADDRESS', async (t, { dp }) => {
   for (const bad of ['blake3:xyz', `BLAKE3:${'a'.repeat(64)}`, { algorithm: 'md5', hex: 'a'.repeat(64) }, { hex: 'a'.repeat(64) }]) {
-    await t.throwsAsync(dp.verifyObject(bad), { instanceOf: DataPlaneError, code: 'INVALID_ADDRESS' });
-    await t.throwsAsync(dp.deleteObject(bad), { instanceOf: DataPlaneError, code: 'INVALID_ADDRESS' });
+    await rejects(t, dp.verifyObject(bad), 'INVALID_ADDRESS');
+    await rejects(t, dp.deleteObject(bad), 'INVALID_ADDRESS');
   }
 });
 
 // ---------------------------------------------------------------------------------------------
 // verifyObject on a tampered fs store
 
-/** Opens an fs store holding one object; hands the body its bytes, result and absolute path. */
+/** An fs store holding one object; hands the body its bytes, result and absolute path. */
 function tamperTest(title, body, { size = 256 * KiB + 5, primaryAlgorithm } = {}) {
-  test(`verifyObject (fs): ${title}`, async (t) => {
-    const store = await openStore('fs');
-    try {
-      const data = bytes(size, size);
-      const hints = primaryAlgorithm ? { primaryAlgorithm } : undefined;
-      const ingested = await store.dp.ingestStream(chunked(data, 64 * KiB), { hints });
-      const path = join(store.root, ingested.receipt.locator);
-      t.deepEqual(await readFile(path), data, 'the receipt locator names the object file below the root');
-      await chmod(path, 0o644); // objects may be stored read-only; the tampering needs to write
-      await body(t, { ...store, data, ingested, path, address: ingested.primaryDigest });
-    } finally {
-      await store.close();
-    }
-  });
+  conformanceTest(`verifyObject: ${title}`, async (t, store) => {
+    const data = bytes(size, size);
+    const hints = primaryAlgorithm ? { primaryAlgorithm } : undefined;
+    const ingested = await store.dp.ingestStream(chunked(data, 64 * KiB), { hints });
+    const path = join(store.root, ingested.receipt.locator);
+    t.deepEqual(await readFile(path), data, 'the receipt locator names the object file below the root');
+    await chmod(path, 0o644); // objects may be stored read-only; the tampering needs to write
+    await body(t, { ...store, data, ingested, path, address: ingested.primaryDigest });
+  }, { kinds: ['fs'] });
 }
 
 tamperTest('a flipped byte is reported as a mismatch with the actual digests', async (t, { dp, data, path, address }) => {
@@ -228,7 +226,7 @@ tamperTest('a repaired object verifies again', async (t, { dp, data, path, addre
 // ---------------------------------------------------------------------------------------------
 // deleteObject, per backend
 
-backendTest('deleteObject: deletes, then reports false; serve and verify then say NOT_FOUND', async (t, { dp, backendId }) => {
+conformanceTest('deleteObject: deletes, then reports false; serve and verify then say NOT_FOUND', async (t, { dp, backendId }) => {
   const data = bytes(300 * KiB + 1, 21);
   const ingested = await dp.ingestStream(chunked(data));
   const address = ingested.primaryDigest;
@@ -240,26 +238,26 @@ backendTest('deleteObject: deletes, then reports false; serve and verify then sa
   const second = await dp.deleteObject(address);
   t.deepEqual(second, { contentAddress: address, backendId, deleted: false });
 
-  await t.throwsAsync(dp.serveObject(address), notFound);
-  await t.throwsAsync(dp.verifyObject(address), notFound);
-  await t.throwsAsync(dp.serveObject(address, { byteRange: [0, 0] }), notFound);
+  await rejects(t, dp.serveObject(address), 'NOT_FOUND');
+  await rejects(t, dp.verifyObject(address), 'NOT_FOUND');
+  await rejects(t, dp.serveObject(address, { byteRange: [0, 0] }), 'NOT_FOUND');
 });
 
-backendTest('deleteObject: an object never stored resolves with deleted false', async (t, { dp, backendId }) => {
+conformanceTest('deleteObject: an object never stored resolves with deleted false', async (t, { dp, backendId }) => {
   const address = absent();
   t.deepEqual(await dp.deleteObject(address), { contentAddress: address, backendId, deleted: false });
   const text = absent('sha256');
   t.deepEqual(await dp.deleteObject(formatContentAddress(text)), { contentAddress: text, backendId, deleted: false });
 });
 
-backendTest('deleteObject: the text form of the address works and the result carries the parsed address', async (t, { dp, backendId }) => {
+conformanceTest('deleteObject: the text form of the address works and the result carries the parsed address', async (t, { dp, backendId }) => {
   const ingested = await dp.ingestStream(chunked(bytes(5000, 22)), { hints: { primaryAlgorithm: 'sha256' } });
   const result = await dp.deleteObject(formatContentAddress(ingested.primaryDigest));
   t.deepEqual(result, { contentAddress: ingested.primaryDigest, backendId, deleted: true });
-  await t.throwsAsync(dp.verifyObject(ingested.primaryDigest), notFound);
+  await rejects(t, dp.verifyObject(ingested.primaryDigest), 'NOT_FOUND');
 });
 
-backendTest('deleteObject: only the named object goes', async (t, { dp }) => {
+conformanceTest('deleteObject: only the named object goes', async (t, { dp }) => {
   const a = await dp.ingestStream(chunked(bytes(10 * KiB, 23)));
   const b = await dp.ingestStream(chunked(bytes(10 * KiB, 24)));
   t.true((await dp.deleteObject(a.primaryDigest)).deleted);
@@ -267,7 +265,7 @@ backendTest('deleteObject: only the named object goes', async (t, { dp }) => {
   t.deepEqual(await collect(await dp.serveObject(b.primaryDigest)), bytes(10 * KiB, 24));
 });
 
-backendTest('deleteObject: re-ingesting after a delete stores the object anew (not deduplicated)', async (t, { dp }) => {
+conformanceTest('deleteObject: re-ingesting after a delete stores the object anew (not deduplicated)', async (t, { dp }) => {
   const data = bytes(MiB + 9, 25);
   const first = await dp.ingestStream(chunked(data));
   t.false(first.receipt.deduplicated);
@@ -290,23 +288,18 @@ backendTest('deleteObject: re-ingesting after a delete stores the object anew (n
   t.true((await dp.deleteObject(fresh.primaryDigest)).deleted);
 });
 
-backendTest('deleteObject: concurrent deletes of one object all resolve and the object is gone', async (t, { dp }) => {
+conformanceTest('deleteObject: concurrent deletes of one object all resolve and the object is gone', async (t, { dp }) => {
   const ingested = await dp.ingestStream(chunked(bytes(64 * KiB, 26)));
   const results = await Promise.all(Array.from({ length: 8 }, () => dp.deleteObject(ingested.primaryDigest)));
   t.true(results.some((r) => r.deleted), 'one of them deleted it');
-  await t.throwsAsync(dp.verifyObject(ingested.primaryDigest), notFound);
+  await rejects(t, dp.verifyObject(ingested.primaryDigest), 'NOT_FOUND');
 });
 
-test('deleteObject (fs): the object file is gone from the root', async (t) => {
-  const store = await openStore('fs');
-  try {
-    const ingested = await store.dp.ingestStream(chunked(bytes(4 * KiB, 27)));
-    const path = join(store.root, ingested.receipt.locator);
-    t.true((await stat(path)).isFile());
-    t.true((await store.dp.deleteObject(ingested.primaryDigest)).deleted);
-    await t.throwsAsync(stat(path), { code: 'ENOENT' });
-    t.deepEqual(await store.leftovers(), []);
-  } finally {
-    await store.close();
-  }
-});
+conformanceTest('deleteObject: the object file is gone from the root', async (t, store) => {
+  const ingested = await store.dp.ingestStream(chunked(bytes(4 * KiB, 27)));
+  const path = join(store.root, ingested.receipt.locator);
+  t.true((await stat(path)).isFile());
+  t.true((await store.dp.deleteObject(ingested.primaryDigest)).deleted);
+  await t.throwsAsync(stat(path), { code: 'ENOENT' });
+  t.deepEqual(await store.leftovers(), []);
+}, { kinds: ['fs'] });

@@ -7,6 +7,7 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chunksOf } from './data.mjs';
 import { gc } from './gc.mjs';
+import { listAll } from './cases/catalogue.mjs';
 import { ingested, MiB, withFreshPlane } from './cases/common.mjs';
 
 const SAMPLE_MS = 10;
@@ -74,7 +75,7 @@ function worst(trials) {
  * allocator timing, so the worst trial is reported); `ctx.read` is the stored object.
  */
 export async function memoryCases(ctx) {
-  const runs = { ingest: [], serve: [], peer: [] };
+  const runs = { ingest: [], serve: [], peer: [], list: [] };
   for (let trial = 0; trial < TRIALS; trial++) {
     const one = await memoryTrial(ctx);
     for (const key of Object.keys(runs)) runs[key].push(one[key]);
@@ -84,6 +85,7 @@ export async function memoryCases(ctx) {
     { id: 'rss.ingestStream', label: `ingestStream of ${work.sizeBytes / MiB} MiB, 1 MiB chunks from memory`, objectBytes: work.sizeBytes, ...worst(runs.ingest) },
     { id: 'rss.serveSlow', label: `serveObject of ${ctx.read.size / MiB} MiB, consumer awaits a 1 ms timer per chunk`, objectBytes: ctx.read.size, ...worst(runs.serve) },
     { id: 'rss.readStreamSlow', label: `(peer) fs.createReadStream 1 MiB reads, same file and consumer`, objectBytes: ctx.read.size, ...worst(runs.peer) },
+    { id: 'rss.listObjects', label: `listObjects of a store of ${ctx.catalogue.count.toLocaleString('en-US')} objects`, ...worst(runs.list) },
   ];
 }
 
@@ -111,5 +113,6 @@ async function memoryTrial(ctx) {
   const serve = await slowly('serveObject', () => ctx.read.dp.serveObject(ctx.read.address));
   // For comparison (no target): Node's own file stream with the same chunk size and consumer.
   const peer = await slowly('fs.createReadStream', () => createReadStream(ctx.read.file, { highWaterMark: MiB }));
-  return { ingest, serve, peer };
+  const list = await measure(() => listAll(ctx.catalogue));
+  return { ingest, serve, peer, list };
 }

@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.mjs';
+import { catalogueCases, prepareCatalogue } from './cases/catalogue.mjs';
 import { ceilingCases } from './cases/ceilings.mjs';
+import { codecCases } from './cases/codec.mjs';
 import { concurrentCases } from './cases/concurrent.mjs';
 import { daemonCases } from './cases/daemon.mjs';
 import { ingestCases } from './cases/ingest.mjs';
@@ -33,10 +35,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Every contender, in table order, each with its section. */
 function contenders(params) {
-  const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows };
+  const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...daemonCases(sizes), ...s3].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
@@ -48,6 +50,8 @@ function contenders(params) {
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
+    ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
+    ['CBOR codec (the daemon\'s control messages)', ['ours.cbor.encode.IngestResult', 'ours.cbor.decode.IngestResult', 'ours.cbor.encode.ObjectInfo', 'ours.cbor.decode.ObjectInfo']],
     [`Through the daemon (connectDataPlane), ${params.objectLabel} object and ${params.smallObjects} x 4 KiB`, ['daemon.stream.1MiB', 'daemon.serve', 'daemon.small.sequential', 'daemon.small.x16']],
     [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],
     [`S3: serving one ${s3Label} object whole`, ['peer.s3.get', 'ours.s3.serve']],
@@ -99,6 +103,7 @@ async function main() {
     objectBytes: args.sizeBytes,
     objectLabel: formatBytes(args.sizeBytes),
     smallObjects: args.objects,
+    listObjects: args.listObjects,
     reps: args.reps,
     warmupRounds: 1,
     durableRows: args.durable,
@@ -117,6 +122,9 @@ async function main() {
     ctx.work = new Workload({ sizeBytes: args.sizeBytes, objects: args.objects, sourcePath: path.join(workDir, 'source.bin') });
     ctx.work.stamp(-1);
     ctx.read = await prepareReadObject(ctx);
+    const catalogueStarted = performance.now();
+    ctx.catalogue = await prepareCatalogue(ctx, params);
+    progress(`bench: a store of ${ctx.catalogue.count} objects for the catalogue rows (made in ${((performance.now() - catalogueStarted) / 1000).toFixed(1)} s)`);
     if (params.s3) {
       const t = performance.now();
       try {
@@ -223,6 +231,9 @@ async function main() {
   } finally {
     try {
       await ctx.read?.close();
+    } catch {}
+    try {
+      await ctx.catalogue?.close();
     } catch {}
     try {
       await ctx.s3?.close();

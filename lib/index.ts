@@ -1,4 +1,4 @@
-export { openDataPlane } from './data-plane';
+export { openDataPlane } from './native/data-plane';
 export { parseContentAddress, formatContentAddress } from './address';
 export { DataPlaneError, ERROR_CODES } from './errors';
 export type { DataPlaneErrorCode } from './errors';

@@ -1,10 +1,19 @@
 // Checks the shape of what callers pass (types only: the core checks values and names them too)
-// and translates it into the native calls' arguments.
+// and flattens it into the arguments a data plane's backend takes.
 
-import { describe } from './address';
+import { describe } from './describe';
 import { DataPlaneError, type DataPlaneErrorCode } from './errors';
-import type { NativeBackendOptions, NativeIngestOptions } from './native';
 import type { DataPlaneConfig, IngestOptions } from './types';
+
+/** IngestOptions without its signal, flattened: hints and expectations side by side. */
+export interface CheckedIngestOptions {
+  backendId?: string;
+  primaryAlgorithm?: string;
+  sizeHint?: number;
+  expectSizeBytes?: number;
+  expectSha256?: string;
+  expectPrimary?: string;
+}
 
 function fail(code: DataPlaneErrorCode, message: string): never {
   throw new DataPlaneError(code, message);
@@ -38,25 +47,28 @@ export function optionalSignal(value: unknown): AbortSignal | undefined {
 
 const STRING_FIELDS = ['id', 'kind', 'root', 'bucket', 'prefix', 'endpoint', 'region', 'accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
 
-export function nativeBackends(config: DataPlaneConfig): { backends: NativeBackendOptions[]; defaultBackend?: string } {
+/** One backend configuration, its fields checked for type (values are the core's to judge). */
+export type CheckedBackend = { [field in (typeof STRING_FIELDS)[number]]?: string } & { durable?: boolean };
+
+export function checkedBackends(config: DataPlaneConfig): { backends: CheckedBackend[]; defaultBackend?: string } {
   if (!isRecord(config)) fail('INVALID_ARGUMENT', `the configuration must be an object, got ${describe(config)}`);
   if (!Array.isArray(config.backends)) {
     fail('INVALID_ARGUMENT', `backends must be an array of backend configurations, got ${describe(config.backends)}`);
   }
   const backends = config.backends.map((backend: unknown, index: number) => {
     if (!isRecord(backend)) fail('INVALID_ARGUMENT', `backends[${index}] must be an object, got ${describe(backend)}`);
-    const native: NativeBackendOptions = {};
-    for (const field of STRING_FIELDS) native[field] = optionalString(backend[field], `backends[${index}].${field}`);
+    const checked: CheckedBackend = {};
+    for (const field of STRING_FIELDS) checked[field] = optionalString(backend[field], `backends[${index}].${field}`);
     if (backend.durable !== undefined && typeof backend.durable !== 'boolean') {
       fail('INVALID_ARGUMENT', `backends[${index}].durable must be a boolean, got ${describe(backend.durable)}`);
     }
-    native.durable = backend.durable as boolean | undefined;
-    return native;
+    checked.durable = backend.durable as boolean | undefined;
+    return checked;
   });
   return { backends, defaultBackend: optionalString(config.defaultBackend, 'defaultBackend') };
 }
 
-export function nativeIngestOptions(options: IngestOptions | undefined): NativeIngestOptions {
+export function checkedIngestOptions(options: IngestOptions | undefined): CheckedIngestOptions {
   const all = optionalRecord(options, 'options');
   const hints = optionalRecord(all.hints, 'options.hints');
   const expect = optionalRecord(all.expect, 'options.expect');
@@ -92,10 +104,27 @@ export function byteRangeOf(range: unknown): [number, number] | undefined {
   return range as [number, number];
 }
 
-/** Chunks must be Uint8Array (Buffer included); the native side takes them as Buffers, uncopied. */
-export function chunkBuffer(chunk: unknown, index: number): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  const kind = chunk === null ? 'null' : typeof chunk === 'object' ? (chunk.constructor?.name ?? 'object') : typeof chunk;
-  return fail('INVALID_ARGUMENT', `chunk ${index} of the stream is ${kind}, not a Uint8Array`);
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A time given as RFC 3339 text (`new Date().toISOString()` gives one). */
+export function optionalTime(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && RFC3339.test(value) && !Number.isNaN(Date.parse(value))) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be an RFC 3339 time like "2026-12-01T08:30:00.000Z", got ${describe(value)}`);
+}
+
+export function optionalBoolean(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  return fail('INVALID_ARGUMENT', `${field} must be a boolean, got ${describe(value)}`);
+}
+
+export function optionalFunction<F extends (...args: never[]) => unknown>(value: unknown, field: string): F | undefined {
+  if (value === undefined || typeof value === 'function') return value as F | undefined;
+  return fail('INVALID_ARGUMENT', `${field} must be a function, got ${describe(value)}`);
+}
+
+/** A positive integer (a rate). */
+export function optionalPositive(value: unknown, field: string): number | undefined {
+  if (value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value > 0)) return value;
+  return fail('INVALID_ARGUMENT', `${field} must be a positive integer, got ${describe(value)}`);
 }

@@ -63,8 +63,65 @@ export interface VerifyResult {
 export interface DeletionResult {
   contentAddress: ContentAddress;
   backendId: string;
-  /** false: was absent */
+  /** false: was absent, or kept because touched since `unlessTouchedSince` */
   deleted: boolean;
+  /** set when a conditional delete kept the object: when it was last touched */
+  touchedAt?: string;
+}
+
+/** What the catalogue knows of an object (SPEC Part 2, The catalogue). */
+export interface ObjectInfo {
+  /** the primary digest */
+  contentAddress: ContentAddress;
+  sha256Digest: Digest;
+  sizeBytes: number;
+  backendId: string;
+  locator: string;
+  /** RFC 3339 UTC: when it was first stored */
+  storedAt: string;
+  /** the last ingest or touch that found it present (storedAt at first) */
+  touchedAt: string;
+}
+export interface ScrubProgress {
+  checkedObjects: number;
+  checkedBytes: number;
+  corruptObjects: number;
+  lastAddress?: string;
+}
+export interface ScrubReport {
+  backendId: string;
+  checkedObjects: number;
+  checkedBytes: number;
+  /** the objects that failed, each as verifyObject reports it */
+  corrupt: VerifyResult[];
+  quarantined: number;
+  /** false when stopped by its signal */
+  complete: boolean;
+  /** when not complete: pass it as `after` to go on */
+  resumeAfter?: string;
+  startedAt: string;
+  finishedAt: string;
+}
+export interface DeleteOptions extends BackendOptions {
+  /** RFC 3339: delete only if the object's touchedAt is before this time */
+  unlessTouchedSince?: string;
+}
+export interface ListOptions extends BackendOptions {
+  /** start after this address (text form) */
+  after?: string;
+  limit?: number;
+  /** RFC 3339: only objects whose touchedAt is earlier */
+  touchedBefore?: string;
+  signal?: AbortSignal;
+}
+export interface ScrubOptions extends BackendOptions {
+  /** start after this address (text form): a report's resumeAfter */
+  after?: string;
+  /** move corrupt objects to quarantine/ */
+  quarantine?: boolean;
+  bytesPerSecond?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: ScrubProgress) => void;
 }
 
 export interface BackendHealth {
@@ -105,8 +162,14 @@ export interface DataPlane {
   ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult>;
   serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream>;
   verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult>;
-  deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult>;
+  deleteObject(address: AddressLike, options?: DeleteOptions): Promise<DeletionResult>;
   backendHealth(): Promise<BackendStatus>;
+  // The catalogue (SPEC Part 2)
+  statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo>;
+  touchObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo>;
+  findMissing(addresses: AddressLike[], options?: BackendOptions): Promise<ContentAddress[]>;
+  listObjects(options?: ListOptions): AsyncIterable<ObjectInfo>;
+  scrub(options?: ScrubOptions): Promise<ScrubReport>;
 }
 
 export interface FsBackendConfig {

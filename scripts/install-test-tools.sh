@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system tools the fault tests (__test__/faults.test.mjs, crash.test.mjs) use, when
 # they are missing: libfiu's fiu-run (Debian package fiu-utils) to make syscalls fail, and a C
-# compiler for the LD_PRELOAD shim that turns O_TMPFILE off. Debian/Ubuntu; runs apt-get as root
-# (or through sudo). The tests also need mount/umount (tmpfs) and bash, and must run as root.
+# compiler for the tests' LD_PRELOAD shims (__test__/fixtures/*.c). Debian/Ubuntu; runs apt-get as
+# root (or through sudo). The tests also need bash, mount and unshare (util-linux: the tmpfs goes in a
+# mount namespace of its own, a user namespace too when not root), but not root themselves.
 set -euo pipefail
 
 missing=()

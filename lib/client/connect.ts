@@ -1,6 +1,6 @@
 // connectDataPlane: the SPEC's entry point for the daemon. Pure TypeScript over node:net.
 
-import { describe } from '../address';
+import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { isRecord, optionalCount, optionalString } from '../options';
 import type { OpenDataPlane } from '../types';

@@ -1,42 +1,24 @@
-// The DataPlane over the daemon: the same surface, options and errors as the in-process plane,
-// each call on a stream of a pooled connection. A lost connection fails its calls; the next call
-// connects again.
-
-import { setMaxListeners } from 'node:events';
+// The DataPlane over the daemon: the same surface, options and errors as the in-process plane
+// (PlaneCalls and the operation table are shared), each call on a stream of a pooled connection.
+// A lost connection fails its calls; the next call connects again.
 
 import { abortError, raceAbort } from '../abort';
-import { describe } from '../address';
+import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
-import { iteratorOf } from '../ingest';
-import { isRecord, optionalSignal } from '../options';
-import type {
-  AddressLike,
-  BackendOptions,
-  BackendStatus,
-  DeletionResult,
-  IngestOptions,
-  IngestResult,
-  ObjectStream,
-  OpenDataPlane,
-  ServeOptions,
-  VerifyResult,
-} from '../types';
+import { OPERATIONS, type Request } from '../operations';
+import { PlaneCalls } from '../plane-calls';
+import type { AddressLike, IngestOptions, IngestResult, ObjectStream, ServeOptions } from '../types';
 import { Call } from './call';
 import { Connection } from './connection';
 import { dial } from './dial';
 import { Download, RemoteObjectStream, type ServeAnswer } from './download';
 import { fileSource } from './file-source';
-import { OPS } from './ops';
 import { upload, type Begin } from './upload';
 
 const closedError = () => new DataPlaneError('CLOSED', 'the data plane was closed');
 
-export class RemoteDataPlane implements OpenDataPlane {
-  private closed = false;
-  /** Fired by close(): ends every call still under way with CLOSED. */
-  private readonly closing = new AbortController();
+export class RemoteDataPlane extends PlaneCalls {
   private readonly openStreams = new Set<RemoteObjectStream>();
-  private readonly calls = new Set<Promise<unknown>>();
   /** The first is kept while idle; others close once idle (they exist for bursts above max_calls). */
   private connections: Connection[] = [];
   private dialing: Promise<void> | undefined;
@@ -45,7 +27,7 @@ export class RemoteDataPlane implements OpenDataPlane {
     private readonly socketPath: string,
     private readonly connectTimeoutMs: number,
   ) {
-    setMaxListeners(0, this.closing.signal); // every call under way listens to it
+    super();
   }
 
   /** Opens the first connection, so that a daemon refusing us is known now. */
@@ -55,9 +37,8 @@ export class RemoteDataPlane implements OpenDataPlane {
 
   ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
     return this.call('ingestStream', options, (signal) => {
-      const { op, args } = OPS.ingestStream;
-      const wire = args(options);
-      return upload(iteratorOf(stream), op, wire, signal, this.begin(signal, 'ingestStream'), 'ingestStream');
+      const { op, request } = OPERATIONS.ingestStream;
+      return upload(stream, op, request(options), signal, this.begin(signal, 'ingestStream'), 'ingestStream');
     });
   }
 
@@ -66,16 +47,16 @@ export class RemoteDataPlane implements OpenDataPlane {
       if (typeof path !== 'string' || path.length === 0) {
         throw new DataPlaneError('INVALID_ARGUMENT', `ingestFile: path must be a non-empty string, got ${describe(path)}`);
       }
-      const { op, args } = OPS.ingestFile;
-      const wire = args(options);
-      return upload(iteratorOf(await fileSource(path)), op, wire, signal, this.begin(signal, 'ingestFile'), 'ingestFile');
+      const { op, request } = OPERATIONS.ingestFile;
+      const checked = request(options);
+      return upload(await fileSource(path), op, checked, signal, this.begin(signal, 'ingestFile'), 'ingestFile');
     });
   }
 
   serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
     return this.call('serveObject', options, async (signal) => {
-      const { op, args } = OPS.serveObject;
-      const download = new Download(op, args(address, options));
+      const { op, request } = OPERATIONS.serveObject;
+      const download = new Download(op, request(address, options));
       const stopCancelling = download.cancelOn(signal, () => abortError(signal, 'serveObject'));
       try {
         await this.begin(signal, 'serveObject')((connection) => download.start(connection));
@@ -89,25 +70,11 @@ export class RemoteDataPlane implements OpenDataPlane {
     });
   }
 
-  verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
-    return this.call('verifyObject', undefined, async () => {
-      const { op, args } = OPS.verifyObject;
-      return (await this.unary(op, args(address, options))) as VerifyResult;
-    });
-  }
-
-  deleteObject(address: AddressLike, options?: BackendOptions): Promise<DeletionResult> {
-    return this.call('deleteObject', undefined, async () => {
-      const { op, args } = OPS.deleteObject;
-      return (await this.unary(op, args(address, options))) as DeletionResult;
-    });
-  }
-
-  backendHealth(): Promise<BackendStatus> {
-    return this.call('backendHealth', undefined, async () => {
-      const { op, args } = OPS.backendHealth;
-      return (await this.unary(op, args())) as BackendStatus;
-    });
+  /** A call without DATA: REQUEST, then RESPONSE or ERROR. */
+  protected async unary(operation: string, request: Request): Promise<unknown> {
+    const call = new Call(operation, request);
+    await this.begin(this.closing.signal, operation)((connection) => call.start(connection));
+    return (await call.answer).value;
   }
 
   /**
@@ -123,13 +90,6 @@ export class RemoteDataPlane implements OpenDataPlane {
     for (const stream of this.openStreams) stream.release();
     for (const connection of this.connections) connection.close(closedError());
     this.connections = [];
-  }
-
-  /** A call without DATA: REQUEST, then RESPONSE or ERROR. */
-  private async unary(op: string, args: Record<string, unknown>): Promise<unknown> {
-    const call = new Call(op, args);
-    await this.begin(this.closing.signal, op)((connection) => call.start(connection));
-    return (await call.answer).value;
   }
 
   /** How a call of `what` gets its connection: one with room, else a new one; `signal` gives up. */
@@ -166,23 +126,5 @@ export class RemoteDataPlane implements OpenDataPlane {
     if (index <= 0) return;
     this.connections.splice(index, 1);
     connection.close(closedError());
-  }
-
-  /**
-   * Runs one call: rejects with CLOSED after close, checks the caller's signal, and hands the body
-   * a signal that fires on either the caller's abort or close.
-   */
-  private async call<T>(what: string, options: unknown, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.closed) throw new DataPlaneError('CLOSED', 'the data plane is closed');
-    const callerSignal = optionalSignal(isRecord(options) ? options.signal : undefined);
-    if (callerSignal?.aborted) throw abortError(callerSignal, what);
-    const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
-    const running = body(signal);
-    this.calls.add(running);
-    running.then(
-      () => this.calls.delete(running),
-      () => this.calls.delete(running),
-    );
-    return running;
   }
 }

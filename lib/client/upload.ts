@@ -3,7 +3,7 @@
 
 import { abortError } from '../abort';
 import type { DataPlaneError } from '../errors';
-import { ChunkReader, type Source } from '../ingest';
+import { ChunkReader } from '../source';
 import type { IngestResult } from '../types';
 import { Call } from './call';
 import { Connection } from './connection';
@@ -88,13 +88,13 @@ class Upload extends Call {
 }
 
 /**
- * Ingests what `source` yields through the daemon. Until the END frame is out, `signal` ends the
+ * Ingests what `stream` yields through the daemon. Until the END frame is out, `signal` ends the
  * call on both sides at once, and the call failing (the daemon's early ERROR, the connection
  * lost) ends the wait for the source at once; after END, the ingest completes whatever the
  * signal does.
  */
 export async function upload(
-  source: Source,
+  stream: unknown,
   op: string,
   args: Record<string, unknown>,
   signal: AbortSignal,
@@ -102,7 +102,7 @@ export async function upload(
   what: string,
 ): Promise<IngestResult> {
   const call = new Upload(op, args, begin);
-  const chunks = new ChunkReader(source, call.signal);
+  const chunks = new ChunkReader(stream, call.signal, what);
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
   try {
     const first = await chunks.next();

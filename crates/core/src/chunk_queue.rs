@@ -24,33 +24,42 @@ pub(crate) struct ChunkSender {
     capacity: u32,
 }
 
-pub(crate) enum TrySendError {
-    /// No room now: `send` the chunk, which waits.
-    Full(Bytes),
-    /// The receiver is gone.
-    Closed,
+/// What an attempt to queue a chunk without waiting did with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Queued,
+    /// No room now: the chunk was not queued; `send` it, which waits.
+    Full,
+    /// The receiver is gone (for an ingest: it has stopped, and its `finish` says why).
+    Stopped,
 }
 
 impl ChunkSender {
     /// Queues `chunk` if there is room for it now.
-    pub(crate) fn try_send(&self, chunk: Bytes) -> Result<(), TrySendError> {
+    pub(crate) fn try_send(&self, chunk: Bytes) -> WriteOutcome {
         match self.room.try_acquire_many(cost(&chunk, self.capacity)) {
             Ok(permit) => {
                 permit.forget();
-                self.chunks.send(chunk).map_err(|_| TrySendError::Closed)
+                match self.chunks.send(chunk) {
+                    Ok(()) => WriteOutcome::Queued,
+                    Err(_) => WriteOutcome::Stopped,
+                }
             }
-            Err(TryAcquireError::NoPermits) => Err(TrySendError::Full(chunk)),
-            Err(TryAcquireError::Closed) => Err(TrySendError::Closed),
+            Err(TryAcquireError::NoPermits) => WriteOutcome::Full,
+            Err(TryAcquireError::Closed) => WriteOutcome::Stopped,
         }
     }
 
     /// Queues `chunk`, waiting for room; `false` when the receiver is gone.
     pub(crate) async fn send(&self, chunk: Bytes) -> bool {
-        let chunk = match self.try_send(chunk) {
-            Ok(()) => return true,
-            Err(TrySendError::Closed) => return false,
-            Err(TrySendError::Full(chunk)) => chunk,
-        };
+        match self.room.try_acquire_many(cost(&chunk, self.capacity)) {
+            Ok(permit) => {
+                permit.forget();
+                return self.chunks.send(chunk).is_ok();
+            }
+            Err(TryAcquireError::Closed) => return false,
+            Err(TryAcquireError::NoPermits) => {}
+        }
         self.wait_for_half_free(cost(&chunk, self.capacity)).await.is_ok() && self.chunks.send(chunk).is_ok()
     }
 
@@ -109,28 +118,28 @@ mod tests {
     fn holds_chunks_up_to_its_capacity_in_bytes() {
         let (sender, mut receiver) = chunk_queue(1024);
         for _ in 0..16 {
-            assert!(sender.try_send(chunk(64)).is_ok());
+            assert_eq!(sender.try_send(chunk(64)), WriteOutcome::Queued);
         }
-        assert!(matches!(sender.try_send(chunk(1)), Err(TrySendError::Full(_))));
+        assert_eq!(sender.try_send(chunk(1)), WriteOutcome::Full);
         assert_eq!(receiver.blocking_recv().unwrap().len(), 64);
-        assert!(sender.try_send(chunk(64)).is_ok(), "a received chunk frees its room");
+        assert_eq!(sender.try_send(chunk(64)), WriteOutcome::Queued, "a received chunk frees its room");
     }
 
     #[test]
     fn a_chunk_larger_than_the_queue_waits_for_it_to_be_empty() {
         let (sender, mut receiver) = chunk_queue(1024);
-        assert!(sender.try_send(chunk(10)).is_ok());
-        assert!(matches!(sender.try_send(chunk(4096)), Err(TrySendError::Full(_))));
+        assert_eq!(sender.try_send(chunk(10)), WriteOutcome::Queued);
+        assert_eq!(sender.try_send(chunk(4096)), WriteOutcome::Full);
         receiver.blocking_recv();
-        assert!(sender.try_send(chunk(4096)).is_ok(), "an empty queue takes any chunk");
-        assert!(matches!(sender.try_send(chunk(1)), Err(TrySendError::Full(_))));
+        assert_eq!(sender.try_send(chunk(4096)), WriteOutcome::Queued, "an empty queue takes any chunk");
+        assert_eq!(sender.try_send(chunk(1)), WriteOutcome::Full);
     }
 
     #[test]
     fn a_blocked_sender_resumes_once_half_the_queue_is_free() {
         let (sender, mut receiver) = chunk_queue(1024);
         for _ in 0..8 {
-            assert!(sender.try_send(chunk(128)).is_ok());
+            assert_eq!(sender.try_send(chunk(128)), WriteOutcome::Queued);
         }
         let blocked = std::thread::spawn(move || sender.blocking_send(chunk(128)));
         std::thread::sleep(Duration::from_millis(20));
@@ -149,7 +158,7 @@ mod tests {
     #[test]
     fn a_sender_learns_when_the_receiver_is_gone() {
         let (sender, receiver) = chunk_queue(1024);
-        assert!(sender.try_send(chunk(1024)).is_ok());
+        assert_eq!(sender.try_send(chunk(1024)), WriteOutcome::Queued);
         let blocked = std::thread::spawn(move || sender.blocking_send(chunk(1)));
         std::thread::sleep(Duration::from_millis(20));
         drop(receiver);
@@ -159,7 +168,7 @@ mod tests {
     #[test]
     fn the_receiver_sees_the_end_once_every_sender_is_gone() {
         let (sender, mut receiver) = chunk_queue(1024);
-        assert!(sender.try_send(chunk(3)).is_ok());
+        assert_eq!(sender.try_send(chunk(3)), WriteOutcome::Queued);
         drop(sender);
         assert_eq!(receiver.blocking_recv().unwrap().len(), 3);
         assert!(receiver.blocking_recv().is_none());

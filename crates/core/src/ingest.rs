@@ -9,10 +9,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::chunk_queue::{chunk_queue, ChunkSender, TrySendError};
+use crate::api::{Expectations, IngestRequest};
+pub use crate::chunk_queue::WriteOutcome;
+use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::error::{Error, Result};
 use crate::hashing::{digest_bytes, Digests, DualHasher};
-use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
+use crate::identity::{Digest, DIGEST_LEN};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
 
@@ -20,39 +22,7 @@ use crate::storage::{Backend, Committed, CHUNK_LEN};
 /// that a fast producer waits for a slow disk instead of filling memory.
 const QUEUE_BYTES: u32 = 4 * 1024 * 1024;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestOptions {
-    pub backend_id: Option<String>,
-    pub primary: Option<HashAlgorithm>,
-    pub size_hint: Option<u64>,
-    pub expect: Expectations,
-}
-
-/// Integrity on write: a mismatch stores nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Expectations {
-    pub size_bytes: Option<u64>,
-    pub sha256: Option<[u8; DIGEST_LEN]>,
-    pub primary: Option<[u8; DIGEST_LEN]>,
-}
-
 impl Expectations {
-    /// Parses expected digests given as hex; the error names the field and its value.
-    pub fn parse(size_bytes: Option<u64>, sha256: Option<&str>, primary: Option<&str>) -> Result<Self> {
-        let digest = |field: &str, hex: Option<&str>| {
-            hex.map(|hex| {
-                parse_hex_digest(hex)
-                    .ok_or_else(|| Error::invalid_argument(format!("{field} {hex:?} is not 64 lowercase hex digits")))
-            })
-            .transpose()
-        };
-        Ok(Expectations {
-            size_bytes,
-            sha256: digest("expect.sha256", sha256)?,
-            primary: digest("expect.primary", primary)?,
-        })
-    }
-
     fn check_size_so_far(&self, size_bytes: u64) -> Result<()> {
         match self.size_bytes {
             Some(expected) if size_bytes > expected => Err(Error::IntegrityMismatch(format!(
@@ -91,18 +61,8 @@ pub struct Ingest {
     abandoned: Arc<AtomicBool>,
 }
 
-/// What `try_write` did with a chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Accepted {
-    Queued,
-    /// The queue is full: `write` the same chunk, which waits for room.
-    Full,
-    /// The ingest has failed: `finish` says why.
-    Stopped,
-}
-
 impl Ingest {
-    pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, options: IngestOptions) -> Self {
+    pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, request: IngestRequest) -> Self {
         let (queue, mut chunks) = chunk_queue(QUEUE_BYTES);
         let (report, outcome) = oneshot::channel();
         let abandoned = Arc::new(AtomicBool::new(false));
@@ -111,19 +71,16 @@ impl Ingest {
             let chunks = std::iter::from_fn(|| chunks.blocking_recv().map(Ok));
             // Abandoned by `abort`, or by dropping the ingest unfinished.
             let abandoned = || gave_up.load(Ordering::Acquire) || report.is_closed();
-            let result = store_chunks(backend.as_ref(), chunks, &options, abandoned);
+            let result = store_chunks(backend.as_ref(), chunks, &request, abandoned);
             let _ = report.send(result);
         });
         Ingest { queue, outcome, abandoned }
     }
 
-    /// Queues a chunk without waiting; hands it back when the queue is full.
-    pub fn try_write(&self, chunk: Bytes) -> (Accepted, Option<Bytes>) {
-        match self.queue.try_send(chunk) {
-            Ok(()) => (Accepted::Queued, None),
-            Err(TrySendError::Full(chunk)) => (Accepted::Full, Some(chunk)),
-            Err(TrySendError::Closed) => (Accepted::Stopped, None),
-        }
+    /// Queues a chunk without waiting. When the queue is full the chunk is dropped: `write` it
+    /// again, which waits for room.
+    pub fn try_write(&self, chunk: Bytes) -> WriteOutcome {
+        self.queue.try_send(chunk)
     }
 
     /// Queues a chunk, waiting for room; `false` when the ingest has failed (`finish` says why).
@@ -153,32 +110,31 @@ impl Ingest {
 pub(crate) fn store_chunks(
     backend: &dyn Backend,
     chunks: impl IntoIterator<Item = Result<Bytes>>,
-    options: &IngestOptions,
+    request: &IngestRequest,
     abandoned: impl Fn() -> bool,
 ) -> Result<IngestResult> {
-    let mut writer = backend.create_writer(options.size_hint)?;
-    let mut hasher = DualHasher::new(options.primary.unwrap_or(HashAlgorithm::Blake3));
+    let mut writer = backend.create_writer(request)?;
+    let mut hasher = DualHasher::new(request.primary());
     for chunk in chunks {
         let chunk = chunk?;
         hasher.update(&chunk);
-        options.expect.check_size_so_far(hasher.size_bytes())?;
+        request.expect.check_size_so_far(hasher.size_bytes())?;
         writer.write(chunk)?;
     }
     if abandoned() {
         return Err(Error::Aborted("the ingest was abandoned by its caller".into()));
     }
     let digests = hasher.finalize();
-    options.expect.check(&digests)?;
+    request.expect.check(&digests)?;
     let committed = writer.commit(&digests.primary, &digests)?;
     Ok(ingest_result(backend.id(), &digests, committed))
 }
 
 /// Stores an object that is whole in memory: digests first, so a stored copy is found before
 /// anything is written. Blocking.
-pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, options: &IngestOptions) -> Result<IngestResult> {
-    let primary = options.primary.unwrap_or(HashAlgorithm::Blake3);
-    let digests = digest_bytes(primary, &bytes, CHUNK_LEN);
-    options.expect.check(&digests)?;
+pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, request: &IngestRequest) -> Result<IngestResult> {
+    let digests = digest_bytes(request.primary(), &bytes, CHUNK_LEN);
+    request.expect.check(&digests)?;
     let committed = backend.put(&digests.primary, &digests, bytes)?;
     Ok(ingest_result(backend.id(), &digests, committed))
 }

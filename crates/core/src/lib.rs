@@ -3,6 +3,8 @@
 //! verifies and deletes it again. No Node.js here: the napi binding and the future daemon both sit
 //! on top of [`DataPlane`].
 
+pub mod api;
+mod blocking;
 pub mod buffers;
 mod chunk_queue;
 pub mod config;
@@ -16,14 +18,20 @@ pub mod results;
 pub mod storage;
 pub mod wire;
 
+pub use api::{
+    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
+    ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
+    VerifyRequest, OPERATIONS,
+};
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};
 pub use error::{Error, Result};
 pub use identity::{ContentAddress, Digest, HashAlgorithm};
-pub use ingest::{Accepted, Expectations, Ingest, IngestOptions};
-pub use plane::DataPlane;
+pub use ingest::{Ingest, WriteOutcome};
+pub use plane::{DataPlane, Served};
 pub use quick_lane::{QuickLane, Ticket};
 pub use results::{
-    BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt, VerifyResult,
+    BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, ScrubProgress, ScrubReport,
+    StorageReceipt, UploadStatus, VerifyResult,
 };
 pub use storage::ObjectReader;

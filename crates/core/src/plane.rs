@@ -8,17 +8,28 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::api::{
+    DeleteRequest, FindMissingRequest, IngestRequest, ListRequest, ObjectPage, ScrubPage, ScrubRequest, ServeHead,
+    ServeRequest, StatRequest, TouchRequest, VerifyRequest, LIST_PAGE_LEN, SCRUB_PAGE_TIME,
+};
+use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::{BackendConfig, BackendSpec, PlaneConfig};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
-use crate::ingest::{store_bytes, store_chunks, Ingest, IngestOptions};
+use crate::ingest::{store_bytes, store_chunks, Ingest};
 use crate::quick_lane::{QuickLane, Ticket};
-use crate::results::{BackendStatus, DeletionResult, IngestResult, VerifyResult};
+use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
-use crate::storage::{Backend, HeldObject, ObjectReader, CHUNK_LEN};
+use crate::storage::{Backend, Deletion, HeldObject, ObjectReader, CHUNK_LEN};
+
+/// An object being served: which one (by its primary address) and how many bytes, then the bytes.
+pub struct Served {
+    pub head: ServeHead,
+    pub reader: Box<dyn ObjectReader>,
+}
 
 #[derive(Debug)]
 pub struct DataPlane {
@@ -70,38 +81,44 @@ impl DataPlane {
     }
 
     /// Starts a streaming ingest; push chunks into it, then `finish` it.
-    pub fn begin_ingest(&self, options: IngestOptions) -> Result<Ingest> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        Ok(Ingest::start(&self.runtime, backend, options))
+    pub fn begin_ingest(&self, request: IngestRequest) -> Result<Ingest> {
+        let backend = self.backend(request.backend_id())?;
+        Ok(Ingest::start(&self.runtime, backend, request))
     }
 
     /// Ingests an object that is already whole in memory, in one step.
-    pub async fn ingest_bytes(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        run_blocking(move || store_bytes(backend.as_ref(), bytes, &options)).await
+    pub async fn ingest_bytes(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
+        let backend = self.backend(request.backend_id())?;
+        run_blocking(move || store_bytes(backend.as_ref(), bytes, &request)).await
     }
 
     /// [`Self::ingest_bytes`] on the caller's thread, for callers with a thread pool of their own.
-    pub fn ingest_bytes_blocking(&self, bytes: Bytes, options: IngestOptions) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
-        store_bytes(backend.as_ref(), bytes, &options)
+    pub fn ingest_bytes_blocking(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
+        let backend = self.backend(request.backend_id())?;
+        store_bytes(backend.as_ref(), bytes, &request)
     }
 
-    /// Whether an ingest of `size_bytes` bytes with `options` takes microseconds: a small object
-    /// for a backend that stores it without a device flush or a network round trip. Such ingests
-    /// are worth [`DataPlane::ingest_quickly`].
-    pub fn ingest_is_quick(&self, size_bytes: usize, options: &IngestOptions) -> bool {
-        size_bytes <= QUICK_INGEST_MAX_BYTES
+    /// [`Self::ingest_bytes`] on the plane's quick lane, when the ingest takes microseconds: a
+    /// small object for a backend that stores it without a device flush or a network round trip,
+    /// while the caller has no other call under way (`alone`; several at once overlap better on a
+    /// thread pool). The lane is a thread that stays awake between jobs, whose result the caller
+    /// may wait for in place ([`Ticket::wait_for`]) with no thread wake-up on either side.
+    /// Hands the bytes back when the ingest is not quick: run it elsewhere.
+    pub fn ingest_quickly(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        request: IngestRequest,
+        alone: bool,
+    ) -> std::result::Result<Ticket<Result<IngestResult>>, (Bytes, IngestRequest)> {
+        let quick = alone
+            && bytes.len() <= QUICK_INGEST_MAX_BYTES
             && self.quick_lane.is_open()
-            && self.backend(options.backend_id.as_deref()).is_ok_and(|backend| backend.puts_small_objects_quickly())
-    }
-
-    /// [`Self::ingest_bytes`] on the plane's quick lane: a thread that stays awake between jobs,
-    /// whose result the caller may wait for in place ([`Ticket::wait_for`]) with no thread
-    /// wake-up on either side. For the ingests [`Self::ingest_is_quick`] approves.
-    pub fn ingest_quickly(self: &Arc<Self>, bytes: Bytes, options: IngestOptions) -> Ticket<Result<IngestResult>> {
+            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly());
+        if !quick {
+            return Err((bytes, request));
+        }
         let plane = self.clone();
-        self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, options))
+        Ok(self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, request)))
     }
 
     /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it
@@ -109,10 +126,10 @@ impl DataPlane {
     pub async fn ingest_file(
         &self,
         path: PathBuf,
-        options: IngestOptions,
+        request: IngestRequest,
         cancel: Arc<AtomicBool>,
     ) -> Result<IngestResult> {
-        let backend = self.backend(options.backend_id.as_deref())?;
+        let backend = self.backend(request.backend_id())?;
         run_blocking(move || {
             let context = || format!("ingestFile: reading {}", path.display());
             let mut file = File::open(&path).context(context)?;
@@ -124,49 +141,121 @@ impl DataPlane {
                 }
                 buffers.read_chunk(&mut file).context(context).transpose()
             });
-            store_chunks(backend.as_ref(), chunks, &options, cancelled)
+            store_chunks(backend.as_ref(), chunks, &request, cancelled)
         })
         .await
     }
 
-    /// Opens an object (or a half-open byte range of it) for reading.
-    pub async fn serve(
-        &self,
-        address: &ContentAddress,
-        range: Option<(u64, u64)>,
-        backend_id: Option<&str>,
-    ) -> Result<Box<dyn ObjectReader>> {
-        self.backend(backend_id)?.open(address, range).await
+    /// Opens an object (or a half-open byte range of it) for reading: what it is, then its bytes.
+    pub async fn serve(&self, request: &ServeRequest) -> Result<Served> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        let reader = backend.open(&ServeRequest { address, ..request.clone() }).await?;
+        let head = ServeHead {
+            content_address: address,
+            size_bytes: reader.size_bytes(),
+            total_size_bytes: reader.total_size_bytes(),
+        };
+        Ok(Served { head, reader })
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.
-    pub async fn verify(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<VerifyResult> {
-        let held = self.backend(backend_id)?.digest(address).await?;
-        let (digests, mismatch) = match held {
-            HeldObject::Bytes(digests) => {
-                let mismatch = (digests.primary != *address).then(|| {
-                    format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
-                });
-                (digests, mismatch)
+    pub async fn verify(&self, request: &VerifyRequest) -> Result<VerifyResult> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        verify_held(backend.as_ref(), &address).await
+    }
+
+    /// One page of a scrub (see [`ScrubRequest`]).
+    pub async fn scrub(&self, request: &ScrubRequest) -> Result<ScrubPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let started = std::time::Instant::now();
+        let addresses = backend.addresses(request.after.as_ref(), LIST_PAGE_LEN).await?;
+        let mut page = ScrubPage { backend_id: backend.id().to_owned(), ..Default::default() };
+        for address in &addresses {
+            let verified = match verify_held(backend.as_ref(), address).await {
+                Ok(verified) => verified,
+                Err(Error::NotFound { .. }) => continue, // deleted since it was listed
+                Err(e) => return Err(e),
+            };
+            page.checked_objects += 1;
+            page.checked_bytes += verified.actual_size_bytes;
+            page.last_address = Some(*address);
+            if !verified.verified {
+                if request.quarantine && backend.quarantine(address).await? {
+                    page.quarantined += 1;
+                }
+                page.corrupt.push(verified);
             }
-            HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
-        };
-        let Digests { primary, sha256, size_bytes } = digests;
-        Ok(VerifyResult {
-            content_address: *address,
-            verified: mismatch.is_none(),
-            actual_primary_digest: primary,
-            actual_sha256_digest: sha256,
-            actual_size_bytes: size_bytes,
-            mismatch,
+            if let Some(rate) = request.bytes_per_second.filter(|&rate| rate > 0) {
+                let due = std::time::Duration::from_secs_f64(page.checked_bytes as f64 / rate as f64);
+                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            }
+            if started.elapsed() >= SCRUB_PAGE_TIME && Some(address) != addresses.last() {
+                page.next_after = Some(*address);
+                return Ok(page);
+            }
+        }
+        page.next_after = (addresses.len() == LIST_PAGE_LEN).then(|| *addresses.last().expect("a full page"));
+        Ok(page)
+    }
+
+    /// Removes an object; deleting an absent object is not an error. With `unless_touched_since`
+    /// an object touched since then is kept, and the result says when it was touched.
+    pub async fn delete(&self, request: &DeleteRequest) -> Result<DeletionResult> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        let deletion = backend.delete(&DeleteRequest { address, ..request.clone() }).await?;
+        Ok(DeletionResult {
+            content_address: address,
+            backend_id: backend.id().to_owned(),
+            deleted: deletion == Deletion::Deleted,
+            touched_at: match deletion {
+                Deletion::Kept(touched_at) => Some(touched_at),
+                Deletion::Deleted | Deletion::Absent => None,
+            },
         })
     }
 
-    /// Removes an object; deleting an absent object is not an error.
-    pub async fn delete(&self, address: &ContentAddress, backend_id: Option<&str>) -> Result<DeletionResult> {
-        let backend = self.backend(backend_id)?;
-        let deleted = backend.delete(address).await?;
-        Ok(DeletionResult { content_address: *address, backend_id: backend.id().to_owned(), deleted })
+    /// What the catalogue knows of an object, without reading its bytes.
+    pub async fn stat(&self, request: &StatRequest) -> Result<ObjectInfo> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.stat(&address).await
+    }
+
+    /// [`Self::stat`] on the plane's quick lane, waited for in place, for a backend that answers in
+    /// microseconds while the caller has no other call under way (as [`Self::ingest_quickly`]).
+    /// Hands the request back otherwise: run it with `stat`.
+    pub fn stat_quickly(
+        self: &Arc<Self>,
+        request: StatRequest,
+        alone: bool,
+    ) -> std::result::Result<Ticket<Result<ObjectInfo>>, StatRequest> {
+        let backend = match self.backend(request.backend_id.as_deref()) {
+            Ok(backend) if alone && self.quick_lane.is_open() && backend.answers_in_place() => backend,
+            _ => return Err(request),
+        };
+        Ok(self.quick_lane.run(move || backend.stat_blocking(&request.address)))
+    }
+
+    /// Sets an object's touch time to now, as an ingest that finds it present does.
+    pub async fn touch(&self, request: &TouchRequest) -> Result<ObjectInfo> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let address = backend.resolve(&request.address).await?;
+        backend.touch(&address).await
+    }
+
+    /// One page of a listing (see [`ListRequest`]).
+    pub async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let backend = self.backend(request.backend_id.as_deref())?;
+        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| (limit as usize).min(LIST_PAGE_LEN));
+        backend.list(&ListRequest { limit: Some(limit as u64), ..request.clone() }).await
+    }
+
+    /// The given addresses the backend does not hold, in the order given.
+    pub async fn find_missing(&self, request: &FindMissingRequest) -> Result<Vec<ContentAddress>> {
+        self.backend(request.backend_id.as_deref())?.find_missing(&request.addresses).await
     }
 
     /// Probes every backend at once.
@@ -191,9 +280,25 @@ impl DataPlane {
     }
 }
 
-/// Runs blocking work (file IO, hashing) off the async threads.
-pub(crate) async fn run_blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(job)
-        .await
-        .unwrap_or_else(|e| Err(Error::io("a storage thread failed", std::io::Error::other(e))))
+/// Re-reads the object at `address` and reports whether its bytes still digest to it.
+async fn verify_held(backend: &dyn Backend, address: &ContentAddress) -> Result<VerifyResult> {
+    let held = backend.digest(address).await?;
+    let (digests, mismatch) = match held {
+        HeldObject::Digested(digests) => {
+            let mismatch = (digests.primary != *address).then(|| {
+                format!("the {} bytes held digest to {}, not to the address", digests.size_bytes, digests.primary)
+            });
+            (digests, mismatch)
+        }
+        HeldObject::NotAnObject(what) => (DualHasher::new(address.algorithm).finalize(), Some(what)),
+    };
+    let Digests { primary, sha256, size_bytes } = digests;
+    Ok(VerifyResult {
+        content_address: *address,
+        verified: mismatch.is_none(),
+        actual_primary_digest: primary,
+        actual_sha256_digest: sha256,
+        actual_size_bytes: size_bytes,
+        mismatch,
+    })
 }

@@ -1,4 +1,4 @@
-//! What the five operations return: the SPEC's result types, in Rust.
+//! What the operations return: the SPEC's result types, in Rust.
 
 use std::time::SystemTime;
 
@@ -23,7 +23,7 @@ impl StorageReceipt {
 }
 
 /// The one text form of a time in results: RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
+pub fn rfc3339_millis(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
@@ -49,8 +49,62 @@ pub struct VerifyResult {
 pub struct DeletionResult {
     pub content_address: ContentAddress,
     pub backend_id: String,
-    /// false: the object was absent.
+    /// false: the object was absent, or kept because it was touched (then `touched_at` says when).
     pub deleted: bool,
+    pub touched_at: Option<SystemTime>,
+}
+
+/// What the catalogue knows of an object, read without reading its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The primary digest.
+    pub content_address: ContentAddress,
+    pub sha256_digest: Digest,
+    pub size_bytes: u64,
+    pub backend_id: String,
+    pub locator: String,
+    /// When it was first stored.
+    pub stored_at: SystemTime,
+    /// The last ingest or touch that found it present (`stored_at` at first).
+    pub touched_at: SystemTime,
+}
+
+/// An upload in progress: an ingest spread over many calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub upload_id: String,
+    pub backend_id: String,
+    /// Bytes appended so far: where the next append starts.
+    pub offset: u64,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// How far a scrub has come, reported now and then while it runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubProgress {
+    pub checked_objects: u64,
+    pub checked_bytes: u64,
+    pub corrupt_objects: u64,
+    /// The text form of the last address checked.
+    pub last_address: Option<String>,
+}
+
+/// What a scrub of one backend found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrubReport {
+    pub backend_id: String,
+    pub checked_objects: u64,
+    pub checked_bytes: u64,
+    /// The objects that failed, each as `verifyObject` reports it.
+    pub corrupt: Vec<VerifyResult>,
+    pub quarantined: u64,
+    /// false when stopped by its signal.
+    pub complete: bool,
+    /// When not complete: pass it as `after` to go on.
+    pub resume_after: Option<String>,
+    pub started_at: SystemTime,
+    pub finished_at: SystemTime,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

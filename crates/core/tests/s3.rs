@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use artifactstore_core::{
-    BackendOptions, Bytes, ContentAddress, DataPlane, Error, Expectations, IngestOptions, IngestResult, ObjectReader,
-    PlaneConfig,
+    BackendOptions, Bytes, ContentAddress, DataPlane, DeleteRequest, Error, Expectations, FindMissingRequest,
+    IngestHints, IngestRequest, IngestResult, ListRequest, ObjectReader, PlaneConfig, ServeRequest, StatRequest,
+    VerifyRequest,
 };
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -135,7 +136,7 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// Streams `bytes` into an ingest in 1 MiB chunks, as a caller would.
-async fn ingest_streaming(plane: &DataPlane, bytes: &[u8], options: IngestOptions) -> Result<IngestResult, Error> {
+async fn ingest_streaming(plane: &DataPlane, bytes: &[u8], options: IngestRequest) -> Result<IngestResult, Error> {
     let ingest = plane.begin_ingest(options)?;
     for chunk in bytes.chunks(MIB) {
         if !ingest.write(Bytes::copy_from_slice(chunk)).await {
@@ -155,8 +156,15 @@ async fn read_all(mut reader: Box<dyn ObjectReader>) -> Vec<u8> {
     bytes
 }
 
+fn serve_request(address: &ContentAddress, range: Option<(u64, u64)>) -> ServeRequest {
+    match range {
+        Some((start, end)) => ServeRequest::range(*address, start, end),
+        None => ServeRequest::from(*address),
+    }
+}
+
 async fn serve(plane: &DataPlane, address: &ContentAddress, range: Option<(u64, u64)>) -> Vec<u8> {
-    read_all(plane.serve(address, range, None).await.unwrap()).await
+    read_all(plane.serve(&serve_request(address, range)).await.unwrap().reader).await
 }
 
 fn code<T>(result: Result<T, Error>) -> (&'static str, String) {
@@ -171,27 +179,27 @@ fn small_objects_are_put_once_and_served_in_ranges() {
     with_server(|config| async move {
         let plane = open_plane(backend_options(&config)).await;
         let bytes = content(300 * 1024, 1);
-        let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+        let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
         let address = stored.primary_digest;
         let hex = address.hex();
         assert_eq!(stored.receipt.locator, format!("{PREFIX}objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
         assert_eq!((stored.size_bytes, stored.receipt.deduplicated), (bytes.len() as u64, false));
         assert_eq!(serve(&plane, &address, None).await, bytes);
 
-        let again = ingest_streaming(&plane, &bytes, IngestOptions::default()).await.unwrap();
+        let again = ingest_streaming(&plane, &bytes, IngestRequest::default()).await.unwrap();
         assert!(again.receipt.deduplicated, "the same content again is deduplicated");
         assert_eq!(again.receipt.locator, stored.receipt.locator);
 
         assert_eq!(serve(&plane, &address, Some((1000, 200_000))).await, &bytes[1000..200_000]);
         assert_eq!(serve(&plane, &address, Some((5, 5))).await, b"");
-        let whole = plane.serve(&address, Some((0, bytes.len() as u64)), None).await.unwrap();
-        assert_eq!((whole.size_bytes(), whole.total_size_bytes()), (bytes.len() as u64, bytes.len() as u64));
-        let (code_, message) = code(plane.serve(&address, Some((10, bytes.len() as u64 + 1)), None).await);
+        let whole = plane.serve(&serve_request(&address, Some((0, bytes.len() as u64)))).await.unwrap();
+        assert_eq!((whole.head.size_bytes, whole.head.total_size_bytes), (bytes.len() as u64, bytes.len() as u64));
+        let (code_, message) = code(plane.serve(&serve_request(&address, Some((10, bytes.len() as u64 + 1)))).await);
         assert_eq!(code_, "INVALID_RANGE", "{message}");
 
-        let empty = plane.ingest_bytes(Bytes::new(), IngestOptions::default()).await.unwrap();
+        let empty = plane.ingest_bytes(Bytes::new(), IngestRequest::default()).await.unwrap();
         assert_eq!(serve(&plane, &empty.primary_digest, None).await, b"");
-        assert!(plane.verify(&empty.primary_digest, None).await.unwrap().verified);
+        assert!(plane.verify(&VerifyRequest::from(empty.primary_digest)).await.unwrap().verified);
 
         let bucket = raw_bucket(&config);
         assert_eq!(keys_under(&bucket, &format!("{PREFIX}staging")).await, Vec::<String>::new());
@@ -204,24 +212,27 @@ fn large_objects_go_by_multipart_upload_and_deduplicate() {
         let plane = open_plane(backend_options(&config)).await;
         let bytes = content(2 * 8 * MIB + 12_345, 2);
         // No size hint: the writer switches to multipart once a part's worth is buffered.
-        let stored = ingest_streaming(&plane, &bytes, IngestOptions::default()).await.unwrap();
+        let stored = ingest_streaming(&plane, &bytes, IngestRequest::default()).await.unwrap();
         assert!(!stored.receipt.deduplicated);
         let address = stored.primary_digest;
         assert_eq!(serve(&plane, &address, None).await, bytes, "the whole object, in order");
         let across_parts = (8 * MIB as u64 - 100, 16 * MIB as u64 + 5000);
         let range = &bytes[across_parts.0 as usize..across_parts.1 as usize];
         assert_eq!(serve(&plane, &address, Some(across_parts)).await, range);
-        assert!(plane.verify(&address, None).await.unwrap().verified);
+        assert!(plane.verify(&VerifyRequest::from(address)).await.unwrap().verified);
 
-        let hinted = IngestOptions { size_hint: Some(bytes.len() as u64), ..Default::default() };
+        let hinted = IngestRequest {
+            hints: IngestHints { size_hint: Some(bytes.len() as u64), ..Default::default() },
+            ..Default::default()
+        };
         let again = ingest_streaming(&plane, &bytes, hinted).await.unwrap();
         assert!(again.receipt.deduplicated, "the same large content again is deduplicated");
-        let whole = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+        let whole = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
         assert!(whole.receipt.deduplicated, "and so it is when whole in memory");
 
         // One chunk larger than a part, as `ingest_bytes` hands it over.
         let other = content(9 * MIB, 3);
-        let stored_other = plane.ingest_bytes(Bytes::from(other.clone()), IngestOptions::default()).await.unwrap();
+        let stored_other = plane.ingest_bytes(Bytes::from(other.clone()), IngestRequest::default()).await.unwrap();
         assert_eq!(serve(&plane, &stored_other.primary_digest, None).await, other);
 
         let bucket = raw_bucket(&config);
@@ -239,12 +250,12 @@ fn concurrent_ingests_of_the_same_content_leave_one_intact_object() {
             let bytes = Arc::new(content(len, 4));
             let ingests = (0..3).map(|_| {
                 let (plane, bytes) = (plane.clone(), bytes.clone());
-                tokio::spawn(async move { ingest_streaming(&plane, &bytes, IngestOptions::default()).await })
+                tokio::spawn(async move { ingest_streaming(&plane, &bytes, IngestRequest::default()).await })
             });
             let results: Vec<_> = futures::future::join_all(ingests).await;
             let results: Vec<_> = results.into_iter().map(|r| r.unwrap().unwrap()).collect();
             assert!(results.iter().all(|r| r.primary_digest == results[0].primary_digest));
-            let verified = plane.verify(&results[0].primary_digest, None).await.unwrap();
+            let verified = plane.verify(&VerifyRequest::from(results[0].primary_digest)).await.unwrap();
             assert!(verified.verified, "{verified:?}");
         }
         assert_eq!(keys_under(&raw_bucket(&config), &format!("{PREFIX}staging")).await, Vec::<String>::new());
@@ -258,15 +269,15 @@ fn verify_reports_corruption_and_a_new_ingest_repairs_it() {
         let bucket = raw_bucket(&config);
         for len in [4096, 10 * MIB] {
             let bytes = content(len, 5);
-            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
             let address = stored.primary_digest;
-            assert!(plane.verify(&address, None).await.unwrap().verified);
+            assert!(plane.verify(&VerifyRequest::from(address)).await.unwrap().verified);
 
             let mut corrupted = bytes.clone();
             corrupted[len / 2] ^= 0xff;
             let key = Path::from(stored.receipt.locator.as_str());
             bucket.put(&key, Bytes::from(corrupted).into()).await.unwrap();
-            let result = plane.verify(&address, None).await.unwrap();
+            let result = plane.verify(&VerifyRequest::from(address)).await.unwrap();
             assert!(!result.verified);
             assert_eq!(result.actual_size_bytes, len as u64);
             assert_ne!(result.actual_primary_digest, address);
@@ -274,14 +285,14 @@ fn verify_reports_corruption_and_a_new_ingest_repairs_it() {
 
             // A truncated copy has the wrong size, so the next ingest of the content replaces it.
             bucket.put(&key, Bytes::from(bytes[..len / 2].to_vec()).into()).await.unwrap();
-            let repaired = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestOptions::default()).await.unwrap();
+            let repaired = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
             assert!(!repaired.receipt.deduplicated);
-            assert!(plane.verify(&address, None).await.unwrap().verified);
+            assert!(plane.verify(&VerifyRequest::from(address)).await.unwrap().verified);
         }
         let missing: ContentAddress = format!("blake3:{}", "ab".repeat(32)).parse().unwrap();
-        assert_eq!(code(plane.verify(&missing, None).await).0, "NOT_FOUND");
-        assert_eq!(code(plane.serve(&missing, None, None).await).0, "NOT_FOUND");
-        assert_eq!(code(plane.serve(&missing, Some((0, 1)), None).await).0, "NOT_FOUND");
+        assert_eq!(code(plane.verify(&VerifyRequest::from(missing)).await).0, "NOT_FOUND");
+        assert_eq!(code(plane.serve(&serve_request(&missing, None)).await).0, "NOT_FOUND");
+        assert_eq!(code(plane.serve(&serve_request(&missing, Some((0, 1)))).await).0, "NOT_FOUND");
     });
 }
 
@@ -290,13 +301,13 @@ fn deleting_twice_reports_the_object_gone() {
     with_server(|config| async move {
         let plane = open_plane(backend_options(&config)).await;
         for len in [1000, 9 * MIB] {
-            let stored = plane.ingest_bytes(Bytes::from(content(len, 6)), IngestOptions::default()).await.unwrap();
+            let stored = plane.ingest_bytes(Bytes::from(content(len, 6)), IngestRequest::default()).await.unwrap();
             let address = stored.primary_digest;
-            let first = plane.delete(&address, None).await.unwrap();
+            let first = plane.delete(&DeleteRequest::from(address)).await.unwrap();
             assert!(first.deleted);
             assert_eq!(first.backend_id, "bucket");
-            assert!(!plane.delete(&address, None).await.unwrap().deleted);
-            assert_eq!(code(plane.serve(&address, None, None).await).0, "NOT_FOUND");
+            assert!(!plane.delete(&DeleteRequest::from(address)).await.unwrap().deleted);
+            assert_eq!(code(plane.serve(&serve_request(&address, None)).await).0, "NOT_FOUND");
         }
     });
 }
@@ -308,7 +319,7 @@ fn failed_and_abandoned_ingests_leave_nothing_behind() {
         let bucket = raw_bucket(&config);
         let bytes = content(20 * MIB, 7);
 
-        let ingest = plane.begin_ingest(IngestOptions::default()).unwrap();
+        let ingest = plane.begin_ingest(IngestRequest::default()).unwrap();
         for chunk in bytes.chunks(MIB) {
             assert!(ingest.write(Bytes::copy_from_slice(chunk)).await);
         }
@@ -316,11 +327,11 @@ fn failed_and_abandoned_ingests_leave_nothing_behind() {
 
         for size_hint in [None, Some(bytes.len() as u64)] {
             let expect = Expectations::parse(None, Some(&"00".repeat(32)), None).unwrap();
-            let options = IngestOptions { expect, size_hint, ..Default::default() };
+            let options = IngestRequest { expect, hints: IngestHints { size_hint, ..Default::default() } };
             let (code_, message) = code(ingest_streaming(&plane, &bytes, options).await);
             assert_eq!(code_, "INTEGRITY_MISMATCH", "{message}");
         }
-        let small = IngestOptions { expect: Expectations::parse(Some(10), None, None).unwrap(), ..Default::default() };
+        let small = IngestRequest { expect: Expectations::parse(Some(10), None, None).unwrap(), ..Default::default() };
         assert_eq!(code(plane.ingest_bytes(Bytes::from(content(100, 8)), small).await).0, "INTEGRITY_MISMATCH");
 
         assert_eq!(keys_under(&bucket, PREFIX).await, Vec::<String>::new(), "no staging data, no object");
@@ -357,12 +368,12 @@ async fn assert_unavailable(options: BackendOptions, cause: &str) {
 
     let address: ContentAddress = format!("blake3:{}", "cd".repeat(32)).parse().unwrap();
     let outcomes = [
-        ("ingest small", code(plane.ingest_bytes(Bytes::from_static(b"hello"), IngestOptions::default()).await)),
-        ("ingest large", code(plane.ingest_bytes(Bytes::from(content(9 * MIB, 9)), IngestOptions::default()).await)),
-        ("serve", code(plane.serve(&address, None, None).await)),
-        ("serve a range", code(plane.serve(&address, Some((0, 1)), None).await)),
-        ("verify", code(plane.verify(&address, None).await)),
-        ("delete", code(plane.delete(&address, None).await)),
+        ("ingest small", code(plane.ingest_bytes(Bytes::from_static(b"hello"), IngestRequest::default()).await)),
+        ("ingest large", code(plane.ingest_bytes(Bytes::from(content(9 * MIB, 9)), IngestRequest::default()).await)),
+        ("serve", code(plane.serve(&serve_request(&address, None)).await)),
+        ("serve a range", code(plane.serve(&serve_request(&address, Some((0, 1)))).await)),
+        ("verify", code(plane.verify(&VerifyRequest::from(address)).await)),
+        ("delete", code(plane.delete(&DeleteRequest::from(address)).await)),
     ];
     for (operation, (code_, message)) in outcomes {
         assert_eq!(code_, "BACKEND_UNAVAILABLE", "{operation}: {message}");
@@ -399,5 +410,97 @@ fn an_unreachable_endpoint_makes_the_backend_unavailable() {
         let started = std::time::Instant::now();
         assert_unavailable(backend_options(&config), "Connection refused").await;
         assert!(started.elapsed() < Duration::from_secs(60), "failures come promptly: {:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn the_catalogue_finds_objects_by_either_digest_and_deletes_only_what_was_not_touched() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        // One PUT (SHA-256 in the object's metadata) and one multipart upload (in its record).
+        for len in [1000, 9 * MIB] {
+            let bytes = content(len, 9);
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
+            let by_blake3 = plane.stat(&StatRequest::from(stored.primary_digest)).await.unwrap();
+            let by_sha256 = plane.stat(&StatRequest::from(stored.sha256_digest)).await.unwrap();
+            assert_eq!(by_blake3, by_sha256, "{len} bytes");
+            assert_eq!(by_blake3.sha256_digest, stored.sha256_digest);
+            assert_eq!(by_blake3.size_bytes, len as u64);
+            assert_eq!(by_blake3.locator, stored.receipt.locator);
+            assert_eq!(serve(&plane, &stored.sha256_digest, Some((1, 11))).await, &bytes[1..11]);
+
+            let since = std::time::SystemTime::now();
+            let again = ingest_streaming(&plane, &bytes, IngestRequest::default()).await.unwrap();
+            assert!(again.receipt.deduplicated);
+            let unless =
+                DeleteRequest { unless_touched_since: Some(since), ..DeleteRequest::from(stored.sha256_digest) };
+            let kept = plane.delete(&unless).await.unwrap();
+            assert!(!kept.deleted && kept.touched_at.unwrap() >= since, "{kept:?}");
+            assert!(plane.verify(&VerifyRequest::from(stored.primary_digest)).await.unwrap().verified);
+
+            let later = std::time::SystemTime::now() + std::time::Duration::from_millis(1);
+            let unless =
+                DeleteRequest { unless_touched_since: Some(later), ..DeleteRequest::from(stored.primary_digest) };
+            assert!(plane.delete(&unless).await.unwrap().deleted);
+            assert_eq!(code(plane.stat(&StatRequest::from(stored.sha256_digest)).await).0, "NOT_FOUND");
+            let missing =
+                FindMissingRequest { addresses: vec![stored.sha256_digest, stored.primary_digest], backend_id: None };
+            assert_eq!(plane.find_missing(&missing).await.unwrap().len(), 2);
+        }
+        let bucket = raw_bucket(&config);
+        assert_eq!(keys_under(&bucket, &format!("{PREFIX}deleting")).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn listing_pages_through_objects_in_address_order() {
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let mut expected = Vec::new();
+        for i in 0..12u8 {
+            let bytes = Bytes::from(format!("listed object {i}"));
+            let stored = plane.ingest_bytes(bytes, IngestRequest::default()).await.unwrap();
+            expected.push(stored.primary_digest.to_string());
+        }
+        expected.sort();
+        let (mut listed, mut after) = (Vec::new(), None);
+        loop {
+            let page = plane.list(&ListRequest { after, limit: Some(5), ..Default::default() }).await.unwrap();
+            listed.extend(page.objects.iter().map(|o| o.content_address.to_string()));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed, expected);
+    });
+}
+
+#[test]
+fn an_ingest_racing_a_conditional_delete_leaves_the_object() {
+    with_server(|config| async move {
+        let plane = Arc::new(open_plane(backend_options(&config)).await);
+        for round in 0..40u8 {
+            let bytes = format!("raced object {round}").into_bytes();
+            plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let since = std::time::SystemTime::now();
+            let stored = plane.ingest_bytes(Bytes::from(bytes.clone()), IngestRequest::default());
+            let deleting = {
+                let plane = plane.clone();
+                let address = artifactstore_core::hashing::digest_bytes(
+                    artifactstore_core::HashAlgorithm::Blake3,
+                    &Bytes::from(bytes.clone()),
+                    MIB,
+                )
+                .primary;
+                let request = DeleteRequest { unless_touched_since: Some(since), ..DeleteRequest::from(address) };
+                tokio::spawn(async move { plane.delete(&request).await.unwrap() })
+            };
+            let stored = stored.await.unwrap();
+            let deletion = deleting.await.unwrap();
+            let verified = plane.verify(&VerifyRequest::from(stored.primary_digest)).await;
+            assert!(verified.is_ok_and(|v| v.verified), "round {round}: {deletion:?}");
+        }
     });
 }

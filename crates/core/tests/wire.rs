@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use artifactstore_core::wire::{IngestHints, Wire};
+use artifactstore_core::wire::Wire;
 use artifactstore_core::{
-    BackendHealth, BackendKind, BackendStatus, DeletionResult, Digest, Expectations, HashAlgorithm, IngestResult,
-    StorageReceipt, VerifyResult,
+    BackendHealth, BackendKind, BackendStatus, DeletionResult, Digest, Expectations, HashAlgorithm, IngestHints,
+    IngestResult, ObjectInfo, ScrubProgress, ScrubReport, StorageReceipt, UploadStatus, VerifyResult,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -56,6 +56,14 @@ fn optional_number(v: &Value, key: &str) -> Option<u64> {
     v.get(key).map(|_| number(v, key))
 }
 
+fn time(v: &Value, key: &str) -> SystemTime {
+    humantime::parse_rfc3339(&text(v, key)).unwrap_or_else(|e| panic!("{key} in {v}: {e}"))
+}
+
+fn optional_time(v: &Value, key: &str) -> Option<SystemTime> {
+    v.get(key).map(|_| time(v, key))
+}
+
 fn boolean(v: &Value, key: &str) -> bool {
     v[key].as_bool().unwrap_or_else(|| panic!("{key} in {v}"))
 }
@@ -96,7 +104,7 @@ impl FromJson for StorageReceipt {
             backend_id: text(v, "backendId"),
             locator: text(v, "locator"),
             size_bytes: number(v, "sizeBytes"),
-            stored_at: humantime::parse_rfc3339(&text(v, "storedAt")).unwrap(),
+            stored_at: time(v, "storedAt"),
             deduplicated: boolean(v, "deduplicated"),
         }
     }
@@ -132,6 +140,60 @@ impl FromJson for DeletionResult {
             content_address: Digest::from_json(&v["contentAddress"]),
             backend_id: text(v, "backendId"),
             deleted: boolean(v, "deleted"),
+            touched_at: optional_time(v, "touchedAt"),
+        }
+    }
+}
+
+impl FromJson for ObjectInfo {
+    fn from_json(v: &Value) -> Self {
+        ObjectInfo {
+            content_address: Digest::from_json(&v["contentAddress"]),
+            sha256_digest: Digest::from_json(&v["sha256Digest"]),
+            size_bytes: number(v, "sizeBytes"),
+            backend_id: text(v, "backendId"),
+            locator: text(v, "locator"),
+            stored_at: time(v, "storedAt"),
+            touched_at: time(v, "touchedAt"),
+        }
+    }
+}
+
+impl FromJson for UploadStatus {
+    fn from_json(v: &Value) -> Self {
+        UploadStatus {
+            upload_id: text(v, "uploadId"),
+            backend_id: text(v, "backendId"),
+            offset: number(v, "offset"),
+            created_at: time(v, "createdAt"),
+            updated_at: time(v, "updatedAt"),
+        }
+    }
+}
+
+impl FromJson for ScrubProgress {
+    fn from_json(v: &Value) -> Self {
+        ScrubProgress {
+            checked_objects: number(v, "checkedObjects"),
+            checked_bytes: number(v, "checkedBytes"),
+            corrupt_objects: number(v, "corruptObjects"),
+            last_address: optional_text(v, "lastAddress"),
+        }
+    }
+}
+
+impl FromJson for ScrubReport {
+    fn from_json(v: &Value) -> Self {
+        ScrubReport {
+            backend_id: text(v, "backendId"),
+            checked_objects: number(v, "checkedObjects"),
+            checked_bytes: number(v, "checkedBytes"),
+            corrupt: v["corrupt"].as_array().unwrap().iter().map(VerifyResult::from_json).collect(),
+            quarantined: number(v, "quarantined"),
+            complete: boolean(v, "complete"),
+            resume_after: optional_text(v, "resumeAfter"),
+            started_at: time(v, "startedAt"),
+            finished_at: time(v, "finishedAt"),
         }
     }
 }
@@ -170,6 +232,10 @@ macro_rules! by_type_name {
         else if name.starts_with("deletion result") { $check::<DeletionResult>($($arg),*) }
         else if name.starts_with("backend health") { $check::<BackendHealth>($($arg),*) }
         else if name.starts_with("backend status") { $check::<BackendStatus>($($arg),*) }
+        else if name.starts_with("object info") { $check::<ObjectInfo>($($arg),*) }
+        else if name.starts_with("upload status") { $check::<UploadStatus>($($arg),*) }
+        else if name.starts_with("scrub progress") { $check::<ScrubProgress>($($arg),*) }
+        else if name.starts_with("scrub report") { $check::<ScrubReport>($($arg),*) }
         else { panic!("no Rust type for the case {name:?}") }
     }};
 }
@@ -274,8 +340,10 @@ fn every_type_round_trips_with_and_without_its_optional_fields() {
         content_address: digest(HashAlgorithm::Blake3, BLAKE3_ABC),
         backend_id: "".into(),
         deleted: false,
+        touched_at: None,
     };
-    round_trip(deletion);
+    round_trip(deletion.clone());
+    round_trip(DeletionResult { touched_at: Some(at_millis(1_795_493_196_123)), ..deletion });
     round_trip(health(None, None, None));
     round_trip(health(Some("connection refused"), Some(1 << 40), Some(u64::MAX)));
     round_trip(BackendStatus { healthy: true, backends: vec![] });

@@ -5,13 +5,15 @@
 
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{Bytes, Ingest};
-use tokio::sync::mpsc;
+use artifactstore_core::{Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult, Served};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::credit::{Inbound, Outbound};
-use crate::dispatch::{Pending, Served};
+use crate::dispatch::Pending;
 use crate::frame::{Frame, Kind, END, MAX_DATA_PAYLOAD, MORE};
 use crate::message::{core_error_frame, error_frame};
 use crate::outbound::Outbox;
@@ -70,30 +72,108 @@ enum Fed {
     Cancelled,
 }
 
-pub async fn ingest(ctx: CallContext, ingest: Ingest, chunks: mpsc::UnboundedReceiver<Upload>, credit: Arc<Inbound>) {
-    match feed(&ctx, &ingest, chunks, &credit).await {
-        Fed::End | Fed::Stopped => match ingest.finish().await {
-            Ok(result) => ctx.respond(0, result.to_cbor()).await,
-            Err(error) => ctx.fail(&error).await,
-        },
-        Fed::Cancelled => {
-            ingest.abort().await;
-            ctx.aborted().await;
+/// The client's DATA of one ingest, as the connection's reader passes it on.
+pub struct Uploads {
+    /// Taken from `rest` while looking for a whole object, not yet fed.
+    early: VecDeque<Upload>,
+    rest: mpsc::UnboundedReceiver<Upload>,
+}
+
+impl Uploads {
+    pub fn new(rest: mpsc::UnboundedReceiver<Upload>) -> Self {
+        Uploads { early: VecDeque::new(), rest }
+    }
+
+    async fn next(&mut self) -> Option<Upload> {
+        match self.early.pop_front() {
+            Some(upload) => Some(upload),
+            None => self.rest.recv().await,
+        }
+    }
+
+    /// The whole object, when its first DATA was also its last (what a client sends for anything
+    /// up to a window): `Ok(None)` otherwise, `Err(())` when the connection is gone.
+    async fn whole_object(&mut self) -> Result<Option<Bytes>, ()> {
+        let first = self.rest.recv().await.ok_or(())?;
+        let chunk = match first {
+            Upload::End => return Ok(Some(Bytes::new())),
+            Upload::Chunk(chunk) => chunk,
+        };
+        match self.rest.try_recv() {
+            Ok(Upload::End) => Ok(Some(chunk)),
+            Ok(second) => {
+                self.early.extend([Upload::Chunk(chunk), second]);
+                Ok(None)
+            }
+            Err(mpsc::error::TryRecvError::Empty) => {
+                self.early.push_back(Upload::Chunk(chunk));
+                Ok(None)
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(()),
         }
     }
 }
 
+/// An ingest: stored in one step when its bytes came whole, streamed into the core otherwise.
+/// `alone`: no other call of the connection was under way when it began.
+pub async fn ingest(
+    ctx: CallContext,
+    plane: Arc<DataPlane>,
+    request: IngestRequest,
+    mut uploads: Uploads,
+    credit: Arc<Inbound>,
+    alone: bool,
+) {
+    let whole = tokio::select! {
+        whole = uploads.whole_object() => whole,
+        _ = ctx.cancel.cancelled() => Err(()),
+    };
+    let outcome = match whole {
+        Err(()) => return ctx.aborted().await,
+        Ok(Some(bytes)) => store_whole(&plane, bytes, request, alone).await,
+        Ok(None) => match plane.begin_ingest(request) {
+            Err(error) => Err(error),
+            Ok(ingest) => match feed(&ctx, &ingest, uploads, &credit).await {
+                Fed::End | Fed::Stopped => ingest.finish().await,
+                Fed::Cancelled => {
+                    ingest.abort().await;
+                    return ctx.aborted().await;
+                }
+            },
+        },
+    };
+    match outcome {
+        Ok(result) => ctx.respond(0, result.to_cbor()).await,
+        Err(error) => ctx.fail(&error).await,
+    }
+}
+
+/// An object whole in memory: on the plane's quick lane when it takes microseconds (a small
+/// object, a local disk), as in-process, else on a blocking thread.
+async fn store_whole(
+    plane: &Arc<DataPlane>,
+    bytes: Bytes,
+    request: IngestRequest,
+    alone: bool,
+) -> artifactstore_core::Result<IngestResult> {
+    match plane.ingest_quickly(bytes, request, alone) {
+        Ok(ticket) => {
+            let (done, outcome) = oneshot::channel();
+            ticket.on_done(move |result| {
+                let _ = done.send(result);
+            });
+            outcome.await.unwrap_or_else(|_| Err(Error::io("ingest", std::io::Error::other("the quick lane stopped"))))
+        }
+        Err((bytes, request)) => plane.ingest_bytes(bytes, request).await,
+    }
+}
+
 /// Moves chunks into the core, returning credit to the client each time half the window is used.
-async fn feed(
-    ctx: &CallContext,
-    ingest: &Ingest,
-    mut chunks: mpsc::UnboundedReceiver<Upload>,
-    credit: &Inbound,
-) -> Fed {
+async fn feed(ctx: &CallContext, ingest: &Ingest, mut uploads: Uploads, credit: &Inbound) -> Fed {
     let mut consumed = 0u64;
     loop {
         let chunk = tokio::select! {
-            upload = chunks.recv() => match upload {
+            upload = uploads.next() => match upload {
                 Some(Upload::Chunk(chunk)) => chunk,
                 Some(Upload::End) => return Fed::End,
                 None => return Fed::Cancelled,
@@ -124,7 +204,7 @@ pub async fn serve(ctx: CallContext, opening: Pending<Served>, credit: Arc<Outbo
         Ok(served) => served,
         Err(error) => return ctx.fail(&error).await,
     };
-    ctx.respond(MORE, head).await;
+    ctx.respond(MORE, head.to_cbor()).await;
     loop {
         let chunk = tokio::select! {
             chunk = reader.next_chunk() => chunk,

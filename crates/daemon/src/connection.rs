@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -48,8 +48,9 @@ fn violation(what: impl Into<String>, last_stream_id: u32) -> Ending {
     Ending::With(goaway_frame("INVALID_ARGUMENT", what, last_stream_id))
 }
 
-/// Serves one accepted connection to its end.
-pub async fn run(stream: UnixStream, daemon: Arc<Daemon>) {
+/// Serves one accepted connection to its end; `slot` (its place under the connection limit) is
+/// given back as soon as the protocol is over, before the last bytes are drained.
+pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePermit) {
     let refused = daemon.peers.refused_uid(&stream);
     let (read, write) = stream.into_split();
     let writer_failed = CancellationToken::new();
@@ -74,6 +75,7 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>) {
     drop(outbox);
     // Without last words the writer ends once the calls, cancelled by now, drop their outboxes.
     let _ = tokio::time::timeout(daemon.limits.idle_timeout, writer).await;
+    drop(slot);
     if last_words {
         linger(frames.into_inner()).await;
     }
@@ -279,11 +281,12 @@ impl<'a> Connection<'a> {
         let mut call = Call { cancel, upload: None, download: None };
         let task: calls::Task = match started {
             Started::Unary(pending) => Box::pin(calls::unary(ctx, pending)),
-            Started::Ingest(ingest) => {
+            Started::Ingest(request) => {
                 let (chunks, receiver) = mpsc::unbounded_channel();
                 let credit = Arc::new(Inbound::new(WINDOW_BYTES));
                 call.upload = Some((chunks, credit.clone()));
-                Box::pin(calls::ingest(ctx, ingest, receiver, credit))
+                let (plane, alone) = (self.daemon.plane.clone(), self.calls.is_empty());
+                Box::pin(calls::ingest(ctx, plane, request, calls::Uploads::new(receiver), credit, alone))
             }
             Started::Serve(opening) => {
                 let credit = Arc::new(Outbound::new(WINDOW_BYTES));

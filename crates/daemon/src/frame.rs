@@ -196,14 +196,20 @@ impl Encoder<Frame> for FrameCodec {
             .filter(|&length| length <= self.max_payload)
             .ok_or_else(|| std::io::Error::other(format!("a {}-byte payload is too long", frame.payload.len())))?;
         dst.reserve(HEADER_LEN + frame.payload.len());
-        dst.put_u32(length);
-        dst.put_u32(frame.stream_id);
-        dst.put_u8(frame.kind as u8);
-        dst.put_u8(frame.flags);
-        dst.put_u16(0);
+        dst.put_slice(&header(&frame, length));
         dst.extend_from_slice(&frame.payload);
         Ok(())
     }
+}
+
+/// The 12 header bytes of `frame`, whose payload is `length` bytes long.
+pub fn header(frame: &Frame, length: u32) -> [u8; HEADER_LEN] {
+    let mut raw = [0u8; HEADER_LEN];
+    raw[0..4].copy_from_slice(&length.to_be_bytes());
+    raw[4..8].copy_from_slice(&frame.stream_id.to_be_bytes());
+    raw[8] = frame.kind as u8;
+    raw[9] = frame.flags;
+    raw
 }
 
 #[cfg(test)]

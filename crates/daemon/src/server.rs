@@ -92,10 +92,7 @@ async fn accept(listener: &UnixListener, daemon: &Arc<Daemon>, connections: &Tas
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let daemon = daemon.clone();
-                connections.spawn(async move {
-                    connection::run(stream, daemon).await;
-                    drop(slot);
-                });
+                connections.spawn(connection::run(stream, daemon, slot));
             }
             Err(_) => {
                 let max = daemon.limits.max_connections;

@@ -5,8 +5,8 @@ mod support;
 
 use artifactstore_core::wire::cbor;
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{DeletionResult, IngestResult, VerifyResult};
-use artifactstore_daemon::dispatch::ServeHead;
+use artifactstore_core::ServeHead;
+use artifactstore_core::{DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use artifactstore_daemon::frame::{Frame, Kind, END, OPEN};
 use support::{no_args, object_args, pseudo_random, Daemon, WINDOW};
 
@@ -42,12 +42,18 @@ fn ingest_serve_verify_delete_and_health_round_trip() {
 
     let (head, served) = peer.serve(serve_args(&address, None)).unwrap();
     let head = ServeHead::from_cbor(&head).unwrap();
-    assert_eq!((head.content_address, head.size_bytes, head.total_size_bytes), (result.primary_digest, bytes.len() as u64, bytes.len() as u64));
+    assert_eq!(
+        (head.content_address, head.size_bytes, head.total_size_bytes),
+        (result.primary_digest, bytes.len() as u64, bytes.len() as u64)
+    );
     assert!(served == bytes, "the served bytes differ");
     let (head, range) = peer.serve(serve_args(&address, Some((100, 1_500_000)))).unwrap();
     assert_eq!(ServeHead::from_cbor(&head).unwrap().size_bytes, 1_499_900);
     assert!(range == bytes[100..1_500_000]);
 
+    // Operations beyond the first five come through the same table, with no daemon code of their own.
+    let info = ObjectInfo::from_cbor(&peer.call("stat_object", object_args(&address)).unwrap()).unwrap();
+    assert_eq!((info.content_address, info.size_bytes), (result.primary_digest, bytes.len() as u64));
     let verified = VerifyResult::from_cbor(&peer.call("verify_object", object_args(&address)).unwrap()).unwrap();
     assert!(verified.verified && verified.actual_size_bytes == bytes.len() as u64, "{verified:?}");
     let deleted = DeletionResult::from_cbor(&peer.call("delete_object", object_args(&address)).unwrap()).unwrap();
@@ -67,7 +73,10 @@ fn errors_carry_the_cores_codes_and_messages_and_leave_the_connection_usable() {
     assert_eq!(err.code, "NOT_FOUND");
     assert_eq!(err.message, format!("no object {missing} in backend 'local'"));
     let err = peer.call("verify_object", object_args("blake3:xyz")).unwrap_err();
-    assert_eq!((err.code.as_str(), err.message.as_str()), ("INVALID_ADDRESS", "invalid content address \"blake3:xyz\": expected 64 lowercase hex digits"));
+    assert_eq!(
+        (err.code.as_str(), err.message.as_str()),
+        ("INVALID_ADDRESS", "invalid content address \"blake3:xyz\": expected 64 lowercase hex digits")
+    );
     let err = peer.serve(serve_args(&missing, None)).unwrap_err();
     assert_eq!(err.code, "NOT_FOUND");
     let stored = IngestResult::from_cbor(&peer.ingest(b"ten bytes!", cbor::map(vec![])).unwrap()).unwrap();
@@ -166,7 +175,10 @@ fn calls_beyond_max_calls_are_refused_one_by_one() {
     let first = peer.request("ingest_stream", cbor::map(vec![]), OPEN);
     let second = peer.request("ingest_stream", cbor::map(vec![]), OPEN);
     let err = peer.call("backend_health", no_args()).unwrap_err();
-    assert_eq!((err.code.as_str(), err.message.as_str()), ("BACKEND_UNAVAILABLE", "too many calls at once on one connection (2)"));
+    assert_eq!(
+        (err.code.as_str(), err.message.as_str()),
+        ("BACKEND_UNAVAILABLE", "too many calls at once on one connection (2)")
+    );
     for id in [first, second] {
         peer.send(Frame::new(Kind::Data, id, END, b"x".to_vec()));
         assert!(peer.outcome(id).is_ok());

@@ -65,83 +65,32 @@ impl From<core::IngestResult> for NativeIngestResult {
     }
 }
 
-#[napi(object)]
-pub struct NativeVerifyResult {
-    pub content_address: NativeDigest,
-    pub verified: bool,
-    pub actual_primary_digest: NativeDigest,
-    pub actual_sha256_digest: NativeDigest,
-    pub actual_size_bytes: i64,
-    pub mismatch: Option<String>,
-}
-
-impl From<core::VerifyResult> for NativeVerifyResult {
-    fn from(result: core::VerifyResult) -> Self {
-        NativeVerifyResult {
-            content_address: result.content_address.into(),
-            verified: result.verified,
-            actual_primary_digest: result.actual_primary_digest.into(),
-            actual_sha256_digest: result.actual_sha256_digest.into(),
-            actual_size_bytes: size(result.actual_size_bytes),
-            mismatch: result.mismatch,
-        }
-    }
-}
-
-#[napi(object)]
-pub struct NativeDeletionResult {
-    pub content_address: NativeDigest,
-    pub backend_id: String,
-    pub deleted: bool,
-}
-
-impl From<core::DeletionResult> for NativeDeletionResult {
-    fn from(result: core::DeletionResult) -> Self {
-        NativeDeletionResult {
-            content_address: result.content_address.into(),
-            backend_id: result.backend_id,
-            deleted: result.deleted,
-        }
-    }
-}
-
-#[napi(object)]
-pub struct NativeBackendHealth {
-    pub backend_id: String,
-    pub kind: String,
-    pub healthy: bool,
-    pub latency_micros: i64,
-    pub detail: Option<String>,
-    pub free_bytes: Option<i64>,
-    pub total_bytes: Option<i64>,
-}
-
-#[napi(object)]
-pub struct NativeBackendStatus {
-    pub healthy: bool,
-    pub backends: Vec<NativeBackendHealth>,
-}
-
-impl From<core::BackendStatus> for NativeBackendStatus {
-    fn from(status: core::BackendStatus) -> Self {
-        let backends = status
-            .backends
-            .into_iter()
-            .map(|b| NativeBackendHealth {
-                backend_id: b.backend_id,
-                kind: b.kind.as_str().to_owned(),
-                healthy: b.healthy,
-                latency_micros: size(b.latency_micros),
-                detail: b.detail,
-                free_bytes: b.free_bytes.map(size),
-                total_bytes: b.total_bytes.map(size),
-            })
-            .collect();
-        NativeBackendStatus { healthy: status.healthy, backends }
-    }
-}
-
 /// One backend as the caller configured it; checked by the core, which names any bad field.
+#[napi(object)]
+pub struct NativeObjectInfo {
+    pub content_address: NativeDigest,
+    pub sha256_digest: NativeDigest,
+    pub size_bytes: i64,
+    pub backend_id: String,
+    pub locator: String,
+    pub stored_at: String,
+    pub touched_at: String,
+}
+
+impl From<core::ObjectInfo> for NativeObjectInfo {
+    fn from(info: core::ObjectInfo) -> Self {
+        NativeObjectInfo {
+            content_address: info.content_address.into(),
+            sha256_digest: info.sha256_digest.into(),
+            size_bytes: size(info.size_bytes),
+            backend_id: info.backend_id,
+            locator: info.locator,
+            stored_at: core::results::rfc3339_millis(info.stored_at),
+            touched_at: core::results::rfc3339_millis(info.touched_at),
+        }
+    }
+}
+
 #[napi(object)]
 pub struct NativeBackendOptions {
     pub id: Option<String>,
@@ -185,26 +134,25 @@ pub struct NativeIngestOptions {
     pub expect_primary: Option<String>,
 }
 
-impl TryFrom<NativeIngestOptions> for core::IngestOptions {
+impl TryFrom<NativeIngestOptions> for core::IngestRequest {
     type Error = Error;
 
     fn try_from(o: NativeIngestOptions) -> Result<Self> {
-        let expect_size = o
-            .expect_size_bytes
-            .map(|size| {
-                u64::try_from(size).map_err(|_| invalid_argument(format!("expect.sizeBytes {size} is negative")))
-            })
-            .transpose()?;
-        let primary = o.primary_algorithm.as_deref().map(str::parse).transpose().map_err(to_js_error)?;
+        let hints = core::IngestHints {
+            size_hint: o.size_hint.map(|hint| count(hint, "hints.sizeHint")).transpose()?,
+            primary_algorithm: o.primary_algorithm.as_deref().map(str::parse).transpose().map_err(to_js_error)?,
+            backend_id: o.backend_id,
+        };
+        let expect_size = o.expect_size_bytes.map(|size| count(size, "expect.sizeBytes")).transpose()?;
         let expect = core::Expectations::parse(expect_size, o.expect_sha256.as_deref(), o.expect_primary.as_deref())
             .map_err(to_js_error)?;
-        Ok(core::IngestOptions {
-            backend_id: o.backend_id,
-            primary,
-            size_hint: o.size_hint.and_then(|hint| u64::try_from(hint).ok()),
-            expect,
-        })
+        Ok(core::IngestRequest { hints, expect })
     }
+}
+
+/// A count JavaScript passed as a number (lib/options.ts has checked it is a non-negative integer).
+fn count(value: i64, field: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| invalid_argument(format!("{field} must be a non-negative integer, got {value}")))
 }
 
 /// Parses an address in the SPEC's text form.

@@ -1,6 +1,6 @@
 //! A streaming ingest as a JS object: chunks go in without a copy, the result comes out once.
 
-use artifactstore_core::{Accepted, Bytes, Ingest};
+use artifactstore_core::{Bytes, Ingest, WriteOutcome as Outcome};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
@@ -13,8 +13,8 @@ pub struct NativeIngest {
     ingest: Mutex<Option<Ingest>>,
 }
 
-/// What `tryWrite` did with a chunk: queued it, found the queue full (call `write`), or found the
-/// ingest stopped (call `finish` for the reason).
+/// The core's `WriteOutcome`, for JavaScript: what `tryWrite` did with a chunk: queued it, found
+/// the queue full (call `write`), or found the ingest stopped (call `finish` for the reason).
 #[napi]
 pub enum WriteOutcome {
     Queued,
@@ -39,10 +39,10 @@ impl NativeIngest {
     #[napi]
     pub fn try_write(&self, buffer: Buffer) -> WriteOutcome {
         let Ok(guard) = self.ingest.try_lock() else { return WriteOutcome::Full };
-        match guard.as_ref().map(|ingest| ingest.try_write(chunk(buffer)).0) {
-            Some(Accepted::Queued) => WriteOutcome::Queued,
-            Some(Accepted::Full) => WriteOutcome::Full,
-            Some(Accepted::Stopped) | None => WriteOutcome::Stopped,
+        match guard.as_ref().map(|ingest| ingest.try_write(chunk(buffer))) {
+            Some(Outcome::Queued) => WriteOutcome::Queued,
+            Some(Outcome::Full) => WriteOutcome::Full,
+            Some(Outcome::Stopped) | None => WriteOutcome::Stopped,
         }
     }
 

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use artifactstore_core::{DataPlane, PlaneConfig};
+use artifactstore_core::wire::Wire;
+use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -14,19 +15,6 @@ use crate::reader::NativeObjectReader;
 #[napi]
 pub struct NativeDataPlane {
     plane: Arc<DataPlane>,
-}
-
-fn byte_range(start: Option<i64>, end: Option<i64>) -> Result<Option<(u64, u64)>> {
-    let (Some(start), Some(end)) = (start, end) else { return Ok(None) };
-    match (u64::try_from(start), u64::try_from(end)) {
-        (Ok(s), Ok(e)) => Ok(Some((s, e))),
-        _ => Err(to_js_error(artifactstore_core::Error::InvalidRange {
-            start: start.max(0) as u64,
-            end: end.max(0) as u64,
-            size: 0,
-            reason: "offsets must not be negative",
-        })),
-    }
 }
 
 #[napi]
@@ -57,13 +45,25 @@ impl NativeDataPlane {
         options: NativeIngestOptions,
         wait_in_place: bool,
     ) -> Result<IngestOutcome<'env>> {
-        let options: artifactstore_core::IngestOptions = options.try_into()?;
+        let request: artifactstore_core::IngestRequest = options.try_into()?;
         let bytes = artifactstore_core::Bytes::from_owner(buffer);
-        if wait_in_place && self.plane.ingest_is_quick(bytes.len(), &options) {
-            return ingest_in_place(env, &self.plane, bytes, options);
+        // When the wait succeeds the lane has dropped its copy: the JS buffer is released here, on
+        // the JS thread, and not by a wake-up of the event loop from the lane.
+        let held = bytes.clone();
+        match self.plane.ingest_quickly(bytes, request, wait_in_place) {
+            Ok(ticket) => {
+                let outcome = wait_for_quick::<_, NativeIngestResult>(env, ticket);
+                drop(held);
+                Ok(match outcome? {
+                    Either::A(result) => Either3::A(result),
+                    Either::B(promise) => Either3::B(promise),
+                })
+            }
+            Err((bytes, request)) => {
+                let task = IngestBuffer { plane: self.plane.clone(), bytes, request: Some(request) };
+                Ok(Either3::C(env.spawn(task)?.promise_object()))
+            }
         }
-        let task = IngestBuffer { plane: self.plane.clone(), bytes, options: Some(options) };
-        Ok(Either3::C(env.spawn(task)?.promise_object()))
     }
 
     /// Ingests a file; `cancellation.cancel()` abandons it unless it has already committed.
@@ -79,37 +79,38 @@ impl NativeDataPlane {
         result.map(Into::into).map_err(to_js_error)
     }
 
+    /// Opens an object for reading; `request` is a `ServeRequest` in the wire's CBOR.
     #[napi]
-    pub async fn serve(
+    pub async fn serve(&self, request: Buffer) -> Result<NativeObjectReader> {
+        let request = ServeRequest::from_cbor(&request).map_err(to_js_error)?;
+        let served = self.plane.serve(&request).await.map_err(to_js_error)?;
+        Ok(NativeObjectReader::new(served))
+    }
+
+    /// statObject waited for in place on the quick lane (see `DataPlane::stat_quickly`), when the
+    /// caller has nothing else under way (`alone`) and the backend answers in microseconds; `null`
+    /// when it does not, and the caller should `call` instead.
+    #[napi(ts_return_type = "NativeObjectInfo | Promise<NativeObjectInfo> | null")]
+    pub fn stat_quickly<'env>(
         &self,
+        env: &'env Env,
         address: String,
-        start: Option<i64>,
-        end: Option<i64>,
         backend_id: Option<String>,
-    ) -> Result<NativeObjectReader> {
-        let address = parse_address(&address)?;
-        let range = byte_range(start, end)?;
-        let reader = self.plane.serve(&address, range, backend_id.as_deref()).await.map_err(to_js_error)?;
-        Ok(NativeObjectReader::new(reader))
+        alone: bool,
+    ) -> Result<Option<Either<NativeObjectInfo, Object<'env>>>> {
+        let request = StatRequest { address: parse_address(&address)?, backend_id };
+        match self.plane.stat_quickly(request, alone) {
+            Ok(ticket) => wait_for_quick::<_, NativeObjectInfo>(env, ticket).map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
+    /// Runs a unary operation (see `artifactstore_core::api::call`): its request and its result in
+    /// the wire's CBOR.
     #[napi]
-    pub async fn verify(&self, address: String, backend_id: Option<String>) -> Result<NativeVerifyResult> {
-        let address = parse_address(&address)?;
-        let result = self.plane.verify(&address, backend_id.as_deref()).await;
-        result.map(Into::into).map_err(to_js_error)
-    }
-
-    #[napi]
-    pub async fn delete(&self, address: String, backend_id: Option<String>) -> Result<NativeDeletionResult> {
-        let address = parse_address(&address)?;
-        let result = self.plane.delete(&address, backend_id.as_deref()).await;
-        result.map(Into::into).map_err(to_js_error)
-    }
-
-    #[napi]
-    pub async fn health(&self) -> Result<NativeBackendStatus> {
-        self.plane.health().await.map(Into::into).map_err(to_js_error)
+    pub async fn call(&self, operation: String, request: Buffer) -> Result<Buffer> {
+        let result = artifactstore_core::api::call(&self.plane, &operation, &request).await;
+        result.map(Buffer::from).map_err(to_js_error)
     }
 
     #[napi]
@@ -121,26 +122,24 @@ impl NativeDataPlane {
 /// An ingest's result now, or a promise of it: settled by the quick lane, or by libuv's pool.
 type IngestOutcome<'env> = Either3<NativeIngestResult, Object<'env>, PromiseRaw<'env, NativeIngestResult>>;
 
-/// Runs a quick ingest on the plane's quick lane and waits for it here; a promise if it takes
-/// longer than `QUICK_WAIT`.
-fn ingest_in_place<'env>(
+/// Waits here for a quick call's result, up to `QUICK_WAIT`; a promise of it if it takes longer.
+fn wait_for_quick<'env, T, N>(
     env: &'env Env,
-    plane: &Arc<DataPlane>,
-    bytes: artifactstore_core::Bytes,
-    options: artifactstore_core::IngestOptions,
-) -> Result<IngestOutcome<'env>> {
-    // When the wait succeeds the lane has dropped its copy: the JS buffer is released here, on the
-    // JS thread, and not by a wake-up of the event loop from the lane.
-    let _held = bytes.clone();
-    match plane.ingest_quickly(bytes, options).wait_for(QUICK_WAIT) {
-        Ok(result) => result.map(|result| Either3::A(result.into())).map_err(to_js_error),
+    ticket: Ticket<artifactstore_core::Result<T>>,
+) -> Result<Either<N, Object<'env>>>
+where
+    T: Send + 'static,
+    N: From<T> + ToNapiValue + 'static,
+{
+    match ticket.wait_for(QUICK_WAIT) {
+        Ok(result) => result.map(|result| Either::A(N::from(result))).map_err(to_js_error),
         Err(ticket) => {
             let (deferred, promise) = env.create_deferred()?;
             ticket.on_done(move |result| match result {
-                Ok(result) => deferred.resolve(move |_| Ok(NativeIngestResult::from(result))),
+                Ok(result) => deferred.resolve(move |_| Ok(N::from(result))),
                 Err(error) => deferred.reject(to_js_error(error)),
             });
-            Ok(Either3::B(promise))
+            Ok(Either::B(promise))
         }
     }
 }
@@ -155,7 +154,7 @@ pub struct IngestBuffer {
     /// ends on the JavaScript thread: released on a pool thread, it would cost a wake-up of the
     /// event loop per object.
     bytes: artifactstore_core::Bytes,
-    options: Option<artifactstore_core::IngestOptions>,
+    request: Option<artifactstore_core::IngestRequest>,
 }
 
 impl Task for IngestBuffer {
@@ -163,8 +162,8 @@ impl Task for IngestBuffer {
     type JsValue = NativeIngestResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let options = self.options.take().expect("compute runs once");
-        self.plane.ingest_bytes_blocking(self.bytes.clone(), options).map_err(to_js_error)
+        let request = self.request.take().expect("compute runs once");
+        self.plane.ingest_bytes_blocking(self.bytes.clone(), request).map_err(to_js_error)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {

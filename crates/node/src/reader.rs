@@ -1,15 +1,16 @@
 //! A served object as a JS object: `next()` hands out Rust-owned buffers without a copy.
 
-use artifactstore_core::ObjectReader;
+use artifactstore_core::{ObjectReader, Served};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
 use crate::chunk::ServedChunk;
-use crate::convert::{size, to_js_error};
+use crate::convert::{size, to_js_error, NativeDigest};
 
 #[napi]
 pub struct NativeObjectReader {
+    content_address: artifactstore_core::ContentAddress,
     size_bytes: i64,
     total_size_bytes: i64,
     // `None` once closed: the file or connection is released.
@@ -17,10 +18,11 @@ pub struct NativeObjectReader {
 }
 
 impl NativeObjectReader {
-    pub fn new(reader: Box<dyn ObjectReader>) -> Self {
+    pub fn new(Served { head, reader }: Served) -> Self {
         NativeObjectReader {
-            size_bytes: size(reader.size_bytes()),
-            total_size_bytes: size(reader.total_size_bytes()),
+            content_address: head.content_address,
+            size_bytes: size(head.size_bytes),
+            total_size_bytes: size(head.total_size_bytes),
             reader: Mutex::new(Some(reader)),
         }
     }
@@ -28,6 +30,12 @@ impl NativeObjectReader {
 
 #[napi]
 impl NativeObjectReader {
+    /// The object's primary address (also when it was asked for by its SHA-256).
+    #[napi(getter)]
+    pub fn content_address(&self) -> NativeDigest {
+        self.content_address.into()
+    }
+
     #[napi(getter)]
     pub fn size_bytes(&self) -> i64 {
         self.size_bytes

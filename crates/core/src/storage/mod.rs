@@ -11,10 +11,11 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::api::{ByteRange, DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::results::BackendHealth;
+use crate::results::{BackendHealth, ObjectInfo};
 pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
 /// Reads of a served object and writes during an ingest move in chunks of this size.
@@ -26,7 +27,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Starts a new object whose address is not known until all of its bytes are written.
     /// Blocking, like the writer it returns: called from the ingest's own thread.
-    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>>;
+    fn create_writer(&self, request: &IngestRequest) -> Result<Box<dyn ObjectWriter>>;
 
     /// Stores an object that is whole in memory and already digested. Blocking.
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed>;
@@ -37,15 +38,51 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// Opens an object for reading `range` of it (half-open; the whole object when `None`).
-    /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>>;
+    /// Opens the requested object, or its byte range, for reading. Fails with `NOT_FOUND` or
+    /// `INVALID_RANGE` before any byte is read.
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>>;
 
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
 
-    /// Removes an object; `false` when it was absent.
-    async fn delete(&self, address: &ContentAddress) -> Result<bool>;
+    /// The primary address of the object `address` names: itself, or for `sha256:<hex>` with no
+    /// SHA-256-primary object of that digest, the BLAKE3-primary object whose SHA-256 it is. Reads
+    /// no object bytes; an address that names nothing comes back as it is.
+    async fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress>;
+
+    /// What the catalogue knows of an object (by its primary address), without reading its bytes.
+    async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
+    /// Whether [`Self::stat_blocking`] answers in microseconds (a local filesystem, not a network
+    /// round trip): worth running on a quick lane and waiting for in place (see [`crate::QuickLane`]).
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
+    /// [`Self::resolve`], then [`Self::stat`], on the caller's thread. Blocking.
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
+    /// Sets an object's touch time to now; `NOT_FOUND` when absent.
+    async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo>;
+
+    /// One page of the backend's objects; `request.limit` is set and at most [`crate::api::LIST_PAGE_LEN`].
+    async fn list(&self, request: &ListRequest) -> Result<ObjectPage>;
+
+    /// The names under `objects/` after `after`, ascending, at most `limit`, whatever each is (a
+    /// scrub checks them all).
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>>;
+
+    /// Moves a corrupt object out of `objects/` to the same path below `quarantine/`, never deleting
+    /// a byte; `false` when it was gone already.
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool>;
+
+    /// The addresses (of either digest) the backend does not hold, in the order given.
+    async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>>;
+
+    /// Removes an object (by its primary address), unless the request's `unless_touched_since`
+    /// keeps it. Holds against ingests and touches of the same object at the same time: one that
+    /// began at or after that time and resolved leaves the object present and whole.
+    async fn delete(&self, request: &DeleteRequest) -> Result<Deletion>;
 
     /// Probes the backend for real; never fails, an unhealthy backend says why in `detail`.
     async fn health(&self) -> BackendHealth;
@@ -61,6 +98,15 @@ pub trait ObjectWriter: Send {
 
     /// Makes the object visible under `address`, or finds it already there (deduplicated).
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed>;
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    Absent,
+    /// Touched at this time, not before the request's `unless_touched_since`: kept.
+    Kept(SystemTime),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +129,8 @@ pub trait ObjectReader: Send {
 /// What a backend found when it re-read an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeldObject {
-    Bytes(Digests),
+    /// A file or key whose bytes digest to these.
+    Digested(Digests),
     /// Something that is not an object sits where the object belongs (a directory, a symlink).
     NotAnObject(String),
 }
@@ -95,9 +142,10 @@ pub fn object_locator(address: &ContentAddress) -> String {
     format!("objects/{}/{}/{}/{}", address.algorithm, &hex[0..2], &hex[2..4], hex)
 }
 
-/// Checks a half-open byte range against an object of `size` bytes.
-pub fn resolve_range(range: Option<(u64, u64)>, size: u64) -> Result<Range<u64>> {
-    let Some((start, end)) = range else { return Ok(0..size) };
+/// Checks a half-open byte range against an object of `size` bytes: the one place ranges are
+/// checked.
+pub fn resolve_range(range: Option<ByteRange>, size: u64) -> Result<Range<u64>> {
+    let Some(ByteRange { start, end }) = range else { return Ok(0..size) };
     let invalid = |reason| Error::InvalidRange { start, end, size, reason };
     if start > end {
         return Err(invalid("start is after end"));
@@ -123,12 +171,13 @@ mod tests {
 
     #[test]
     fn ranges_are_half_open_and_bounded_by_the_size() {
+        let range = |start, end| Some(ByteRange { start, end });
         assert_eq!(resolve_range(None, 10).unwrap(), 0..10);
-        assert_eq!(resolve_range(Some((0, 0)), 0).unwrap(), 0..0);
-        assert_eq!(resolve_range(Some((10, 10)), 10).unwrap(), 10..10);
-        assert_eq!(resolve_range(Some((3, 7)), 10).unwrap(), 3..7);
+        assert_eq!(resolve_range(range(0, 0), 0).unwrap(), 0..0);
+        assert_eq!(resolve_range(range(10, 10), 10).unwrap(), 10..10);
+        assert_eq!(resolve_range(range(3, 7), 10).unwrap(), 3..7);
         for (start, end) in [(5, 4), (0, 11), (11, 11), (11, 12)] {
-            let err = resolve_range(Some((start, end)), 10).unwrap_err();
+            let err = resolve_range(range(start, end), 10).unwrap_err();
             assert_eq!(err.code(), "INVALID_RANGE");
             assert!(err.to_string().contains(&format!("[{start}, {end})")), "{err}");
         }

@@ -20,10 +20,9 @@ mod requests;
 mod types;
 
 use crate::error::Result;
-use crate::identity::HashAlgorithm;
+use crate::identity::Digest;
 
 use fields::{Field, MapCodec};
-pub use requests::{IngestStreamArgs, NoArgs, ObjectArgs, ServeObjectArgs};
 
 /// A type with a CBOR form on the wire.
 pub trait Wire: Sized {
@@ -41,12 +40,14 @@ impl<T: MapCodec> Wire for T {
     }
 }
 
-/// The SPEC's `IngestHints`, as a caller sends them with an ingest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestHints {
-    /// Lets a backend pre-allocate or pick an upload strategy; never an error.
-    pub size_hint: Option<u64>,
-    pub primary_algorithm: Option<HashAlgorithm>,
-    /// Which configured backend; the default one when absent.
-    pub backend_id: Option<String>,
+/// A list of addresses (what `findMissing` returns): an array of digests.
+impl Wire for Vec<Digest> {
+    fn to_cbor(&self) -> Vec<u8> {
+        cbor::array(self.iter().map(MapCodec::encode).collect())
+    }
+
+    fn from_cbor(bytes: &[u8]) -> Result<Self> {
+        let items = Field::root("addresses", cbor::decode(bytes)?).array()?;
+        items.into_iter().map(Field::decode).collect()
+    }
 }

@@ -1,160 +1,270 @@
-//! The arguments of each operation as a daemon client sends them in a REQUEST (`PROTOCOL.md`):
-//! snake_case keys as everywhere on the wire, addresses as text so that the core parses them with
-//! the same messages as in-process.
+//! The wire form of each operation's request (see [`crate::api`]). Addresses travel as their text
+//! form, so a bad one is `INVALID_ADDRESS` with the message an in-process call gives.
 
+use std::time::SystemTime;
+
+use crate::api::{
+    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
+    ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, VerifyRequest,
+};
 use crate::error::Result;
 use crate::identity::ContentAddress;
-use crate::ingest::{Expectations, IngestOptions};
+use crate::results::rfc3339_millis;
 
-use super::cbor::{self, invalid};
+use super::cbor;
 use super::fields::{Field, Fields, MapCodec};
 use super::types::{push_optional, Entries};
-use super::IngestHints;
 
-/// `ingest_stream {hints?, expect?}`; the bytes follow as DATA.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestStreamArgs {
-    pub hints: Option<IngestHints>,
-    pub expect: Option<Expectations>,
+fn address(field: Field) -> Result<ContentAddress> {
+    ContentAddress::parse(&field.text()?)
 }
 
-impl IngestStreamArgs {
-    pub fn into_options(self) -> IngestOptions {
-        let hints = self.hints.unwrap_or_default();
-        IngestOptions {
-            backend_id: hints.backend_id,
-            primary: hints.primary_algorithm,
-            size_hint: hints.size_hint,
-            expect: self.expect.unwrap_or_default(),
-        }
-    }
+fn address_text(address: &ContentAddress) -> Vec<u8> {
+    cbor::text(&address.to_string())
 }
 
-impl MapCodec for IngestStreamArgs {
-    const NAME: &'static str = "ingest_stream.args";
+/// `[start, end]`, two unsigned integers.
+fn byte_range(field: Field) -> Result<ByteRange> {
+    let rejected = field.rejected("a byte range must be [start, end]");
+    let [start, end]: [Field; 2] = field.array()?.try_into().map_err(|_| rejected)?;
+    Ok(ByteRange { start: start.unsigned()?, end: end.unsigned()? })
+}
+
+fn optional_text(fields: &mut Fields, key: &str) -> Result<Option<String>> {
+    fields.optional(key).map(Field::text).transpose()
+}
+
+impl MapCodec for IngestRequest {
+    const NAME: &'static str = "IngestRequest";
 
     fn encode(&self) -> Vec<u8> {
         let mut entries = Entries::new();
-        push_optional(&mut entries, "hints", self.hints.as_ref(), MapCodec::encode);
-        push_optional(&mut entries, "expect", self.expect.as_ref(), MapCodec::encode);
+        let hints = (self.hints != IngestHints::default()).then_some(&self.hints);
+        push_optional(&mut entries, "hints", hints, MapCodec::encode);
+        let expect = (self.expect != Expectations::default()).then_some(&self.expect);
+        push_optional(&mut entries, "expect", expect, MapCodec::encode);
         cbor::map(entries)
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
-        Ok(IngestStreamArgs {
-            hints: fields.optional("hints").map(Field::decode).transpose()?,
-            expect: fields.optional("expect").map(Field::decode).transpose()?,
+        Ok(IngestRequest {
+            hints: fields.optional("hints").map(Field::decode).transpose()?.unwrap_or_default(),
+            expect: fields.optional("expect").map(Field::decode).transpose()?.unwrap_or_default(),
         })
     }
 }
 
-/// `serve_object {address, byte_range?: [start, end], backend_id?}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServeObjectArgs {
-    pub address: String,
-    pub byte_range: Option<(u64, u64)>,
-    pub backend_id: Option<String>,
-}
-
-impl ServeObjectArgs {
-    pub fn address(&self) -> Result<ContentAddress> {
-        ContentAddress::parse(&self.address)
-    }
-}
-
-fn byte_range(field: Field) -> Result<(u64, u64)> {
-    let items = field.array()?;
-    let count = items.len();
-    let [start, end]: [Field; 2] = items
-        .try_into()
-        .map_err(|_| invalid(format!("serve_object.args.byte_range must be [start, end], not {count} item(s)")))?;
-    Ok((start.unsigned()?, end.unsigned()?))
-}
-
-impl MapCodec for ServeObjectArgs {
-    const NAME: &'static str = "serve_object.args";
+impl MapCodec for ServeRequest {
+    const NAME: &'static str = "ServeRequest";
 
     fn encode(&self) -> Vec<u8> {
-        let mut entries: Entries = vec![("address", cbor::text(&self.address))];
-        let range = |(start, end)| cbor::array(vec![cbor::unsigned(start), cbor::unsigned(end)]);
-        push_optional(&mut entries, "byte_range", self.byte_range, range);
+        let mut entries = vec![("address", address_text(&self.address))];
+        push_optional(&mut entries, "byte_range", self.byte_range, |range| {
+            cbor::array(vec![cbor::unsigned(range.start), cbor::unsigned(range.end)])
+        });
         push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
         cbor::map(entries)
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
-        Ok(ServeObjectArgs {
-            address: fields.required("address")?.text()?,
+        Ok(ServeRequest {
+            address: address(fields.required("address")?)?,
             byte_range: fields.optional("byte_range").map(byte_range).transpose()?,
-            backend_id: fields.optional("backend_id").map(Field::text).transpose()?,
+            backend_id: optional_text(fields, "backend_id")?,
         })
     }
 }
 
-/// `verify_object` and `delete_object`: `{address, backend_id?}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectArgs {
-    pub address: String,
-    pub backend_id: Option<String>,
-}
+impl MapCodec for ServeHead {
+    const NAME: &'static str = "ServeHead";
 
-impl ObjectArgs {
-    pub fn address(&self) -> Result<ContentAddress> {
-        ContentAddress::parse(&self.address)
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![
+            ("content_address", self.content_address.encode()),
+            ("size_bytes", cbor::unsigned(self.size_bytes)),
+            ("total_size_bytes", cbor::unsigned(self.total_size_bytes)),
+        ])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ServeHead {
+            content_address: fields.required("content_address")?.decode()?,
+            size_bytes: fields.required("size_bytes")?.unsigned()?,
+            total_size_bytes: fields.required("total_size_bytes")?.unsigned()?,
+        })
     }
 }
 
-impl MapCodec for ObjectArgs {
-    const NAME: &'static str = "args";
+/// The requests that name one object and, optionally, its backend.
+macro_rules! address_request {
+    ($request:ident) => {
+        impl MapCodec for $request {
+            const NAME: &'static str = stringify!($request);
+
+            fn encode(&self) -> Vec<u8> {
+                let mut entries = vec![("address", address_text(&self.address))];
+                push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+                cbor::map(entries)
+            }
+
+            fn decode(fields: &mut Fields) -> Result<Self> {
+                Ok($request {
+                    address: address(fields.required("address")?)?,
+                    backend_id: optional_text(fields, "backend_id")?,
+                })
+            }
+        }
+    };
+}
+
+address_request!(VerifyRequest);
+address_request!(StatRequest);
+address_request!(TouchRequest);
+
+/// A time a caller gives: any RFC 3339 form (`2026-12-01T08:30:00Z`, with or without fractions).
+fn request_time(field: Field) -> Result<SystemTime> {
+    field.parsed_text("an RFC 3339 time, like \"2026-12-01T08:30:00.000Z\"", |s| humantime::parse_rfc3339_weak(s).ok())
+}
+
+impl MapCodec for DeleteRequest {
+    const NAME: &'static str = "DeleteRequest";
 
     fn encode(&self) -> Vec<u8> {
-        let mut entries: Entries = vec![("address", cbor::text(&self.address))];
+        let mut entries = vec![("address", address_text(&self.address))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "unless_touched_since", self.unless_touched_since, |t| {
+            cbor::text(&rfc3339_millis(t))
+        });
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(DeleteRequest {
+            address: address(fields.required("address")?)?,
+            backend_id: optional_text(fields, "backend_id")?,
+            unless_touched_since: fields.optional("unless_touched_since").map(request_time).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for FindMissingRequest {
+    const NAME: &'static str = "FindMissingRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let addresses = self.addresses.iter().map(address_text).collect();
+        let mut entries = vec![("addresses", cbor::array(addresses))];
         push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
         cbor::map(entries)
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
-        Ok(ObjectArgs {
-            address: fields.required("address")?.text()?,
-            backend_id: fields.optional("backend_id").map(Field::text).transpose()?,
+        let addresses = fields.required("addresses")?.array()?;
+        Ok(FindMissingRequest {
+            addresses: addresses.into_iter().map(address).collect::<Result<_>>()?,
+            backend_id: optional_text(fields, "backend_id")?,
         })
     }
 }
 
-/// `backend_health {}`: an operation without arguments still gets (and checks) an empty map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NoArgs;
-
-impl MapCodec for NoArgs {
-    const NAME: &'static str = "args";
+impl MapCodec for HealthRequest {
+    const NAME: &'static str = "HealthRequest";
 
     fn encode(&self) -> Vec<u8> {
         cbor::map(Vec::new())
     }
 
     fn decode(_fields: &mut Fields) -> Result<Self> {
-        Ok(NoArgs)
+        Ok(HealthRequest {})
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::Wire;
+impl MapCodec for ListRequest {
+    const NAME: &'static str = "ListRequest";
 
-    #[test]
-    fn arguments_round_trip_and_reject_what_they_do_not_know() {
-        let serve = ServeObjectArgs { address: "blake3:00".into(), byte_range: Some((3, 9)), backend_id: None };
-        assert_eq!(ServeObjectArgs::from_cbor(&serve.to_cbor()).unwrap(), serve);
-        let ingest =
-            IngestStreamArgs { hints: Some(IngestHints { size_hint: Some(5), ..Default::default() }), expect: None };
-        assert_eq!(IngestStreamArgs::from_cbor(&ingest.to_cbor()).unwrap(), ingest);
-        let extra = cbor::map(vec![("address", cbor::text("x")), ("bogus", cbor::unsigned(1))]);
-        let err = ObjectArgs::from_cbor(&extra).unwrap_err();
-        assert!(err.to_string().contains("\"bogus\""), "{err}");
-        let short_range =
-            cbor::map(vec![("address", cbor::text("x")), ("byte_range", cbor::array(vec![cbor::unsigned(1)]))]);
-        let err = ServeObjectArgs::from_cbor(&short_range).unwrap_err();
-        assert!(err.to_string().contains("byte_range must be [start, end], not 1 item(s)"), "{err}");
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = Entries::new();
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "after", self.after.as_ref(), address_text);
+        push_optional(&mut entries, "limit", self.limit, cbor::unsigned);
+        push_optional(&mut entries, "touched_before", self.touched_before, |t| cbor::text(&rfc3339_millis(t)));
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ListRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            after: fields.optional("after").map(address).transpose()?,
+            limit: fields.optional("limit").map(Field::unsigned).transpose()?,
+            touched_before: fields.optional("touched_before").map(request_time).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ObjectPage {
+    const NAME: &'static str = "ObjectPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("objects", cbor::array(self.objects.iter().map(MapCodec::encode).collect()))];
+        push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let objects = fields.required("objects")?.array()?;
+        Ok(ObjectPage {
+            objects: objects.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            next_after: fields.optional("next_after").map(address).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubRequest {
+    const NAME: &'static str = "ScrubRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("quarantine", cbor::boolean(self.quarantine))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "after", self.after.as_ref(), address_text);
+        push_optional(&mut entries, "bytes_per_second", self.bytes_per_second, cbor::unsigned);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ScrubRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            after: fields.optional("after").map(address).transpose()?,
+            quarantine: fields.optional("quarantine").map(Field::boolean).transpose()?.unwrap_or(false),
+            bytes_per_second: fields.optional("bytes_per_second").map(Field::unsigned).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubPage {
+    const NAME: &'static str = "ScrubPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![
+            ("backend_id", cbor::text(&self.backend_id)),
+            ("checked_objects", cbor::unsigned(self.checked_objects)),
+            ("checked_bytes", cbor::unsigned(self.checked_bytes)),
+            ("corrupt", cbor::array(self.corrupt.iter().map(MapCodec::encode).collect())),
+            ("quarantined", cbor::unsigned(self.quarantined)),
+        ];
+        push_optional(&mut entries, "last_address", self.last_address.as_ref(), address_text);
+        push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let corrupt = fields.required("corrupt")?.array()?;
+        Ok(ScrubPage {
+            backend_id: fields.required("backend_id")?.text()?,
+            checked_objects: fields.required("checked_objects")?.unsigned()?,
+            checked_bytes: fields.required("checked_bytes")?.unsigned()?,
+            corrupt: corrupt.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            quarantined: fields.required("quarantined")?.unsigned()?,
+            last_address: fields.optional("last_address").map(address).transpose()?,
+            next_after: fields.optional("next_after").map(address).transpose()?,
+        })
     }
 }

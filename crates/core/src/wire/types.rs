@@ -3,17 +3,16 @@
 
 use std::time::SystemTime;
 
+use crate::api::{Expectations, IngestHints};
 use crate::error::Result;
 use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
-use crate::ingest::Expectations;
 use crate::results::{
-    rfc3339_millis, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, StorageReceipt,
-    VerifyResult,
+    rfc3339_millis, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, ScrubProgress,
+    ScrubReport, StorageReceipt, UploadStatus, VerifyResult,
 };
 
 use super::cbor;
 use super::fields::{Field, Fields, MapCodec};
-use super::IngestHints;
 
 pub(super) type Entries = Vec<(&'static str, Vec<u8>)>;
 
@@ -37,8 +36,12 @@ fn hex_digest(field: Field) -> Result<[u8; DIGEST_LEN]> {
     field.parsed_text("64 lowercase hex digits", parse_hex_digest)
 }
 
-/// Only the form `stored_at_rfc3339` writes (UTC, milliseconds), so that it re-encodes unchanged.
-fn stored_at(field: Field) -> Result<SystemTime> {
+fn time_text(time: SystemTime) -> Vec<u8> {
+    cbor::text(&rfc3339_millis(time))
+}
+
+/// Only the form `rfc3339_millis` writes (UTC, milliseconds), so that it re-encodes unchanged.
+fn time(field: Field) -> Result<SystemTime> {
     let canonical = |s: &str| {
         let time = humantime::parse_rfc3339(s).ok()?;
         (rfc3339_millis(time) == s).then_some(time)
@@ -109,7 +112,7 @@ impl MapCodec for StorageReceipt {
             ("backend_id", cbor::text(&self.backend_id)),
             ("locator", cbor::text(&self.locator)),
             ("size_bytes", cbor::unsigned(self.size_bytes)),
-            ("stored_at", cbor::text(&self.stored_at_rfc3339())),
+            ("stored_at", time_text(self.stored_at)),
             ("deduplicated", cbor::boolean(self.deduplicated)),
         ])
     }
@@ -119,7 +122,7 @@ impl MapCodec for StorageReceipt {
             backend_id: fields.required("backend_id")?.text()?,
             locator: fields.required("locator")?.text()?,
             size_bytes: fields.required("size_bytes")?.unsigned()?,
-            stored_at: stored_at(fields.required("stored_at")?)?,
+            stored_at: time(fields.required("stored_at")?)?,
             deduplicated: fields.required("deduplicated")?.boolean()?,
         })
     }
@@ -178,11 +181,13 @@ impl MapCodec for DeletionResult {
     const NAME: &'static str = "DeletionResult";
 
     fn encode(&self) -> Vec<u8> {
-        cbor::map(vec![
+        let mut entries = vec![
             ("content_address", self.content_address.encode()),
             ("backend_id", cbor::text(&self.backend_id)),
             ("deleted", cbor::boolean(self.deleted)),
-        ])
+        ];
+        push_optional(&mut entries, "touched_at", self.touched_at, time_text);
+        cbor::map(entries)
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
@@ -190,6 +195,116 @@ impl MapCodec for DeletionResult {
             content_address: fields.required("content_address")?.decode()?,
             backend_id: fields.required("backend_id")?.text()?,
             deleted: fields.required("deleted")?.boolean()?,
+            touched_at: fields.optional("touched_at").map(time).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ObjectInfo {
+    const NAME: &'static str = "ObjectInfo";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![
+            ("content_address", self.content_address.encode()),
+            ("sha256_digest", self.sha256_digest.encode()),
+            ("size_bytes", cbor::unsigned(self.size_bytes)),
+            ("backend_id", cbor::text(&self.backend_id)),
+            ("locator", cbor::text(&self.locator)),
+            ("stored_at", time_text(self.stored_at)),
+            ("touched_at", time_text(self.touched_at)),
+        ])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ObjectInfo {
+            content_address: fields.required("content_address")?.decode()?,
+            sha256_digest: fields.required("sha256_digest")?.decode()?,
+            size_bytes: fields.required("size_bytes")?.unsigned()?,
+            backend_id: fields.required("backend_id")?.text()?,
+            locator: fields.required("locator")?.text()?,
+            stored_at: time(fields.required("stored_at")?)?,
+            touched_at: time(fields.required("touched_at")?)?,
+        })
+    }
+}
+
+impl MapCodec for UploadStatus {
+    const NAME: &'static str = "UploadStatus";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![
+            ("upload_id", cbor::text(&self.upload_id)),
+            ("backend_id", cbor::text(&self.backend_id)),
+            ("offset", cbor::unsigned(self.offset)),
+            ("created_at", time_text(self.created_at)),
+            ("updated_at", time_text(self.updated_at)),
+        ])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(UploadStatus {
+            upload_id: fields.required("upload_id")?.text()?,
+            backend_id: fields.required("backend_id")?.text()?,
+            offset: fields.required("offset")?.unsigned()?,
+            created_at: time(fields.required("created_at")?)?,
+            updated_at: time(fields.required("updated_at")?)?,
+        })
+    }
+}
+
+impl MapCodec for ScrubProgress {
+    const NAME: &'static str = "ScrubProgress";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![
+            ("checked_objects", cbor::unsigned(self.checked_objects)),
+            ("checked_bytes", cbor::unsigned(self.checked_bytes)),
+            ("corrupt_objects", cbor::unsigned(self.corrupt_objects)),
+        ];
+        push_optional(&mut entries, "last_address", self.last_address.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ScrubProgress {
+            checked_objects: fields.required("checked_objects")?.unsigned()?,
+            checked_bytes: fields.required("checked_bytes")?.unsigned()?,
+            corrupt_objects: fields.required("corrupt_objects")?.unsigned()?,
+            last_address: fields.optional("last_address").map(Field::text).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for ScrubReport {
+    const NAME: &'static str = "ScrubReport";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![
+            ("backend_id", cbor::text(&self.backend_id)),
+            ("checked_objects", cbor::unsigned(self.checked_objects)),
+            ("checked_bytes", cbor::unsigned(self.checked_bytes)),
+            ("corrupt", cbor::array(self.corrupt.iter().map(MapCodec::encode).collect())),
+            ("quarantined", cbor::unsigned(self.quarantined)),
+            ("complete", cbor::boolean(self.complete)),
+            ("started_at", time_text(self.started_at)),
+            ("finished_at", time_text(self.finished_at)),
+        ];
+        push_optional(&mut entries, "resume_after", self.resume_after.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let corrupt = fields.required("corrupt")?.array()?;
+        Ok(ScrubReport {
+            backend_id: fields.required("backend_id")?.text()?,
+            checked_objects: fields.required("checked_objects")?.unsigned()?,
+            checked_bytes: fields.required("checked_bytes")?.unsigned()?,
+            corrupt: corrupt.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            quarantined: fields.required("quarantined")?.unsigned()?,
+            complete: fields.required("complete")?.boolean()?,
+            resume_after: fields.optional("resume_after").map(Field::text).transpose()?,
+            started_at: time(fields.required("started_at")?)?,
+            finished_at: time(fields.required("finished_at")?)?,
         })
     }
 }

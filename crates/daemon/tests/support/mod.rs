@@ -37,9 +37,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon with `extra` config fields (JSON members, e.g. `"socketMode": "600"`).
     pub fn start(extra: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let daemon = Daemon::spawn_in(dir, extra);
-        daemon
+        Daemon::spawn_in(tempfile::tempdir().unwrap(), extra)
     }
 
     pub fn spawn_in(dir: tempfile::TempDir, extra: &str) -> Daemon {
@@ -86,6 +84,13 @@ impl Daemon {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).unwrap().count()
     }
 
+    /// The daemon's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
     }
@@ -93,6 +98,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("the daemon's stderr: {:#?}", self.stderr_lines());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -168,7 +176,13 @@ impl Peer {
     pub fn raw(socket: &Path) -> Peer {
         let stream = UnixStream::connect(socket).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Peer { stream, buffer: BytesMut::new(), codec: FrameCodec { max_payload: MAX_FRAME_BYTES }, hello: None, next_stream: 1 }
+        Peer {
+            stream,
+            buffer: BytesMut::new(),
+            codec: FrameCodec { max_payload: MAX_FRAME_BYTES },
+            hello: None,
+            next_stream: 1,
+        }
     }
 
     pub fn connect(socket: &Path) -> Peer {
@@ -192,10 +206,11 @@ impl Peer {
         id
     }
 
+    /// Writes a frame; a daemon that has closed the connection shows in what `recv` gives next.
     pub fn send(&mut self, frame: Frame) {
         let mut wire = BytesMut::new();
         self.codec.encode(frame, &mut wire).unwrap();
-        self.stream.write_all(&wire).unwrap();
+        let _ = self.stream.write_all(&wire);
     }
 
     /// Writes bytes as they are; `false` when the daemon has closed the connection.

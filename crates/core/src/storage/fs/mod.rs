@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! <root>/objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
+//! <root>/index/sha256/<aa>/<bb>/<sha256 hex>               the catalogue (see [`catalogue`])
 //! <root>/tmp/                                              ingests in progress, health probes
+//! <root>/deleting/                                         objects a conditional delete moved aside
 //! ```
 //! An object appears under `objects/` by a single `link` of a fully written temporary file, so it
 //! is never visible half-written; with `durable` the file is flushed before and its directory after.
 
+mod catalogue;
+mod listing;
 mod reader;
 mod temp;
 
@@ -20,15 +24,19 @@ use std::time::{Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use self::catalogue::Recorded;
 use self::temp::TempFile;
-use super::{object_locator, resolve_range, Backend, Committed, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN};
+use super::{
+    object_locator, resolve_range, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
+};
+use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
+use crate::blocking::run_blocking;
 use crate::buffers::BufferPool;
 use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
-use crate::identity::ContentAddress;
-use crate::plane::run_blocking;
-use crate::results::{BackendHealth, BackendKind};
+use crate::identity::{ContentAddress, Digest, HashAlgorithm};
+use crate::results::{BackendHealth, BackendKind, ObjectInfo};
 
 #[derive(Debug)]
 pub struct FsBackend {
@@ -49,11 +57,15 @@ impl FsBackend {
     pub fn open(id: String, config: &FsConfig) -> Result<Self> {
         let root = config.root.clone();
         let tmp = root.join("tmp");
-        for dir in [root.join("objects"), tmp.clone()] {
+        for dir in [root.join("objects"), tmp.clone(), root.join(catalogue::ASIDE_DIR)] {
             fs::create_dir_all(&dir).context(|| format!("backend '{id}': creating {}", dir.display()))?;
         }
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
-        Ok(FsBackend { store: Arc::new(Store { id, root, tmp, durable: config.durable }) })
+        catalogue::restore_aside(&root, temp::process_alive)
+            .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
+        let store = Store { id, root, tmp, durable: config.durable };
+        store.catalogue_existing_objects()?;
+        Ok(FsBackend { store: Arc::new(store) })
     }
 
     /// `checked_absent`: the caller has just found no object at the address.
@@ -75,14 +87,14 @@ impl Backend for FsBackend {
         &self.store.id
     }
 
-    fn create_writer(&self, _size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
+    fn create_writer(&self, _request: &IngestRequest) -> Result<Box<dyn ObjectWriter>> {
         Ok(Box::new(self.writer(false)?))
     }
 
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
-        // Known content: a copy already stored costs one stat, not a temporary file.
+        // Known content: a copy already stored costs a touch and a stat, not a temporary file.
         let locator = object_locator(address);
-        let existing = existing_whole_object(&self.store.root.join(&locator), digests.size_bytes);
+        let existing = self.store.touch_existing(&self.store.root.join(&locator), digests);
         if let Ok(Some(stored_at)) = existing {
             return Ok(Committed { locator, stored_at, deduplicated: true });
         }
@@ -96,8 +108,8 @@ impl Backend for FsBackend {
         !self.store.durable
     }
 
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
-        let address = *address;
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+        let (address, range) = (request.address, request.byte_range);
         self.blocking(move |store| {
             let (file, size, locator) = store.open_object(&address)?;
             let range = resolve_range(range, size)?;
@@ -109,21 +121,99 @@ impl Backend for FsBackend {
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
         let address = *address;
         self.blocking(move |store| match store.find_object(&address)? {
-            Found::File(file, _, locator) => Ok(HeldObject::Bytes(digest_file(file, &address, &locator)?)),
+            Found::File(file, _, locator) => Ok(HeldObject::Digested(digest_file(file, &address, &locator)?)),
             Found::NotAnObject(what) => Ok(HeldObject::NotAnObject(what)),
         })
         .await
     }
 
-    async fn delete(&self, address: &ContentAddress) -> Result<bool> {
+    async fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress> {
+        if !catalogue::names_another(address) {
+            return Ok(*address);
+        }
+        let address = *address;
+        self.blocking(move |store| store.resolve(&address)).await
+    }
+
+    async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let address = *address;
+        self.blocking(move |store| store.info(&address)).await
+    }
+
+    /// A stat is a couple of system calls: no flush, whether durable or not.
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        self.store.info(&self.store.resolve(address)?)
+    }
+
+    async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         let address = *address;
         self.blocking(move |store| {
             let locator = object_locator(&address);
-            match fs::remove_file(store.root.join(&locator)) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::io(format!("backend '{}': deleting {locator}", store.id), e)),
+            if !catalogue::touch(&store.root.join(&locator)).context(|| format!("touching {locator}"))? {
+                return Err(store.not_found(&address));
             }
+            store.info(&address)
+        })
+        .await
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let request = request.clone();
+        self.blocking(move |store| store.list(&request)).await
+    }
+
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        let after = after.copied();
+        self.blocking(move |store| {
+            let walk = listing::Walk::new(&store.root, after.as_ref()).take(limit);
+            walk.collect::<io::Result<_>>().context(|| format!("backend '{}': listing objects/", store.id))
+        })
+        .await
+    }
+
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        let address = *address;
+        self.blocking(move |store| {
+            let locator = object_locator(&address);
+            let context = || format!("backend '{}': quarantining {locator}", store.id);
+            let recorded = catalogue::recorded(&store.root.join(&locator)).context(context)?;
+            let moved = catalogue::quarantine(&store.root, &locator).context(context)?;
+            if moved {
+                store.forget(&address, recorded, &store.root.join(&locator)).context(context)?;
+            }
+            Ok(moved)
+        })
+        .await
+    }
+
+    async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
+        let addresses = addresses.to_vec();
+        self.blocking(move |store| {
+            let mut missing = Vec::new();
+            for address in addresses {
+                let primary = store.resolve(&address)?;
+                let locator = object_locator(&primary);
+                match fs::symlink_metadata(store.root.join(&locator)) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(address),
+                    Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", store.id), e)),
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    async fn delete(&self, request: &DeleteRequest) -> Result<Deletion> {
+        let (address, unless_touched_since) = (request.address, request.unless_touched_since);
+        self.blocking(move |store| {
+            let locator = object_locator(&address);
+            let context = || format!("backend '{}': deleting {locator}", store.id);
+            store.delete(&address, unless_touched_since).context(context)
         })
         .await
     }
@@ -169,6 +259,214 @@ enum Found {
 }
 
 impl Store {
+    fn not_found(&self, address: &ContentAddress) -> Error {
+        Error::NotFound { address: address.to_string(), backend: self.id.clone() }
+    }
+
+    fn object_path(&self, address: &ContentAddress) -> PathBuf {
+        self.root.join(object_locator(address))
+    }
+
+    /// See [`Backend::resolve`]. A dangling index entry (its object deleted, or lost to a crash
+    /// before it was linked) is removed on the way.
+    fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress> {
+        if !catalogue::names_another(address) || exists(&self.object_path(address))? {
+            return Ok(*address);
+        }
+        let context = || format!("backend '{}': looking up {address} in the index", self.id);
+        let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
+            return Ok(*address);
+        };
+        let object = self.object_path(&primary);
+        if exists(&object)? {
+            return Ok(primary);
+        }
+        catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
+        Ok(*address)
+    }
+
+    /// The object's catalogue entry. An object stored before the catalogue recorded its SHA-256 is
+    /// digested once, and recorded.
+    fn info(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let locator = object_locator(address);
+        let path = self.root.join(&locator);
+        let metadata = match fs::symlink_metadata(&path) {
+            // Something else in an object's place (a directory, a symlink) is no object: the
+            // scrub's to quarantine.
+            Ok(metadata) if metadata.is_file() => metadata,
+            Ok(_) => return Err(self.not_found(address)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
+            Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
+        };
+        let recorded = match catalogue::recorded(&path).context(|| format!("reading the attributes of {locator}"))? {
+            Some(recorded) => recorded,
+            None => self.record_from_bytes(address, &path, &locator, &metadata)?,
+        };
+        Ok(ObjectInfo {
+            content_address: *address,
+            sha256_digest: Digest::new(HashAlgorithm::Sha256, recorded.sha256),
+            size_bytes: metadata.len(),
+            backend_id: self.id.clone(),
+            locator,
+            stored_at: recorded.stored_at,
+            // An object stored before the catalogue was last written before its store time was taken.
+            touched_at: catalogue::touched_at(&metadata).max(recorded.stored_at),
+        })
+    }
+
+    fn record_from_bytes(
+        &self,
+        address: &ContentAddress,
+        path: &Path,
+        locator: &str,
+        metadata: &fs::Metadata,
+    ) -> Result<Recorded> {
+        let (file, _, _) = self.open_object(address)?;
+        let digests = digest_file(file, address, locator)?;
+        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(metadata) };
+        let context = || format!("backend '{}': recording the catalogue entry of {locator}", self.id);
+        catalogue::record_at(path, &recorded).context(context)?;
+        self.index(address, &digests).context(context)?;
+        Ok(recorded)
+    }
+
+    /// Indexes a BLAKE3-primary object by its SHA-256.
+    fn index(&self, address: &ContentAddress, digests: &Digests) -> io::Result<()> {
+        if catalogue::indexed(address) {
+            catalogue::write_index(&self.root, &digests.sha256.bytes, address)?;
+        }
+        Ok(())
+    }
+
+    /// Touches an intact object at `path` and returns when it was stored; `None` when there is
+    /// none. Anything else found there (a file of the wrong size, left by corruption) is removed,
+    /// so the new copy takes its place.
+    fn touch_existing(&self, path: &Path, digests: &Digests) -> io::Result<Option<SystemTime>> {
+        if !catalogue::touch(path)? {
+            return Ok(None);
+        }
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() && m.size() == digests.size_bytes => {
+                let stored_at = match catalogue::recorded(path)? {
+                    Some(recorded) => recorded.stored_at,
+                    None => {
+                        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: SystemTime::now() };
+                        catalogue::record_at(path, &recorded)?;
+                        recorded.stored_at
+                    }
+                };
+                self.index(&digests.primary, digests)?;
+                Ok(Some(stored_at))
+            }
+            Ok(m) if m.is_dir() => {
+                Err(io::Error::new(io::ErrorKind::AlreadyExists, "a directory is in the object's place"))
+            }
+            Ok(_) => fs::remove_file(path).map(|()| None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an object. With `unless_touched_since`, the one way to do it without a lock: look at
+    /// the touch time; only if it is older, move the object aside and look again, and put it back if
+    /// it was touched meanwhile. An ingest touches before it looks, so either its touch lands before
+    /// the second look (and the object is put back) or its look finds the object gone (and it
+    /// stores it anew).
+    fn delete(&self, address: &ContentAddress, unless_touched_since: Option<SystemTime>) -> io::Result<Deletion> {
+        let path = self.object_path(address);
+        let recorded = catalogue::recorded(&path)?;
+        let Some(since) = unless_touched_since else {
+            return match fs::remove_file(&path) {
+                Ok(()) => self.forget(address, recorded, &path).map(|()| Deletion::Deleted),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Deletion::Absent),
+                Err(e) => Err(e),
+            };
+        };
+        let touched_at = match fs::symlink_metadata(&path) {
+            Ok(metadata) => catalogue::touched_at(&metadata),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
+            Err(e) => return Err(e),
+        };
+        if touched_at >= since {
+            return Ok(Deletion::Kept(touched_at));
+        }
+        let aside = catalogue::aside_path(&self.root, address);
+        match fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
+            Err(e) => return Err(e),
+        }
+        let touched_at = catalogue::touched_at(&fs::symlink_metadata(&aside)?);
+        if touched_at >= since {
+            catalogue::put_back(&aside, &path)?;
+            return Ok(Deletion::Kept(touched_at));
+        }
+        fs::remove_file(&aside)?;
+        self.forget(address, recorded, &path).map(|()| Deletion::Deleted)
+    }
+
+    /// Gives every object of a store written before the catalogue existed its entry (reading the
+    /// objects that lack one), once: `index/complete` marks a store whose every object has one.
+    fn catalogue_existing_objects(&self) -> Result<()> {
+        let complete = self.root.join("index").join("complete");
+        if exists(&complete)? {
+            return Ok(());
+        }
+        for address in listing::Walk::new(&self.root, None) {
+            let address = address.context(|| format!("backend '{}': listing objects/", self.id))?;
+            match self.info(&address) {
+                Ok(info) => self
+                    .index(
+                        &address,
+                        &Digests { primary: address, sha256: info.sha256_digest, size_bytes: info.size_bytes },
+                    )
+                    .context(|| format!("backend '{}': indexing {address}", self.id))?,
+                // Gone since listed, or not a regular file (the scrub's to find).
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let context = || format!("backend '{}': writing {}", self.id, complete.display());
+        fs::create_dir_all(complete.parent().expect("a parent")).context(context)?;
+        File::create(&complete).context(context)?;
+        Ok(())
+    }
+
+    /// Looks at up to `limit` objects after `request.after` and returns those that match; the
+    /// page says where to go on while objects remain.
+    fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| limit as usize);
+        let mut page = ObjectPage::default();
+        let mut last_looked_at = None;
+        for (looked, address) in listing::Walk::new(&self.root, request.after.as_ref()).enumerate() {
+            let address = address.context(|| format!("backend '{}': listing objects/", self.id))?;
+            if looked == limit {
+                page.next_after = last_looked_at;
+                break;
+            }
+            last_looked_at = Some(address);
+            match self.info(&address) {
+                Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
+                    page.objects.push(info)
+                }
+                Ok(_) => {}
+                // Deleted since the walk saw its name: not listed.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(page)
+    }
+
+    /// Removes the index entry of a deleted object.
+    fn forget(&self, address: &ContentAddress, recorded: Option<Recorded>, path: &Path) -> io::Result<()> {
+        match recorded {
+            Some(recorded) if catalogue::indexed(address) => {
+                catalogue::remove_index(&self.root, &recorded.sha256, address, path)
+            }
+            _ => Ok(()),
+        }
+    }
     fn open_object(&self, address: &ContentAddress) -> Result<(File, u64, String)> {
         match self.find_object(address)? {
             Found::File(file, size, locator) => Ok((file, size, locator)),
@@ -248,22 +546,30 @@ impl ObjectWriter for FsWriter {
             .context(|| format!("writing to a temporary file in {}", self.store.tmp.display()))
     }
 
+    /// Touches an object already there first, then looks (so that a conditional delete running at
+    /// the same time either sees the touch or has moved the object away: see `Store::delete`);
+    /// otherwise records the catalogue's facts, links the file into place and checks the index.
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
+        let store = &self.store;
         let locator = object_locator(address);
-        let path = self.store.root.join(&locator);
-        let context = || format!("backend '{}': storing {locator}", self.store.id);
+        let path = store.root.join(&locator);
+        let context = || format!("backend '{}': storing {locator}", store.id);
         if !self.checked_absent {
-            if let Some(stored_at) = existing_whole_object(&path, digests.size_bytes).context(context)? {
+            if let Some(stored_at) = store.touch_existing(&path, digests).context(context)? {
                 return Ok(Committed { locator, stored_at, deduplicated: true });
             }
         }
-        if self.store.durable {
+        let stored_at = SystemTime::now();
+        catalogue::record(&self.temp.file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
+        catalogue::set_touched(&self.temp.file, stored_at).context(context)?;
+        if store.durable {
             self.temp.file.sync_data().context(context)?;
         }
+        store.index(address, digests).context(context)?;
         match self.link(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let stored_at = existing_whole_object(&path, digests.size_bytes).context(context)?;
+                let stored_at = store.touch_existing(&path, digests).context(context)?;
                 return Ok(Committed {
                     locator,
                     stored_at: stored_at.unwrap_or_else(SystemTime::now),
@@ -272,14 +578,16 @@ impl ObjectWriter for FsWriter {
             }
             Err(e) => return Err(Error::io(context(), e)),
         }
-        if self.store.durable {
+        // A conditional delete of an older copy may have removed the entry meanwhile.
+        store.index(address, digests).context(context)?;
+        if store.durable {
             if let Err(e) = sync_dir(path.parent().expect("objects have a parent")) {
                 // Not durable, so not stored: no later ingest may deduplicate against it.
                 let _ = fs::remove_file(&path);
                 return Err(Error::io(context(), e));
             }
         }
-        Ok(Committed { locator, stored_at: SystemTime::now(), deduplicated: false })
+        Ok(Committed { locator, stored_at, deduplicated: false })
     }
 }
 
@@ -313,17 +621,11 @@ impl FsWriter {
     }
 }
 
-/// The time an intact object at `path` was stored, `None` when there is none. Anything else found
-/// there (a file of the wrong size, left by corruption) is removed, so the new copy takes its place.
-fn existing_whole_object(path: &Path, size_bytes: u64) -> io::Result<Option<SystemTime>> {
+fn exists(path: &Path) -> Result<bool> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() && m.size() == size_bytes => Ok(Some(m.modified()?)),
-        Ok(m) if m.is_dir() => {
-            Err(io::Error::new(io::ErrorKind::AlreadyExists, "a directory is in the object's place"))
-        }
-        Ok(_) => fs::remove_file(path).map(|()| None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(format!("looking up {}", path.display()), e)),
     }
 }
 

@@ -167,8 +167,13 @@ pub fn sweep_stale(tmp_dir: &Path) -> io::Result<u64> {
 /// Whether the process whose id starts the file's name (`<pid>-…`) is alive; true when unsure.
 fn creator_alive(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    match name.split('-').next().and_then(|pid| pid.parse::<libc::pid_t>().ok()) {
-        Some(pid) if pid > 0 => unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH },
+    name.split('-').next().and_then(|pid| pid.parse().ok()).is_none_or(process_alive)
+}
+
+/// Whether a process with this id is alive; true when unsure.
+pub(super) fn process_alive(pid: u32) -> bool {
+    match libc::pid_t::try_from(pid) {
+        Ok(pid) if pid > 0 => unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH },
         _ => true,
     }
 }

@@ -3,11 +3,13 @@
 //! ```text
 //! <prefix>objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
 //! <prefix>staging/<unique>                                  large ingests on their way to objects/
+//! <prefix>index/, touched/, deleting/                       the catalogue (see [`catalogue`])
 //! ```
 //! A small object is kept in memory and written with one create-only PUT under its final key. A
 //! large one streams by multipart upload to a staging key and is copied to its final key once its
 //! address is known. Either way an object is never visible half-written.
 
+mod catalogue;
 mod client;
 mod reader;
 mod uploads;
@@ -24,26 +26,30 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::writer::S3Writer;
-use super::{digest_reader, object_locator, Backend, Committed, HeldObject, ObjectReader, ObjectWriter};
+use super::{digest_reader, object_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter};
+use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
-use crate::identity::ContentAddress;
-use crate::results::{BackendHealth, BackendKind};
+use crate::identity::{ContentAddress, HashAlgorithm};
+use crate::results::{BackendHealth, BackendKind, ObjectInfo};
 
 /// A staging object lives only while one server-side copy runs; one older than this was left by an
 /// ingest that died between completing its upload and committing it.
 const STALE_STAGING: Duration = Duration::from_secs(15 * 60);
 
+/// Requests a lookup of many objects (`findMissing`, a page of a listing) keeps in flight.
+const LOOKUPS_AT_ONCE: usize = 16;
+
 #[derive(Debug)]
 pub struct S3Backend {
-    shared: Arc<Shared>,
+    bucket: Arc<Bucket>,
 }
 
 #[derive(Debug)]
-struct Shared {
+struct Bucket {
     id: String,
-    bucket: String,
+    bucket_name: String,
     /// Empty or ending in '/'.
     prefix: String,
     store: AmazonS3,
@@ -61,65 +67,139 @@ impl S3Backend {
     /// request itself: a server that is down now is `backendHealth`'s to report, not a reason to
     /// refuse the whole data plane.
     pub fn open(id: String, config: &S3Config) -> Result<Self> {
-        let shared = Arc::new(Shared {
+        let bucket = Arc::new(Bucket {
             store: client::data_client(&id, config)?,
             copier: client::copy_client(&id, config)?,
             probe: client::probe_client(&id, config)?,
-            bucket: config.bucket.clone(),
+            bucket_name: config.bucket.clone(),
             prefix: config.prefix.clone(),
             runtime: tokio::runtime::Handle::try_current().ok(),
             id,
         });
-        if let Some(runtime) = &shared.runtime {
-            let shared = shared.clone();
+        if let Some(runtime) = &bucket.runtime {
+            let bucket = bucket.clone();
             // A failed sweep is retried by the next open; nothing depends on it.
-            runtime.spawn(async move { shared.sweep().await });
+            runtime.spawn(async move { bucket.sweep().await });
         }
-        Ok(S3Backend { shared })
+        Ok(S3Backend { bucket })
     }
 }
 
 #[async_trait]
 impl Backend for S3Backend {
     fn id(&self) -> &str {
-        &self.shared.id
+        &self.bucket.id
     }
 
-    fn create_writer(&self, size_hint: Option<u64>) -> Result<Box<dyn ObjectWriter>> {
-        Ok(Box::new(S3Writer::create(self.shared.clone(), size_hint)?))
+    fn create_writer(&self, request: &IngestRequest) -> Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(S3Writer::create(self.bucket.clone(), request.hints.size_hint)?))
     }
 
     fn put(&self, address: &ContentAddress, digests: &Digests, bytes: Bytes) -> Result<Committed> {
-        S3Writer::put(self.shared.clone(), address, digests, bytes)
+        S3Writer::put(self.bucket.clone(), address, digests, bytes)
     }
 
-    async fn open(&self, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<Box<dyn ObjectReader>> {
-        Ok(Box::new(reader::open(&self.shared, address, range).await?))
+    async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
+        Ok(Box::new(reader::open(&self.bucket, &request.address, request.byte_range).await?))
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
-        let mut reader = reader::open(&self.shared, address, None).await?;
-        Ok(HeldObject::Bytes(digest_reader(&mut reader, address.algorithm).await?))
+        let mut reader = reader::open(&self.bucket, address, None).await?;
+        Ok(HeldObject::Digested(digest_reader(&mut reader, address.algorithm).await?))
     }
 
-    async fn delete(&self, address: &ContentAddress) -> Result<bool> {
-        let path = self.shared.object_path(address);
-        // S3 answers a DELETE of an absent key with success: only a HEAD tells whether it was there.
-        if let Err(e) = self.shared.store.head(&path).await {
-            return match self.shared.read_failure(address, format!("deleting {path}"), e).await {
-                Error::NotFound { .. } => Ok(false),
-                other => Err(other),
-            };
+    async fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress> {
+        let bucket = &self.bucket;
+        if address.algorithm != HashAlgorithm::Sha256 || bucket.head_object(address).await?.is_some() {
+            return Ok(*address);
         }
-        self.shared.store.delete(&path).await.map_err(|e| self.shared.unavailable(format!("deleting {path}"), &e))?;
-        Ok(true)
+        match bucket.read_index(&address.bytes).await? {
+            Some(primary) if bucket.head_object(&primary).await?.is_some() => Ok(primary),
+            Some(primary) => {
+                bucket.remove_index(&address.bytes, &primary).await?;
+                Ok(*address)
+            }
+            None => Ok(*address),
+        }
+    }
+
+    async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let head = self.bucket.head_object(address).await?.ok_or_else(|| self.bucket.not_found(address))?;
+        self.bucket.info(address, head).await
+    }
+
+    fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let runtime = self.bucket.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
+            backend: self.bucket.id.clone(),
+            cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
+        })?;
+        runtime.block_on(async { self.stat(&self.resolve(address).await?).await })
+    }
+
+    /// Touches first, then looks, as an ingest does (see `delete`).
+    async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let before = self.stat(address).await?;
+        self.bucket.record_touch(address, Some(&before.sha256_digest.bytes)).await?;
+        self.stat(address).await
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        self.bucket.list(request).await
+    }
+
+    async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        self.bucket.addresses(after, limit).await
+    }
+
+    async fn quarantine(&self, address: &ContentAddress) -> Result<bool> {
+        self.bucket.quarantine(address).await
+    }
+
+    async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
+        let held = futures::stream::iter(addresses.iter().copied())
+            .map(|address| async move {
+                let primary = self.resolve(&address).await?;
+                Ok::<_, Error>((address, self.bucket.head_object(&primary).await?.is_some()))
+            })
+            .buffered(LOOKUPS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        let mut missing = Vec::new();
+        for found in held {
+            let (address, present) = found?;
+            if !present {
+                missing.push(address);
+            }
+        }
+        Ok(missing)
+    }
+
+    async fn delete(&self, request: &DeleteRequest) -> Result<Deletion> {
+        let address = &request.address;
+        let Some(head) = self.bucket.head_object(address).await? else { return Ok(Deletion::Absent) };
+        let path = self.bucket.object_path(address);
+        let Some(since) = request.unless_touched_since else {
+            self.bucket
+                .store
+                .delete(&path)
+                .await
+                .map_err(|e| self.bucket.unavailable(format!("deleting {path}"), &e))?;
+            self.bucket.forget(address, head.sha256).await?;
+            return Ok(Deletion::Deleted);
+        };
+        let record = self.bucket.record(address).await?;
+        let touched_at = catalogue::touched_at(record.touched_at, head.stored_at(&record));
+        if touched_at >= since {
+            return Ok(Deletion::Kept(touched_at));
+        }
+        self.bucket.delete_unless_touched(address, since, head.sha256).await
     }
 
     async fn health(&self) -> BackendHealth {
         let started = Instant::now();
-        let probe = self.shared.check_bucket().await;
+        let probe = self.bucket.check_bucket().await;
         BackendHealth {
-            backend_id: self.shared.id.clone(),
+            backend_id: self.bucket.id.clone(),
             kind: BackendKind::S3,
             healthy: probe.is_ok(),
             latency_micros: started.elapsed().as_micros() as u64,
@@ -130,11 +210,11 @@ impl Backend for S3Backend {
     }
 
     async fn sweep(&self) -> Result<u64> {
-        self.shared.sweep().await
+        self.bucket.sweep().await
     }
 }
 
-impl Shared {
+impl Bucket {
     fn object_path(&self, address: &ContentAddress) -> Path {
         Path::from(format!("{}{}", self.prefix, object_locator(address)))
     }
@@ -188,7 +268,7 @@ impl Shared {
         let prefix = Path::from(self.prefix.as_str());
         match self.probe.list_with_delimiter(Some(&prefix)).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("listing s3://{}/{}: {}", self.bucket, self.prefix, client::describe(&e))),
+            Err(e) => Err(format!("listing s3://{}/{}: {}", self.bucket_name, self.prefix, client::describe(&e))),
         }
     }
 

@@ -10,32 +10,33 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc;
 
-use super::Shared;
+use super::Bucket;
+use crate::api::ByteRange;
 use crate::error::{Error, Result};
 use crate::identity::ContentAddress;
 use crate::storage::{resolve_range, ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
 
 /// Opens `range` of an object (the whole object for `None`) for serving. Fails with `NOT_FOUND` or
 /// `INVALID_RANGE` before any byte is read.
-pub(super) async fn open(shared: &Shared, address: &ContentAddress, range: Option<(u64, u64)>) -> Result<ServedObject> {
-    let path = shared.object_path(address);
+pub(super) async fn open(bucket: &Bucket, address: &ContentAddress, range: Option<ByteRange>) -> Result<ServedObject> {
+    let path = bucket.object_path(address);
     let (body, wanted, total_size_bytes) = match range {
         // One GET both sizes and streams a whole object.
         None => {
-            let body = get(shared, address, &path, None).await?;
+            let body = get(bucket, address, &path, None).await?;
             let size = body.meta.size;
             (Some(body), 0..size, size)
         }
         // A range must be checked against the size before it is asked for.
         Some(_) => {
-            let meta = match shared.store.head(&path).await {
+            let meta = match bucket.store.head(&path).await {
                 Ok(meta) => meta,
-                Err(e) => return Err(shared.read_failure(address, format!("reading {path}"), e).await),
+                Err(e) => return Err(bucket.read_failure(address, format!("reading {path}"), e).await),
             };
             let range = resolve_range(range, meta.size)?;
             let body = match range.is_empty() {
                 true => None,
-                false => Some(get(shared, address, &path, Some(GetRange::Bounded(range.clone()))).await?),
+                false => Some(get(bucket, address, &path, Some(GetRange::Bounded(range.clone()))).await?),
             };
             (body, range, meta.size)
         }
@@ -44,7 +45,7 @@ pub(super) async fn open(shared: &Shared, address: &ContentAddress, range: Optio
         return Ok(ServedObject::ready(Bytes::new(), total_size_bytes));
     };
     let size_bytes = wanted.end - wanted.start;
-    let context = Context { backend: shared.id.clone(), path };
+    let context = Context { backend: bucket.id.clone(), path };
     // The object changed between the HEAD and the GET.
     if body.range != wanted {
         return Err(context.shorter());
@@ -60,11 +61,11 @@ pub(super) async fn open(shared: &Shared, address: &ContentAddress, range: Optio
     Ok(ServedObject::read_ahead(size_bytes, total_size_bytes, chunks, None))
 }
 
-async fn get(shared: &Shared, address: &ContentAddress, path: &Path, range: Option<GetRange>) -> Result<GetResult> {
+async fn get(bucket: &Bucket, address: &ContentAddress, path: &Path, range: Option<GetRange>) -> Result<GetResult> {
     let options = GetOptions { range, ..Default::default() };
-    match shared.store.get_opts(path, options).await {
+    match bucket.store.get_opts(path, options).await {
         Ok(body) => Ok(body),
-        Err(e) => Err(shared.read_failure(address, format!("reading {path}"), e).await),
+        Err(e) => Err(bucket.read_failure(address, format!("reading {path}"), e).await),
     }
 }
 

@@ -12,7 +12,7 @@ use object_store::path::Path;
 use object_store::signer::{Method, SignedUrlOptions, Signer};
 use serde::Deserialize;
 
-use super::Shared;
+use super::Bucket;
 use crate::error::{Error, Result};
 
 /// One page of ListMultipartUploads, reduced to what the sweep needs.
@@ -42,26 +42,26 @@ const STALE_UPLOAD: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Aborts the uploads under `<prefix>staging/` initiated more than [`STALE_UPLOAD`] ago; returns
 /// how many it aborted.
-pub(super) async fn abort_stale(shared: &Shared) -> Result<u64> {
-    let prefix = format!("{}staging/", shared.prefix);
-    let doing = format!("listing multipart uploads under s3://{}/{prefix}", shared.bucket);
+pub(super) async fn abort_stale(bucket: &Bucket) -> Result<u64> {
+    let prefix = format!("{}staging/", bucket.prefix);
+    let doing = format!("listing multipart uploads under s3://{}/{prefix}", bucket.bucket_name);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .build()
-        .map_err(|e| unavailable(shared, &doing, e))?;
+        .map_err(|e| unavailable(bucket, &doing, e))?;
     let mut aborted = 0;
     let mut key_marker: Option<String> = None;
     loop {
         let listing =
-            list(shared, &http, &prefix, key_marker.as_deref()).await.map_err(|e| unavailable(shared, &doing, e))?;
+            list(bucket, &http, &prefix, key_marker.as_deref()).await.map_err(|e| unavailable(bucket, &doing, e))?;
         for upload in listing.uploads.iter().filter(|upload| is_stale(upload)) {
             // A key object_store would spell differently is not one of ours.
             let Ok(path) = Path::parse(&upload.key) else { continue };
-            match shared.store.abort_multipart(&path, &upload.upload_id).await {
+            match bucket.store.abort_multipart(&path, &upload.upload_id).await {
                 Ok(()) => aborted += 1,
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(shared.unavailable(format!("aborting the multipart upload to {path}"), &e)),
+                Err(e) => return Err(bucket.unavailable(format!("aborting the multipart upload to {path}"), &e)),
             }
         }
         let next = listing.next_key_marker.filter(|key| !key.is_empty() && listing.is_truncated);
@@ -81,7 +81,7 @@ fn is_stale(upload: &Upload) -> bool {
 /// key alone (no upload-id-marker): a staging key is never uploaded to twice, and versitygw rejects
 /// the NextUploadIdMarker it hands out itself.
 async fn list(
-    shared: &Shared,
+    bucket: &Bucket,
     http: &reqwest::Client,
     prefix: &str,
     key_marker: Option<&str>,
@@ -90,7 +90,7 @@ async fn list(
     query.extend(key_marker.map(|key| ("key-marker", key)));
     let options = SignedUrlOptions::new().with_query(query);
     // The empty path is the bucket itself.
-    let url = shared.store.signed_url_opts(Method::GET, &Path::default(), Duration::from_secs(300), &options).await?;
+    let url = bucket.store.signed_url_opts(Method::GET, &Path::default(), Duration::from_secs(300), &options).await?;
     // Without the URL, which carries the signature.
     let response = http.get(url.as_str()).send().await.map_err(reqwest::Error::without_url)?;
     let status = response.status();
@@ -102,7 +102,7 @@ async fn list(
 }
 
 /// `BACKEND_UNAVAILABLE` saying what was being done and why it failed, causes included.
-fn unavailable(shared: &Shared, doing: &str, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+fn unavailable(bucket: &Bucket, doing: &str, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     let error = error.into();
     let mut cause = format!("{doing}: {error}");
     let mut source = error.source();
@@ -110,5 +110,5 @@ fn unavailable(shared: &Shared, doing: &str, error: impl Into<Box<dyn std::error
         cause = format!("{cause}: {inner}");
         source = inner.source();
     }
-    Error::BackendUnavailable { backend: shared.id.clone(), cause }
+    Error::BackendUnavailable { backend: bucket.id.clone(), cause }
 }

@@ -15,10 +15,10 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use tokio::runtime::Handle;
 
-use super::Shared;
+use super::{catalogue, Bucket};
 use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::ContentAddress;
@@ -27,13 +27,13 @@ use crate::storage::{Committed, ObjectWriter};
 /// The size of a multipart upload's parts, and the most an object sent in one PUT may have.
 pub(super) const PART_LEN: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
-/// How long dropping an unfinished writer waits for its upload to be removed.
 /// Objects up to this size go straight to their create-only PUT, without a HEAD first.
 const SEND_WITHOUT_ASKING: usize = 256 * 1024;
+/// How long dropping an unfinished writer waits for its upload to be removed.
 const CLEANUP_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) struct S3Writer {
-    shared: Arc<Shared>,
+    bucket: Arc<Bucket>,
     runtime: Handle,
     /// The ingest's thread, the only one on which dropping the writer may wait.
     owner: ThreadId,
@@ -53,19 +53,20 @@ enum State {
 
 /// What commit found at the final key.
 enum Placed {
-    New,
+    /// Stored now, at this time (as its metadata or record says).
+    New(SystemTime),
     AlreadyThere(SystemTime),
 }
 
 impl S3Writer {
     /// `size_hint` past one part starts the multipart upload now instead of after a part's worth.
-    pub(super) fn create(shared: Arc<Shared>, size_hint: Option<u64>) -> Result<Self> {
-        let runtime = shared.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
-            backend: shared.id.clone(),
+    pub(super) fn create(bucket: Arc<Bucket>, size_hint: Option<u64>) -> Result<Self> {
+        let runtime = bucket.runtime.clone().ok_or_else(|| Error::BackendUnavailable {
+            backend: bucket.id.clone(),
             cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
         })?;
         let state = State::Buffered { chunks: Vec::new(), len: 0 };
-        let mut writer = S3Writer { shared, runtime, owner: std::thread::current().id(), state };
+        let mut writer = S3Writer { bucket, runtime, owner: std::thread::current().id(), state };
         if size_hint.is_some_and(|size| size > PART_LEN as u64) {
             writer.start_upload()?;
         }
@@ -75,17 +76,17 @@ impl S3Writer {
     /// Stores an object already whole in memory and digested: when an intact copy is stored, it
     /// costs one HEAD and sends nothing.
     pub(super) fn put(
-        shared: Arc<Shared>,
+        bucket: Arc<Bucket>,
         address: &ContentAddress,
         digests: &Digests,
         bytes: Bytes,
     ) -> Result<Committed> {
-        let mut writer = Box::new(S3Writer::create(shared, None)?);
-        let target = writer.shared.object_path(address);
+        let mut writer = Box::new(S3Writer::create(bucket, None)?);
+        let target = writer.bucket.object_path(address);
         // Sending a small object costs less than asking first: its create-only PUT finds a stored
         // copy anyway. A larger one is worth a HEAD that may spare the upload.
-        if bytes.len() > SEND_WITHOUT_ASKING {
-            if let Some(stored_at) = writer.intact_object_at(&target, digests.size_bytes)? {
+        if bytes.len() > SEND_WITHOUT_ASKING && writer.intact_object_at(address, digests.size_bytes)?.is_some() {
+            if let Some(stored_at) = writer.touched_intact_object(address, digests)? {
                 return Ok(Committed { locator: target.to_string(), stored_at, deduplicated: true });
             }
         }
@@ -99,10 +100,10 @@ impl S3Writer {
 
     /// Starts a multipart upload and hands it what was buffered so far.
     fn start_upload(&mut self) -> Result<()> {
-        let staging = self.shared.new_staging_path();
+        let staging = self.bucket.new_staging_path();
         let upload = self
-            .block_on(self.shared.store.put_multipart(&staging))
-            .map_err(|e| self.shared.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
+            .block_on(self.bucket.store.put_multipart(&staging))
+            .map_err(|e| self.bucket.unavailable(format!("starting a multipart upload to {staging}"), &e))?;
         let upload = WriteMultipart::new_with_chunk_size(upload, PART_LEN);
         if let State::Buffered { chunks, .. } = std::mem::replace(&mut self.state, State::Uploading { staging, upload })
         {
@@ -116,86 +117,102 @@ impl S3Writer {
         let State::Uploading { staging, upload } = &mut self.state else { unreachable!("not uploading") };
         self.runtime
             .block_on(upload.wait_for_capacity(PARTS_IN_FLIGHT))
-            .map_err(|e| self.shared.unavailable(format!("uploading a part to {staging}"), &e))?;
+            .map_err(|e| self.bucket.unavailable(format!("uploading a part to {staging}"), &e))?;
         upload.put(chunk);
         Ok(())
     }
 
-    /// One create-only PUT; an object already there is kept if it has the right size.
-    fn put_whole(&self, target: &Path, chunks: Vec<Bytes>, size_bytes: u64) -> Result<Placed> {
+    /// One create-only PUT; an object already there is kept if it has the right size and is still
+    /// there once touched (touch first, then look: see `Bucket::delete_unless_touched`).
+    fn put_whole(&self, address: &ContentAddress, chunks: Vec<Bytes>, digests: &Digests) -> Result<Placed> {
+        let target = self.bucket.object_path(address);
         let payload = PutPayload::from_iter(chunks);
         let doing = || format!("storing {target}");
-        match self.block_on(self.shared.store.put_opts(target, payload.clone(), PutMode::Create.into())) {
-            Ok(_) => Ok(Placed::New),
-            Err(object_store::Error::AlreadyExists { .. }) => match self.intact_object_at(target, size_bytes)? {
-                Some(stored_at) => Ok(Placed::AlreadyThere(stored_at)),
-                None => {
-                    self.block_on(self.shared.store.put(target, payload))
-                        .map_err(|e| self.shared.unavailable(doing(), &e))?;
-                    Ok(Placed::New)
-                }
-            },
+        let stored_at = SystemTime::now();
+        let attributes = catalogue::object_attributes(&digests.sha256.bytes, stored_at);
+        let options = PutOptions { mode: PutMode::Create, attributes: attributes.clone(), ..Default::default() };
+        let existing = match self.block_on(self.bucket.store.put_opts(&target, payload.clone(), options)) {
+            Ok(_) => return Ok(Placed::New(stored_at)),
+            Err(object_store::Error::AlreadyExists { .. }) => self.touched_intact_object(address, digests)?,
             // A server may answer a create-only PUT of a key that a concurrent PUT just created
             // by resetting the connection mid-body (versitygw does): the object there settles it.
-            Err(e) => match self.intact_object_at(target, size_bytes) {
-                Ok(Some(stored_at)) => Ok(Placed::AlreadyThere(stored_at)),
-                _ => Err(self.shared.unavailable(doing(), &e)),
+            Err(e) => match self.touched_intact_object(address, digests) {
+                Ok(Some(stored_at)) => Some(stored_at),
+                _ => return Err(self.bucket.unavailable(doing(), &e)),
             },
+        };
+        if let Some(stored_at) = existing {
+            return Ok(Placed::AlreadyThere(stored_at));
         }
+        let options = PutOptions { attributes, ..Default::default() };
+        self.block_on(self.bucket.store.put_opts(&target, payload, options))
+            .map_err(|e| self.bucket.unavailable(doing(), &e))?;
+        Ok(Placed::New(stored_at))
     }
 
-    /// Completes the upload, then copies the staging object to `target` unless an intact object is
-    /// there already.
+    /// Completes the upload, then copies the staging object to its place unless an intact object
+    /// is there already (and still there once touched).
     fn place_upload(
         &mut self,
         staging: Path,
         upload: WriteMultipart,
-        target: &Path,
-        size_bytes: u64,
+        address: &ContentAddress,
+        digests: &Digests,
     ) -> Result<Placed> {
         self.block_on(upload.finish())
-            .map_err(|e| self.shared.unavailable(format!("completing the upload to {staging}"), &e))?;
+            .map_err(|e| self.bucket.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
-        let placed = match self.intact_object_at(target, size_bytes)? {
-            Some(stored_at) => Placed::AlreadyThere(stored_at),
-            None => self.copy(&staging, target, size_bytes)?,
+        let target = self.bucket.object_path(address);
+        let placed = match self.intact_object_at(address, digests.size_bytes)? {
+            Some(_) => match self.touched_intact_object(address, digests)? {
+                Some(stored_at) => Placed::AlreadyThere(stored_at),
+                None => self.copy(&staging, &target, address, digests)?,
+            },
+            None => self.copy(&staging, &target, address, digests)?,
         };
         // Best effort: once the object is in place, a leftover staging object is the sweep's.
-        let _ = self.block_on(self.shared.store.delete(&staging));
+        let _ = self.block_on(self.bucket.store.delete(&staging));
         self.state = State::Done;
         Ok(placed)
     }
 
+    /// Touches the object at the address, then looks for an intact copy there: when it was stored.
+    fn touched_intact_object(&self, address: &ContentAddress, digests: &Digests) -> Result<Option<SystemTime>> {
+        self.block_on(self.bucket.record_touch(address, Some(&digests.sha256.bytes)))?;
+        self.intact_object_at(address, digests.size_bytes)
+    }
+
     /// A create-only copy where the server supports one; a plain copy otherwise, which at worst
-    /// overwrites an object with the same content.
-    fn copy(&self, staging: &Path, target: &Path, size_bytes: u64) -> Result<Placed> {
+    /// overwrites an object with the same content. The copy carries no SHA-256 in its metadata (the
+    /// upload began before it was known): the record beside it, written first, holds it.
+    fn copy(&self, staging: &Path, target: &Path, address: &ContentAddress, digests: &Digests) -> Result<Placed> {
         let doing = || format!("copying {staging} to {target}");
-        match self.block_on(self.shared.copier.copy_if_not_exists(staging, target)) {
-            Ok(()) => return Ok(Placed::New),
+        let stored_at = SystemTime::now();
+        self.block_on(self.bucket.record_store(address, &digests.sha256.bytes, stored_at))?;
+        match self.block_on(self.bucket.copier.copy_if_not_exists(staging, target)) {
+            Ok(()) => return Ok(Placed::New(stored_at)),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                if let Some(stored_at) = self.intact_object_at(target, size_bytes)? {
+                if let Some(stored_at) = self.intact_object_at(address, digests.size_bytes)? {
                     return Ok(Placed::AlreadyThere(stored_at));
                 }
             }
             Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented { .. }) => {}
             Err(e) if is_not_implemented(&e) => {}
-            Err(e) => return Err(self.shared.unavailable(doing(), &e)),
+            Err(e) => return Err(self.bucket.unavailable(doing(), &e)),
         }
-        self.block_on(self.shared.store.copy(staging, target)).map_err(|e| self.shared.unavailable(doing(), &e))?;
-        Ok(Placed::New)
+        self.block_on(self.bucket.store.copy(staging, target)).map_err(|e| self.bucket.unavailable(doing(), &e))?;
+        Ok(Placed::New(stored_at))
     }
 
     /// When the object at `target` was stored, if there is one of the right size. One of another
     /// size (left by corruption) is as good as none: the new copy replaces it.
-    fn intact_object_at(&self, target: &Path, size_bytes: u64) -> Result<Option<SystemTime>> {
-        match self.block_on(self.shared.store.head(target)) {
-            Ok(meta) if meta.size == size_bytes => Ok(Some(meta.last_modified.into())),
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => match self.block_on(self.shared.failure(format!("looking for {target}"), e)) {
-                Some(failure) => Err(failure),
-                None => Ok(None),
-            },
+    fn intact_object_at(&self, address: &ContentAddress, size_bytes: u64) -> Result<Option<SystemTime>> {
+        let Some(head) = self.block_on(self.bucket.head_object(address))? else { return Ok(None) };
+        if head.meta.size != size_bytes {
+            return Ok(None);
         }
+        let record = self.block_on(self.bucket.record(address))?;
+        Ok(Some(head.stored_at(&record)))
     }
 
     /// What must be removed if the writer goes away now.
@@ -208,7 +225,7 @@ impl S3Writer {
                 .boxed(),
             ),
             State::Staged(staging) => {
-                let store = self.shared.store.clone();
+                let store = self.bucket.store.clone();
                 Some(
                     async move {
                         let _ = store.delete(&staging).await;
@@ -243,15 +260,22 @@ impl ObjectWriter for S3Writer {
         }
     }
 
+    /// Indexes the object by its SHA-256 first, places it, then checks the index (a conditional
+    /// delete of an older copy may have removed the entry meanwhile).
     fn commit(mut self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
-        let target = self.shared.object_path(address);
+        let target = self.bucket.object_path(address);
+        let sha256 = &digests.sha256.bytes;
+        self.block_on(self.bucket.write_index(sha256, address))?;
         let placed = match std::mem::replace(&mut self.state, State::Done) {
-            State::Buffered { chunks, .. } => self.put_whole(&target, chunks, digests.size_bytes)?,
-            State::Uploading { staging, upload } => self.place_upload(staging, upload, &target, digests.size_bytes)?,
+            State::Buffered { chunks, .. } => self.put_whole(address, chunks, digests)?,
+            State::Uploading { staging, upload } => self.place_upload(staging, upload, address, digests)?,
             State::Staged(_) | State::Done => unreachable!("committed twice"),
         };
         let (stored_at, deduplicated) = match placed {
-            Placed::New => (SystemTime::now(), false),
+            Placed::New(stored_at) => {
+                self.block_on(self.bucket.ensure_index(sha256, address))?;
+                (stored_at, false)
+            }
             Placed::AlreadyThere(stored_at) => (stored_at, true),
         };
         Ok(Committed { locator: target.to_string(), stored_at, deduplicated })

@@ -4,61 +4,12 @@
 
 import { setImmediate } from 'node:timers/promises';
 
-import { AbortRace } from './abort';
-import { describe } from './address';
-import { DataPlaneError, translateNative } from './errors';
-import type { NativeDataPlane, NativeIngest, NativeIngestOptions } from './native';
-import { WriteOutcome } from './native';
-import { chunkBuffer } from './options';
-import type { IngestResult } from './types';
-
-export type Source = AsyncIterator<unknown> | Iterator<unknown>;
-
-export function iteratorOf(stream: unknown): Source {
-  const iterable = stream as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
-  const asyncIterator = iterable?.[Symbol.asyncIterator];
-  if (typeof asyncIterator === 'function') return asyncIterator.call(iterable);
-  const syncIterator = iterable?.[Symbol.iterator];
-  if (typeof syncIterator === 'function' && typeof stream !== 'string') return syncIterator.call(iterable);
-  throw new DataPlaneError('INVALID_ARGUMENT', `the stream must be an AsyncIterable of Uint8Array, got ${describe(stream)}`);
-}
-
-/** Reads chunks one by one, skipping empty ones, checking each is a Uint8Array. */
-export class ChunkReader {
-  private count = 0;
-  private readonly abort: AbortRace;
-  constructor(
-    private readonly source: Source,
-    signal: AbortSignal,
-  ) {
-    this.abort = new AbortRace(signal, 'ingestStream');
-  }
-
-  async next(): Promise<Buffer | undefined> {
-    for (;;) {
-      const step = await this.abort.race(Promise.resolve(this.source.next()));
-      if (step.done) return undefined;
-      const chunk = chunkBuffer(step.value, this.count++);
-      if (chunk.length > 0) return chunk;
-    }
-  }
-
-  /**
-   * Lets the source clean up (close a file, end a generator) when we stop early. Not awaited: a
-   * generator still busy in its last `next()` would hold up an abort until it yields.
-   */
-  stopSource(): void {
-    Promise.resolve()
-      .then(() => this.source.return?.())
-      .catch(() => {
-        // The source's own cleanup failing must not hide why we stopped.
-      });
-  }
-
-  dispose(): void {
-    this.abort.dispose();
-  }
-}
+import type { CheckedIngestOptions } from '../options';
+import { ChunkReader } from '../source';
+import type { IngestResult } from '../types';
+import type { NativeDataPlane, NativeIngest } from './addon';
+import { WriteOutcome } from './addon';
+import { translateNative } from './errors';
 
 /**
  * `alone` says whether this is the only call under way on its data plane: then a small object may
@@ -68,11 +19,11 @@ export class ChunkReader {
 export async function ingestStream(
   plane: NativeDataPlane,
   stream: unknown,
-  options: NativeIngestOptions,
+  options: CheckedIngestOptions,
   signal: AbortSignal,
   alone: () => boolean,
 ): Promise<IngestResult> {
-  const chunks = new ChunkReader(iteratorOf(stream), signal);
+  const chunks = new ChunkReader(stream, signal, 'ingestStream');
   let session: NativeIngest | undefined;
   try {
     const first = await chunks.next();

@@ -1,7 +1,7 @@
-import { AbortRace } from './abort';
+import { AbortRace } from '../abort';
+import type { ContentAddress, ObjectStream } from '../types';
+import type { NativeObjectReader } from './addon';
 import { fromNativeError } from './errors';
-import type { NativeObjectReader } from './native';
-import type { ContentAddress, ObjectStream } from './types';
 
 /** A served object: iterate it once; breaking out of the loop releases the file or connection. */
 export class NativeObjectStream implements ObjectStream {

@@ -1,0 +1,110 @@
+// openDataPlane: the SPEC's DataPlane in this process, on the native addon.
+
+import { abortError, raceAbort } from '../abort';
+import { decodeCbor, encodeCbor } from '../cbor';
+import { describe } from '../describe';
+import { DataPlaneError } from '../errors';
+import { OPERATIONS, type Request } from '../operations';
+import { checkedBackends, checkedIngestOptions } from '../options';
+import { PlaneCalls } from '../plane-calls';
+import type { AddressLike, BackendOptions, ContentAddress, DataPlaneConfig, IngestOptions, IngestResult, ObjectInfo, ObjectStream, OpenDataPlane, ServeOptions } from '../types';
+import { addon, type NativeDataPlane } from './addon';
+import { translateNative } from './errors';
+import { ingestStream } from './ingest';
+import { NativeObjectStream } from './object-stream';
+
+/**
+ * Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour,
+ * and with BACKEND_UNAVAILABLE when the addon cannot load (the first call loads it).
+ */
+export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
+  const { backends, defaultBackend } = checkedBackends(config);
+  const native = addon();
+  const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend));
+  return new DataPlaneClient(plane);
+}
+
+class DataPlaneClient extends PlaneCalls {
+  private readonly openStreams = new Set<NativeObjectStream>();
+
+  constructor(private readonly plane: NativeDataPlane) {
+    super();
+  }
+
+  ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult> {
+    return this.call('ingestStream', options, (signal) =>
+      ingestStream(this.plane, stream, checkedIngestOptions(options), signal, () => this.calls.size === 1),
+    );
+  }
+
+  ingestFile(path: string, options?: IngestOptions): Promise<IngestResult> {
+    return this.call('ingestFile', options, async (signal) => {
+      if (typeof path !== 'string' || path.length === 0) {
+        throw new DataPlaneError('INVALID_ARGUMENT', `ingestFile: path must be a non-empty string, got ${describe(path)}`);
+      }
+      const checked = checkedIngestOptions(options);
+      // Not a race: the native call stops at the next chunk and stores nothing, or has committed
+      // already, and its answer is the truth either way.
+      const { Cancellation } = addon(); // loaded: this plane was opened with it
+      const cancellation = new Cancellation();
+      const cancel = () => cancellation.cancel();
+      signal.addEventListener('abort', cancel, { once: true });
+      try {
+        return (await translateNative(() => this.plane.ingestFile(path, checked, cancellation))) as IngestResult;
+      } catch (error) {
+        throw signal.aborted && (error as DataPlaneError).code === 'ABORTED' ? abortError(signal, 'ingestFile') : error;
+      } finally {
+        signal.removeEventListener('abort', cancel);
+      }
+    });
+  }
+
+  serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream> {
+    return this.call('serveObject', options, async (signal) => {
+      const request = encodeCbor(OPERATIONS.serveObject.request(address, options));
+      const reader = await raceAbort(
+        translateNative(() => this.plane.serve(request)),
+        signal,
+        'serveObject',
+        (late) => late.close(),
+      );
+      const stream = new NativeObjectStream(reader.contentAddress as ContentAddress, reader, signal, (s) => this.openStreams.delete(s));
+      this.openStreams.add(stream);
+      return stream;
+    });
+  }
+
+  /**
+   * As every plane does it, but a plane's only call under way, on a backend that answers in
+   * microseconds, is waited for in place on the core's quick lane (no thread hand-off, no CBOR).
+   */
+  override statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
+    const alone = this.calls.size === 0;
+    return this.call('statObject', undefined, async () => {
+      const request = OPERATIONS.statObject.request(address, options);
+      const quick = await translateNative(() =>
+        this.plane.statQuickly(request.address as string, request.backendId as string | undefined, alone),
+      );
+      return (quick ?? (await this.unary(OPERATIONS.statObject.op, request))) as ObjectInfo;
+    });
+  }
+
+  /** A unary operation of the core's table: its request and result travel as the wire's CBOR. */
+  protected async unary(operation: string, request: Request): Promise<unknown> {
+    const encoded = encodeCbor(request);
+    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded)));
+  }
+
+  /**
+   * Every later call rejects with CLOSED. Calls under way end too: streams and ingests still
+   * reading reject with CLOSED and release their files; what is already committing completes.
+   * Resolves once everything is released.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing.abort(new DataPlaneError('CLOSED', 'the data plane was closed'));
+    await Promise.allSettled([...this.calls, ...[...this.openStreams].map((stream) => stream.release())]);
+    this.plane.close();
+  }
+}

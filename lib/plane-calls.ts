@@ -1,0 +1,163 @@
+// What every data plane in this package does alike, whatever carries its calls (the addon in this
+// process, or a daemon's socket): the life of a call (CLOSED after close, the caller's signal, a
+// signal that close fires), and every operation that is a request and a result, written once on
+// top of `unary`, including the catalogue's listing and scrub, which page through the store.
+
+import { setMaxListeners } from 'node:events';
+
+import { abortError } from './abort';
+import { DataPlaneError } from './errors';
+import { OPERATIONS, type Request } from './operations';
+import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
+import type {
+  AddressLike,
+  BackendOptions,
+  BackendStatus,
+  ContentAddress,
+  DeleteOptions,
+  DeletionResult,
+  IngestOptions,
+  IngestResult,
+  ListOptions,
+  ObjectInfo,
+  ObjectStream,
+  OpenDataPlane,
+  ScrubOptions,
+  ScrubProgress,
+  ScrubReport,
+  ServeOptions,
+  VerifyResult,
+} from './types';
+
+interface ObjectPage {
+  objects: ObjectInfo[];
+  nextAfter?: string;
+}
+
+interface ScrubPage {
+  backendId: string;
+  checkedObjects: number;
+  checkedBytes: number;
+  corrupt: VerifyResult[];
+  quarantined: number;
+  lastAddress?: string;
+  nextAfter?: string;
+}
+
+export abstract class PlaneCalls implements OpenDataPlane {
+  protected closed = false;
+  /** Fired by close(): ends every call still under way with CLOSED. */
+  protected readonly closing = new AbortController();
+  protected readonly calls = new Set<Promise<unknown>>();
+
+  constructor() {
+    setMaxListeners(0, this.closing.signal); // every call under way listens to it
+  }
+
+  abstract ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult>;
+  abstract ingestFile(path: string, options?: IngestOptions): Promise<IngestResult>;
+  abstract serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream>;
+  abstract close(): Promise<void>;
+
+  /** Runs an operation that is one request and one result (see lib/operations.ts). */
+  protected abstract unary(operation: string, request: Request): Promise<unknown>;
+
+  verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
+    return this.simple('verifyObject', () => OPERATIONS.verifyObject.request(address, options));
+  }
+
+  deleteObject(address: AddressLike, options?: DeleteOptions): Promise<DeletionResult> {
+    return this.simple('deleteObject', () => OPERATIONS.deleteObject.request(address, options));
+  }
+
+  backendHealth(): Promise<BackendStatus> {
+    return this.simple('backendHealth', () => OPERATIONS.backendHealth.request());
+  }
+
+  statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
+    return this.simple('statObject', () => OPERATIONS.statObject.request(address, options));
+  }
+
+  touchObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
+    return this.simple('touchObject', () => OPERATIONS.touchObject.request(address, options));
+  }
+
+  findMissing(addresses: AddressLike[], options?: BackendOptions): Promise<ContentAddress[]> {
+    return this.simple('findMissing', () => OPERATIONS.findMissing.request(addresses, options));
+  }
+
+  /** Pages through the backend's objects as the caller consumes them; memory stays one page. */
+  listObjects(options?: ListOptions): AsyncIterable<ObjectInfo> {
+    return { [Symbol.asyncIterator]: () => this.listing(options) };
+  }
+
+  private async *listing(options: ListOptions | undefined): AsyncGenerator<ObjectInfo, void, undefined> {
+    const { op, request } = OPERATIONS.listObjects;
+    const first = request(options);
+    let remaining = first.limit as number | undefined;
+    let after = first.after as string | undefined;
+    while (remaining !== 0) {
+      const page = (await this.call('listObjects', options, () =>
+        this.unary(op, { ...first, after, limit: remaining }),
+      )) as ObjectPage;
+      for (const info of page.objects) {
+        yield info;
+        if (remaining !== undefined && --remaining === 0) return;
+      }
+      if (page.nextAfter === undefined) return;
+      after = page.nextAfter;
+    }
+  }
+
+  /** Verifies the backend's objects page by page; a fired signal ends it with complete: false. */
+  scrub(options?: ScrubOptions): Promise<ScrubReport> {
+    return this.call('scrub', options, async (signal): Promise<ScrubReport> => {
+      const { op, request } = OPERATIONS.scrub;
+      const first = request(options);
+      const onProgress = optionalFunction<(p: ScrubProgress) => void>(optionalRecord(options, 'options').onProgress, 'options.onProgress');
+      const startedAt = new Date().toISOString();
+      const report = { backendId: '', checkedObjects: 0, checkedBytes: 0, corrupt: [] as VerifyResult[], quarantined: 0 };
+      let lastAddress: string | undefined;
+      let after = first.after as string | undefined;
+      for (;;) {
+        const page = (await this.unary(op, { ...first, after })) as ScrubPage;
+        report.backendId = page.backendId;
+        report.checkedObjects += page.checkedObjects;
+        report.checkedBytes += page.checkedBytes;
+        report.corrupt.push(...page.corrupt);
+        report.quarantined += page.quarantined;
+        lastAddress = page.lastAddress ?? lastAddress;
+        const { checkedObjects, checkedBytes } = report;
+        onProgress?.({ checkedObjects, checkedBytes, corruptObjects: report.corrupt.length, lastAddress });
+        const finishedAt = () => new Date().toISOString();
+        if (page.nextAfter === undefined) return { ...report, complete: true, startedAt, finishedAt: finishedAt() };
+        after = page.nextAfter;
+        if (this.closing.signal.aborted) throw this.closing.signal.reason;
+        if (signal.aborted) return { ...report, complete: false, resumeAfter: after, startedAt, finishedAt: finishedAt() };
+      }
+    });
+  }
+
+  /** A unary call whose request `build` checks first (so a bad argument rejects, never throws). */
+  private simple<T>(what: keyof typeof OPERATIONS, build: () => Request): Promise<T> {
+    return this.call(what, undefined, async () => (await this.unary(OPERATIONS[what].op, build())) as T);
+  }
+
+  /**
+   * Runs one call: rejects with CLOSED after close, checks the caller's signal, and hands the body
+   * a signal that fires on either the caller's abort or close.
+   */
+  protected async call<T>(what: string, options: unknown, body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.closed) throw new DataPlaneError('CLOSED', 'the data plane is closed');
+    const callerSignal = optionalSignal(isRecord(options) ? options.signal : undefined);
+    if (callerSignal?.aborted) throw abortError(callerSignal, what);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, this.closing.signal]) : this.closing.signal;
+    const running = body(signal);
+    this.calls.add(running);
+    running.then(
+      () => this.calls.delete(running),
+      () => this.calls.delete(running),
+    );
+    return running;
+  }
+}
