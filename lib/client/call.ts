@@ -4,6 +4,19 @@
 import type { DataPlaneError } from '../errors';
 import type { CallEvents, Connection } from './connection';
 
+/** The longest a cancelled call waits for the daemon to say it has let go. */
+const RELEASE_WAIT_MS = 2000;
+
+/** `promise`, or nothing once `ms` have passed (the timer keeps no process alive). */
+function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface Answer {
   value: unknown;
   /** The server sends DATA after it. */
@@ -18,6 +31,8 @@ export class Call implements CallEvents {
   /** Settled by the server's RESPONSE or ERROR, or the connection ending. */
   readonly answer: Promise<Answer>;
   answered = false;
+  /** Settled once the daemon has ended a call this side cancelled. */
+  private released: Promise<void> | undefined;
   private settle!: { resolve: (answer: Answer) => void; reject: (error: DataPlaneError) => void };
   private waiter: (() => void) | undefined;
 
@@ -63,12 +78,15 @@ export class Call implements CallEvents {
 
   /**
    * Ends the call at once on both sides, failing it locally with `reason`: CANCEL goes to the
-   * server unless the call is over there already.
+   * server unless the call is over there already. Resolves once the daemon has let go of what
+   * the call held (at most RELEASE_WAIT_MS: a daemon that does not answer holds up no caller).
    */
-  cancel(reason: DataPlaneError): void {
-    if (this.failure) return;
-    this.connection?.cancel(this.streamId);
-    this.fail(reason);
+  cancel(reason: DataPlaneError): Promise<void> {
+    if (!this.failure) {
+      this.released = this.connection?.cancel(this.streamId);
+      this.fail(reason);
+    }
+    return within(this.released ?? Promise.resolve(), RELEASE_WAIT_MS);
   }
 
   /** Cancels the call when `signal` fires, until the returned function is called. */

@@ -140,11 +140,27 @@ export class Connection implements FrameSink {
     this.write([controlFrame(FrameType.WINDOW, 0, streamId, payload)]);
   }
 
-  /** Ends a call at once: CANCEL to the server, and its later frames are ignored. */
-  cancel(streamId: number): void {
-    if (!this.calls.has(streamId)) return;
-    this.forget(streamId);
-    if (!this.ended) this.write([controlFrame(FrameType.CANCEL, 0, streamId)]);
+  /**
+   * Ends a call at once: CANCEL to the server, whose later frames are ignored. Resolves once the
+   * server has ended the stream too (its last frame, or the connection's end): by then what the
+   * call held in the daemon (an open object, a temporary file) is released.
+   */
+  cancel(streamId: number): Promise<void> {
+    if (!this.calls.has(streamId)) return Promise.resolve();
+    if (this.ended) {
+      this.forget(streamId);
+      return Promise.resolve();
+    }
+    this.write([controlFrame(FrameType.CANCEL, 0, streamId)]);
+    return new Promise((resolve) => {
+      // The connection forgets the stream at its last frame, as for any call.
+      this.calls.set(streamId, {
+        response: (_value, more) => more || resolve(),
+        data: (_piece, last) => last && resolve(),
+        window: () => {},
+        fail: () => resolve(),
+      });
+    });
   }
 
   /** Whether the socket takes more bytes now; when not, `drained` says when it does. */

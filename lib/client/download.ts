@@ -65,9 +65,9 @@ export class Download extends Call {
   }
 
   /** Ends the call on both sides unless the server has finished it already. */
-  release(reason: DataPlaneError): void {
+  release(reason: DataPlaneError): Promise<void> {
     this.pieces.length = 0;
-    if (!this.finished) this.cancel(reason);
+    return this.finished ? Promise.resolve() : this.cancel(reason);
   }
 }
 
@@ -104,14 +104,18 @@ export class RemoteObjectStream implements ObjectStream {
       }
     } finally {
       abort.dispose();
-      this.release();
+      await this.release();
     }
   }
 
-  /** Ends the call now; a later iteration rejects with the reason. */
-  release(): void {
+  /**
+   * Ends the call now (a later iteration rejects with the reason) and resolves once the daemon
+   * has closed the object: a loop that breaks, throws or is aborted completes after that.
+   */
+  release(): Promise<void> {
     this.stopCancelling();
-    this.download.release(new DataPlaneError('ABORTED', 'serveObject: the stream was released before its end'));
+    const released = this.download.release(new DataPlaneError('ABORTED', 'serveObject: the stream was released before its end'));
     this.onRelease(this);
+    return released;
   }
 }

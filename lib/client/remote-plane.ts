@@ -86,8 +86,7 @@ export class RemoteDataPlane extends PlaneCalls {
     if (this.closed) return;
     this.closed = true;
     this.closing.abort(closedError());
-    await Promise.allSettled([...this.calls, this.dialing]);
-    for (const stream of this.openStreams) stream.release();
+    await Promise.allSettled([...this.calls, this.dialing, ...[...this.openStreams].map((stream) => stream.release())]);
     for (const connection of this.connections) connection.close(closedError());
     this.connections = [];
   }

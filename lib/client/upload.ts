@@ -122,8 +122,9 @@ export async function upload(
     return (await call.answer).value as IngestResult;
   } catch (error) {
     stopCancelling();
-    call.cancel(error as DataPlaneError);
+    const released = call.cancel(error as DataPlaneError);
     chunks.stopSource();
+    await released; // the daemon has removed its temporary data, as in-process before rejecting
     throw error;
   } finally {
     chunks.dispose();
