@@ -587,6 +587,30 @@ test('an idle client does not keep its process alive', async (t) => {
   t.true(since(started) < 10_000, `exited after ${since(started)} ms without close()`);
 });
 
+test('connectDataPlane works in a process where no native addon can load', async (t) => {
+  const daemon = await daemonStore(t);
+  // Loading any .node file throws in the child, as on a platform without a prebuilt addon.
+  const noAddons = join(daemon.dir, 'no-addons.cjs');
+  await writeFile(noAddons, "require('node:module').Module._extensions['.node'] = (module, file) => { throw new Error('no addons here: ' + file); };");
+  const script = `
+    import { connectDataPlane, openDataPlane } from '@artifactstore/data-plane';
+    const dp = await connectDataPlane({ socketPath: ${JSON.stringify(daemon.socketPath)} });
+    const stored = await dp.ingestStream([Buffer.from('made without an addon')]);
+    const served = [];
+    for await (const chunk of await dp.serveObject(stored.primaryDigest)) served.push(chunk);
+    const local = await openDataPlane({ backends: [${JSON.stringify(daemon.backend)}] }).then(() => 'opened', (error) => error.code);
+    console.log(JSON.stringify({ served: Buffer.concat(served).toString(), verified: (await dp.verifyObject(stored.primaryDigest)).verified, local }));
+    await dp.close();
+  `;
+  const child = spawn(process.execPath, ['--require', noAddons, '--input-type=module', '-e', script], { cwd: PACKAGE_ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data) => (stdout += data));
+  child.stderr.on('data', (data) => (stderr += data));
+  await new Promise((resolve) => child.on('close', resolve));
+  t.deepEqual(JSON.parse(stdout || '{}'), { served: 'made without an addon', verified: true, local: 'BACKEND_UNAVAILABLE' }, stderr);
+});
+
 // Switching a child to another uid needs root; elsewhere the fake daemon below covers the client's side.
 if (process.getuid?.() === 0) {
   test('a uid the daemon does not allow is refused with PERMISSION_DENIED', async (t) => {
