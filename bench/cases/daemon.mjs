@@ -11,8 +11,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connectDataPlane } from '@artifactstore/data-plane';
-import { chunksOf, single } from '../data.mjs';
-import { inFreshDir, ingested, MiB, pool, timed } from './common.mjs';
+import { chunksOf } from '../data.mjs';
+import { inFreshDir, ingested, MiB, timed } from './common.mjs';
+import { ingestSmall } from './small.mjs';
 
 const DAEMON = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'release', 'artifactstore-daemon');
 const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/<pid>/stat counts in
@@ -116,17 +117,7 @@ export function daemonCases({ sizeBytes, objects }) {
         unit: 'objects/s',
         amount: objects,
         peers: [`ours.small.${key}`],
-        run: (ctx) =>
-          withFreshDaemon(ctx, async (dp) => {
-            const small = ctx.work.smallObjects;
-            const results = new Array(small.length);
-            const { seconds, cpuSeconds } = await timed(() =>
-              pool(width, small.length, async (i) => {
-                results[i] = await dp.ingestStream(single(small[i]));
-              }),
-            );
-            return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
-          }),
+        run: (ctx) => withFreshDaemon(ctx, (dp) => ingestSmall(ctx, dp, width)),
       };
     }),
   ];

@@ -15,17 +15,19 @@ export function smallCases({ objects, durableRows }) {
       amount: objects,
       durable,
       peers: ['peer.plain.small', 'peer.cacache.small'],
-      run: (ctx) =>
-        withFreshPlane(ctx, durable, async (dp) => {
-          const small = ctx.work.smallObjects;
-          const results = new Array(small.length);
-          const { seconds, cpuSeconds } = await timed(() =>
-            pool(width, small.length, async (i) => {
-              results[i] = await dp.ingestStream(single(small[i]));
-            }),
-          );
-          return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
-        }),
+      run: (ctx) => withFreshPlane(ctx, durable, (dp) => ingestSmall(ctx, dp, width)),
     })),
   );
+}
+
+/** Ingests the workload's 4 KiB objects into `dp`, `width` at a time: the timing and the digests. */
+export async function ingestSmall(ctx, dp, width) {
+  const small = ctx.work.smallObjects;
+  const results = new Array(small.length);
+  const { seconds, cpuSeconds } = await timed(() =>
+    pool(width, small.length, async (i) => {
+      results[i] = await dp.ingestStream(single(small[i]));
+    }),
+  );
+  return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
 }
