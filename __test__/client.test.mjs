@@ -422,7 +422,7 @@ test('a signal ends an ingest on both sides at once: ABORTED now, nothing stored
   const { error, at } = await ingest.outcome;
   t.is(error?.code, 'ABORTED', `${error}`);
   t.true(error?.message.includes('the caller gave up'));
-  t.true(at - firedAt < 50, `rejected ${at - firedAt} ms after the abort`);
+  t.true(at - firedAt < 300, `rejected ${at - firedAt} ms after the abort (one round trip to the daemon, which removes its temporary data first)`);
   stalled.release();
   await eventually(t, async () => (await readdir(join(daemon.root, 'tmp')).catch(() => [])).length === 0 && daemon.storeFiles().length === 0, 'no temporary file left');
   const fresh = await dp.ingestStream(parts);
