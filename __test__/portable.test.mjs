@@ -95,7 +95,7 @@ async function elfNeeds(path) {
   };
 }
 
-test('the main tarball carries the JS loader and types but no binary, and names every platform package at its version', async (t) => {
+test('the main tarball carries the JS loader and types but no binary and no install script, and names every platform package at its version', async (t) => {
   const files = await tarballFiles(packed.main);
   for (const required of ['package.json', 'native/binding.js', 'native/binding.d.ts', 'dist/index.js', 'dist/index.d.ts']) {
     t.true(files.includes(required), `${required} is in ${packed.main}`);
@@ -111,6 +111,8 @@ test('the main tarball carries the JS loader and types but no binary, and names 
   const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
   const expected = Object.fromEntries(napi.targets.map(({ platformArchABI }) => [`${PACKAGE}-${platformArchABI}`, manifest.version]));
   t.deepEqual(manifest.optionalDependencies, expected, 'one optional dependency per napi target, at this version');
+  const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter((name) => manifest.scripts?.[name]);
+  t.deepEqual(installScripts, [], 'nothing builds or runs on the consumer at install');
   t.deepEqual(Object.keys(packed.platforms).sort(), napi.targets.map((target) => target.platformArchABI).sort(), 'a tarball per target');
 });
 

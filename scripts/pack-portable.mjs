@@ -5,7 +5,7 @@
 // package.json is left as it is. Run `npm run build` first (dist/ and native/binding.js).
 
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +32,17 @@ function stageMainPackage(targets) {
   for (const { platformArchABI } of targets) cpSync(join(root, 'npm', platformArchABI), join(stage, 'npm', platformArchABI), { recursive: true });
 }
 
+/**
+ * The published manifest drops `prepare`: it builds from sources the tarball does not hold (it is
+ * for clones and git installs), and npm 11 asks every consumer to approve it.
+ */
+function dropPrepare() {
+  const manifest = join(stage, 'package.json');
+  const json = JSON.parse(readFileSync(manifest, 'utf8'));
+  delete json.scripts.prepare;
+  writeFileSync(manifest, `${JSON.stringify(json, null, 2)}\n`);
+}
+
 /** Fails when npm/<platform> holds a file (a binary built for it) that its package would not ship. */
 function assertShipsEverything(platformArchABI, report) {
   const packed = new Set(report.files.map((f) => f.path));
@@ -41,6 +52,7 @@ function assertShipsEverything(platformArchABI, report) {
 
 const { targets } = await readNapiConfig(join(root, 'package.json'));
 stageMainPackage(targets);
+dropPrepare();
 // Writes optionalDependencies (one per target, this version) into the staged package.json and
 // checks each platform package is complete; publishes nothing.
 execFileSync(join(root, 'node_modules', '.bin', 'napi'), ['prepublish', '--cwd', stage, '-t', 'npm', '--skip-optional-publish'], { stdio: 'inherit' });
