@@ -29,11 +29,14 @@ function arm64NodeBinary(version) {
   return node;
 }
 
+/** The command and leading arguments that run an arm64 executable here (qemu-user with arm64 glibc). */
+export function arm64Runner() {
+  const root = unpackDebianPackages(join(cache, 'qemu-arm64'), () => QEMU_PACKAGES);
+  return { command: join(root, 'usr', 'bin', 'qemu-aarch64-static'), args: ['-L', join(root, 'usr', 'aarch64-linux-gnu')] };
+}
+
 /** The command and leading arguments that run an arm64 `node` (of this Node's version) here. */
 export function arm64Node() {
-  const root = unpackDebianPackages(join(cache, 'qemu-arm64'), () => QEMU_PACKAGES);
-  return {
-    command: join(root, 'usr', 'bin', 'qemu-aarch64-static'),
-    args: ['-L', join(root, 'usr', 'aarch64-linux-gnu'), arm64NodeBinary(process.versions.node)],
-  };
+  const runner = arm64Runner();
+  return { command: runner.command, args: [...runner.args, arm64NodeBinary(process.versions.node)] };
 }

@@ -20,14 +20,15 @@ import { toolchainEnv } from './portable-toolchain.mjs';
 /**
  * Every binary a platform package carries: the `napi build` arguments that make it and the name it
  * is shipped under, which must also be in each npm/<platform>/package.json `files` (pack-portable
- * fails otherwise). An executable is one more entry, e.g. `{ args: ['--manifest-path',
- * 'crates/daemon/Cargo.toml', '--bin', 'artifactstore-daemon'], file: () => 'artifactstore-daemon' }`.
+ * fails otherwise).
  */
 const BINARIES = [
   {
     args: ['--manifest-path', 'crates/node/Cargo.toml', '--platform', '--no-js', '--dts', 'binding.d.ts'],
     file: (target, binaryName) => `${binaryName}.${target.platformArchABI}.node`,
   },
+  // bin/artifactstore-daemon.js finds it in the platform package.
+  { args: ['--manifest-path', 'crates/daemon/Cargo.toml', '--bin', 'artifactstore-daemon'], file: () => 'artifactstore-daemon' },
 ];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
