@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack` the repository, install the tarball into a fresh project,
 // and use it from CommonJS, from ESM and from TypeScript (through the shipped .d.ts only).
-// Slow-ish: one pack and one npm install of a local tarball (no registry access is needed: the
-// package has no runtime dependencies).
+// Slow-ish: one pack and one npm install of the local tarballs (and of cbor-x, the package's one
+// runtime dependency, from npm's cache or registry).
 
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -87,15 +87,17 @@ test('Entry points (package): the tarball holds the build and the .d.ts, and no 
   }
 });
 
-test('Entry points (package): the installed package declares no runtime dependencies and ships its types', async (t) => {
+test('Entry points (package): the installed package declares cbor-x as its one runtime dependency and ships its types', async (t) => {
   const manifest = JSON.parse(await readFile(join(setup.installed, 'package.json'), 'utf8'));
   t.is(manifest.name, PACKAGE);
-  t.deepEqual(Object.keys(manifest.dependencies ?? {}), [], 'no runtime dependencies');
+  t.deepEqual(Object.keys(manifest.dependencies ?? {}), ['cbor-x'], 'cbor-x, the CBOR codec, is the one runtime dependency');
   t.deepEqual(Object.keys(manifest.peerDependencies ?? {}), []);
   t.truthy(manifest.types ?? manifest.exports?.['.']?.types, 'types are declared');
   const lock = JSON.parse(await readFile(join(setup.project, 'package-lock.json'), 'utf8'));
   const installed = Object.keys(lock.packages).filter((p) => p !== '');
-  t.deepEqual(installed, [`node_modules/${PACKAGE}`, `node_modules/${PACKAGE}-linux-${process.arch}-gnu`], 'nothing but the package and its platform package');
+  const ours = installed.filter((p) => p.startsWith('node_modules/@artifactstore/'));
+  t.deepEqual(ours, [`node_modules/${PACKAGE}`, `node_modules/${PACKAGE}-linux-${process.arch}-gnu`], 'the package and its platform package');
+  t.true(installed.includes('node_modules/cbor-x'), 'and its dependency');
 });
 
 /** The body both module systems run: prints a JSON report of what it saw. */
