@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack` the repository, install the tarball into a fresh project,
 // and use it from CommonJS, from ESM and from TypeScript (through the shipped .d.ts only).
-// Slow-ish: one pack and one npm install of a local tarball (no registry access is needed: the
-// package has no runtime dependencies).
+// Slow-ish: one pack and one npm install of the local tarballs (and of cbor-x, the package's one
+// runtime dependency, from npm's cache or registry).
 
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { openDataPlane } from '@artifactstore/data-plane';
+
+import { PACK_DIR } from '../scripts/portable.mjs';
 
 const run = promisify(execFile);
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -49,9 +51,12 @@ test.before(async () => {
   const { stdout: packJson } = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: repo });
   const [packed] = JSON.parse(packJson);
   const tarball = join(packDir, packed.filename);
+  // The addon comes in its platform package, as `npm run pack:portable` packs it (npm test runs it first).
+  const { platforms } = JSON.parse(await readFile(join(PACK_DIR, 'packed.json'), 'utf8'));
+  const platformTarball = join(PACK_DIR, platforms[`linux-${process.arch}-gnu`]);
 
   await writeFile(join(project, 'package.json'), `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2)}\n`);
-  await sh('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: project });
+  await sh('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball, platformTarball], { cwd: project });
 
   setup = { work, tarball, packed, project, installed: join(project, 'node_modules', ...PACKAGE.split('/')) };
 });
@@ -60,15 +65,13 @@ test.after.always(async () => {
   if (setup) await rm(setup.work, { recursive: true, force: true });
 });
 
-test('Entry points (package): the tarball holds the build, the .d.ts and the native addon, and no sources or tests', (t) => {
+test('Entry points (package): the tarball holds the build and the .d.ts, and no binary, sources or tests', (t) => {
   const files = setup.packed.files.map((f) => f.path);
   t.is(setup.packed.name, PACKAGE);
   for (const required of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/types.d.ts', 'native/binding.js']) {
     t.true(files.includes(required), `${required} is in the tarball`);
   }
-  const addons = files.filter((f) => /^native\/[^/]+\.node$/.test(f));
-  t.true(addons.length >= 1, `a native .node is shipped (files: ${files.join(', ')})`);
-  t.true(addons.some((f) => f.includes('linux-x64-gnu')) || process.platform !== 'linux', 'the addon for this platform');
+  t.deepEqual(files.filter((f) => f.endsWith('.node')), [], 'the addon is in the platform package, not here');
 
   const unwanted = files.filter(
     (f) =>
@@ -84,15 +87,17 @@ test('Entry points (package): the tarball holds the build, the .d.ts and the nat
   }
 });
 
-test('Entry points (package): the installed package declares no runtime dependencies and ships its types', async (t) => {
+test('Entry points (package): the installed package declares cbor-x as its one runtime dependency and ships its types', async (t) => {
   const manifest = JSON.parse(await readFile(join(setup.installed, 'package.json'), 'utf8'));
   t.is(manifest.name, PACKAGE);
-  t.deepEqual(Object.keys(manifest.dependencies ?? {}), [], 'no runtime dependencies');
+  t.deepEqual(Object.keys(manifest.dependencies ?? {}), ['cbor-x'], 'cbor-x, the CBOR codec, is the one runtime dependency');
   t.deepEqual(Object.keys(manifest.peerDependencies ?? {}), []);
   t.truthy(manifest.types ?? manifest.exports?.['.']?.types, 'types are declared');
   const lock = JSON.parse(await readFile(join(setup.project, 'package-lock.json'), 'utf8'));
   const installed = Object.keys(lock.packages).filter((p) => p !== '');
-  t.deepEqual(installed, [`node_modules/${PACKAGE}`], 'nothing but the package itself was installed');
+  const ours = installed.filter((p) => p.startsWith('node_modules/@artifactstore/'));
+  t.deepEqual(ours, [`node_modules/${PACKAGE}`, `node_modules/${PACKAGE}-linux-${process.arch}-gnu`], 'the package and its platform package');
+  t.true(installed.includes('node_modules/cbor-x'), 'and its dependency');
 });
 
 /** The body both module systems run: prints a JSON report of what it saw. */

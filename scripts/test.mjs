@@ -36,6 +36,16 @@ if (!tools.ok) {
   process.exit(1);
 }
 
+// The release tarballs, with their binaries built for glibc 2.17 on x64 and arm64, for
+// __test__/portable.test.mjs to check (a few minutes from scratch, mostly the two LTO builds).
+const packStarted = Date.now();
+const portable = await run('npm', ['run', '--silent', 'pack:portable']);
+if (!portable.ok) {
+  console.error(`building and packing the portable tarballs failed (${portable.code}): npm run pack:portable`);
+  process.exit(1);
+}
+console.log(`portable tarballs built and packed in ${Math.round((Date.now() - packStarted) / 1000)} s`);
+
 const rust = await run('cargo', ['test', '--workspace', '--color', 'never'], { capture: true });
 const ava = await run('npx', ['ava'], { capture: true });
 
