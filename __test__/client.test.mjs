@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { connectDataPlane, DataPlaneError, encodeCbor, decodeCbor, openDataPlane } from '@artifactstore/data-plane';
+import { DAEMON } from './fixtures/daemon.mjs';
 import { descriptorsUnder, PACKAGE_ROOT, sha256Hex, sleep, tempDir } from './fixtures/support.mjs';
 import { bytes, chunked, collect, KiB, MiB } from './helpers.mjs';
 
-const DAEMON = join(PACKAGE_ROOT, 'target', 'release', 'artifactstore-daemon');
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
@@ -33,6 +33,7 @@ async function rejectsWith(t, promise, code, mentions = [], what = '') {
 /**
  * A daemon over a fresh fs store, in a fresh directory, killed when the test ends. start() runs it
  * and waits for its "listening" line; stop() is SIGTERM and waits for its exit; kill() is SIGKILL.
+ * Unlike fixtures/daemon.mjs it can be started again on the same socket and store (restarts).
  */
 async function daemonStore(t, { socketMode = '660', allowedUids } = {}) {
   const dir = await tempDir(t, 'dp-daemon-');

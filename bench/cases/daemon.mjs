@@ -15,7 +15,8 @@ import { chunksOf } from '../data.mjs';
 import { inFreshDir, ingested, MiB, timed } from './common.mjs';
 import { ingestSmall } from './small.mjs';
 
-const DAEMON = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'release', 'artifactstore-daemon');
+// Where the build puts it (npm run build), as the tests use it.
+const DAEMON = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'artifactstore-daemon');
 const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/<pid>/stat counts in
 
 /** CPU seconds (user + system) process `pid` has used so far. */
@@ -26,7 +27,7 @@ function cpuSecondsOf(pid) {
 
 /** Starts a daemon in `dir` over the fs store at `root`; resolves once it listens. */
 async function startDaemon(dir, root) {
-  if (!existsSync(DAEMON)) throw new Error(`no daemon binary at ${DAEMON} (cargo build --release -p artifactstore-daemon)`);
+  if (!existsSync(DAEMON)) throw new Error(`no daemon binary at ${DAEMON} (npm run build puts it there)`);
   const socketPath = path.join(dir, 'daemon.sock');
   const configPath = path.join(dir, 'daemon.json');
   await writeFile(configPath, JSON.stringify({ socketPath, backends: [{ id: 'bench', kind: 'fs', root, durable: false }] }));
