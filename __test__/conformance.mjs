@@ -5,7 +5,8 @@
 // given, and the store's view from outside (stores.mjs).
 
 import test from 'ava';
-import { openDataPlane } from '@artifactstore/data-plane';
+import { connectDataPlane, openDataPlane } from '@artifactstore/data-plane';
+import { startDaemon } from './fixtures/daemon.mjs';
 import { descriptorsUnder } from './fixtures/support.mjs';
 import { BACKEND_KINDS, newStore } from './stores.mjs';
 
@@ -17,15 +18,26 @@ import { BACKEND_KINDS, newStore } from './stores.mjs';
  *   pid   the process whose descriptors hold the store's files (tests that look for files left
  *         open read /proc/<pid>/fd);
  *   stop  ends what open set up (a process, a socket); called once dp is closed.
- * A daemon opener is one more entry: it writes `config` (as given, whatever it is) to a config
- * file, starts artifactstore-daemon --config FILE --socket PATH, turns an exit before it listens
- * into the DataPlaneError it names (INVALID_ARGUMENT, naming the field), and resolves
- * { dp: await connectDataPlane({ socketPath: PATH }), pid: daemon.pid, stop: () => daemon.stop() }.
+ * The daemon opener writes `config` to a config file, starts artifactstore-daemon on a socket of
+ * its own (fixtures/daemon.mjs: a configuration it cannot honour rejects as openDataPlane does),
+ * and connects to it; stop() is SIGTERM, and waits for the daemon's exit.
  */
 export const OPENERS = [
   {
     name: 'in-process',
     open: async (config) => ({ dp: await openDataPlane(config), pid: process.pid, stop: async () => {} }),
+  },
+  {
+    name: 'daemon',
+    async open(config) {
+      const daemon = await startDaemon(config);
+      try {
+        return { dp: await connectDataPlane({ socketPath: daemon.socketPath }), pid: daemon.pid, stop: () => daemon.stop() };
+      } catch (error) {
+        await daemon.kill();
+        throw error;
+      }
+    },
   },
 ];
 
