@@ -1,5 +1,6 @@
-// SPEC Part 2, The catalogue, Consistency: what the catalogue keeps beside the objects survives a
-// crash at any moment. A child ingests, touches and deletes (conditionally too) with several calls
+// SPEC Part 2, The catalogue, between processes sharing a store. Deletion that cannot race: an ingest
+// in one process and a conditional delete in another. Consistency: what the catalogue keeps beside
+// the objects survives a crash at any moment. A child ingests, touches and deletes (conditionally too) with several calls
 // at a time and is SIGKILLed at random moments; after each kill the store is reopened and every
 // object under objects/ must be found by both of its digests, and no lookup may name an object
 // that is not there. (In-process on fs: the crash of a process holding the store.)
@@ -76,4 +77,28 @@ test.serial(`Consistency (in-process, fs): ${KILLS} SIGKILLs mid-ingest, mid-tou
     }
   }
   t.log(`${totals.kills} kills; ${totals.objects} object lookups by both digests, ${totals.indexEntries} index entries followed`);
+});
+
+test.serial('Deletion that cannot race (in-process, fs, two processes): 1,000 rounds of an ingest in one process and a conditional delete taken just before it in another: the object is always left', async (t) => {
+  const root = await tempDir(t, 'dp-race-');
+  const child = startChild('ingest-on-cue.mjs', [root]);
+  t.teardown(() => child.child.kill('SIGKILL'));
+  await child.waitFor((line) => line === 'ready');
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root, durable: false }] });
+  let deletedFirst = 0;
+  const rounds = 1000;
+  for (let round = 0; round < rounds; round++) {
+    const stored = await dp.ingestStream([Buffer.from(`race round ${round}`)]);
+    const cut = new Date().toISOString();
+    const ingested = child.waitFor((line) => line.startsWith(`done ${round} `));
+    child.child.stdin.write(`${round}\n`);
+    const deletion = await dp.deleteObject(stored.primaryDigest, { unlessTouchedSince: cut });
+    await ingested;
+    if (deletion.deleted) deletedFirst++;
+    const verified = await dp.verifyObject(stored.primaryDigest).catch((error) => error);
+    if (verified.verified !== true) t.fail(`round ${round}: the object is gone after ${JSON.stringify(deletion)}: ${verified.message ?? JSON.stringify(verified)}`);
+  }
+  await dp.close();
+  t.log(`${rounds} rounds, 0 lost; the delete went first and the other process's ingest stored the object anew in ${deletedFirst}`);
+  t.pass();
 });
