@@ -208,7 +208,7 @@ pub async fn serve(ctx: CallContext, opening: Pending<Served>, credit: Arc<Outbo
     loop {
         let chunk = tokio::select! {
             chunk = reader.next_chunk() => chunk,
-            _ = ctx.cancel.cancelled() => return ctx.aborted().await,
+            _ = ctx.cancel.cancelled() => return release_then_abort(&ctx, reader).await,
         };
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
@@ -219,9 +219,17 @@ pub async fn serve(ctx: CallContext, opening: Pending<Served>, credit: Arc<Outbo
             let piece = chunk.slice(start..chunk.len().min(start + MAX_DATA_PAYLOAD));
             tokio::select! {
                 () = credit.spend(piece.len() as u32) => {}
-                _ = ctx.cancel.cancelled() => return ctx.aborted().await,
+                _ = ctx.cancel.cancelled() => return release_then_abort(&ctx, reader).await,
             }
             ctx.send(Frame::new(Kind::Data, ctx.stream_id, 0, piece)).await;
         }
     }
+}
+
+/// A cancelled serve closes its file (or connection) before it says so, so that a client whose
+/// `break` waits for the answer finds the object released, as in-process. Dropping a reader may
+/// wait for a read under way: not on an async thread.
+async fn release_then_abort(ctx: &CallContext, reader: Box<dyn artifactstore_core::ObjectReader>) {
+    let _ = tokio::task::spawn_blocking(move || drop(reader)).await;
+    ctx.aborted().await
 }

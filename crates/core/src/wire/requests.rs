@@ -47,10 +47,51 @@ impl MapCodec for IngestRequest {
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
+        let hints = fields.optional("hints").map(Field::decode::<CallerHints>).transpose()?;
+        let expect = fields.optional("expect").map(Field::decode::<CallerExpectations>).transpose()?;
         Ok(IngestRequest {
-            hints: fields.optional("hints").map(Field::decode).transpose()?.unwrap_or_default(),
-            expect: fields.optional("expect").map(Field::decode).transpose()?.unwrap_or_default(),
+            hints: hints.map(|h| h.0).unwrap_or_default(),
+            expect: expect.map(|e| e.0).unwrap_or_default(),
         })
+    }
+}
+
+/// Hints as a caller sends them with an ingest: an algorithm it names but we lack is
+/// `UNSUPPORTED_ALGORITHM`, as in-process (where the type is strict, for results, it is a CBOR error).
+struct CallerHints(IngestHints);
+
+impl MapCodec for CallerHints {
+    const NAME: &'static str = "IngestHints";
+
+    fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(CallerHints(IngestHints {
+            size_hint: fields.optional("size_hint").map(Field::unsigned).transpose()?,
+            primary_algorithm: optional_text(fields, "primary_algorithm")?.map(|a| a.parse()).transpose()?,
+            backend_id: optional_text(fields, "backend_id")?,
+        }))
+    }
+}
+
+/// Expectations as a caller sends them: their digests checked with the messages an in-process
+/// ingest gives (`expect.sha256 "…" is not 64 lowercase hex digits`).
+struct CallerExpectations(Expectations);
+
+impl MapCodec for CallerExpectations {
+    const NAME: &'static str = "IngestExpectations";
+
+    fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let size_bytes = fields.optional("size_bytes").map(Field::unsigned).transpose()?;
+        let sha256 = optional_text(fields, "sha256")?;
+        let primary = optional_text(fields, "primary")?;
+        Expectations::parse(size_bytes, sha256.as_deref(), primary.as_deref()).map(CallerExpectations)
     }
 }
 
