@@ -3,16 +3,14 @@
 //! binding, the daemon and the daemon's client follow.
 //!
 //! Adding an operation: its request and result here and in `results`, their CBOR in `wire`, the
-//! backends' work, and one line per front end (a row of [`OPERATIONS`], plus [`call`]'s match for a
-//! unary one).
+//! backends' work, and one line per front end (a row of [`OPERATIONS`], plus an arm of
+//! [`crate::dispatch::call`] for a unary one).
 
 use std::fmt;
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 use crate::identity::{parse_hex_digest, ContentAddress, HashAlgorithm, DIGEST_LEN};
-use crate::plane::DataPlane;
-use crate::wire::Wire;
 
 /// The SPEC's `IngestHints`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -269,27 +267,6 @@ pub fn operation_named(name: &str) -> Result<&'static Operation> {
         let known: Vec<_> = OPERATIONS.iter().map(|op| op.name).collect();
         Error::invalid_argument(format!("unknown operation {name:?} (known: {})", known.join(", ")))
     })
-}
-
-/// Runs a unary operation given in its wire form: the request's CBOR in, the result's CBOR out.
-/// The daemon (and any front end that speaks CBOR) serves every unary operation through this one
-/// function; an operation that moves bytes is `INVALID_ARGUMENT` here.
-pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u8>> {
-    let operation = operation_named(name)?;
-    match operation.name {
-        "verify_object" => Ok(plane.verify(&VerifyRequest::from_cbor(request)?).await?.to_cbor()),
-        "delete_object" => Ok(plane.delete(&DeleteRequest::from_cbor(request)?).await?.to_cbor()),
-        "backend_health" => {
-            HealthRequest::from_cbor(request)?;
-            Ok(plane.health().await?.to_cbor())
-        }
-        "stat_object" => Ok(plane.stat(&StatRequest::from_cbor(request)?).await?.to_cbor()),
-        "touch_object" => Ok(plane.touch(&TouchRequest::from_cbor(request)?).await?.to_cbor()),
-        "find_missing" => Ok(plane.find_missing(&FindMissingRequest::from_cbor(request)?).await?.to_cbor()),
-        "list_objects" => Ok(plane.list(&ListRequest::from_cbor(request)?).await?.to_cbor()),
-        "scrub" => Ok(plane.scrub(&ScrubRequest::from_cbor(request)?).await?.to_cbor()),
-        _ => Err(Error::invalid_argument(format!("{operation} moves bytes: it is not a unary call"))),
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod blocking;
 pub mod buffers;
 mod chunk_queue;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod hashing;
 pub mod identity;

@@ -1,7 +1,7 @@
 //! From a REQUEST to the core, driven by the core's one table of operations (`api::OPERATIONS`):
 //! the op name picks the row, the row's transfer says how bytes move, the core decodes the
 //! arguments (its request types' CBOR), does the work and its result is encoded back. Unary
-//! operations all go through `api::call`, so an operation added to the core is served here with
+//! operations all go through `artifactstore_core::dispatch::call`, so an operation added to the core is served here with
 //! no change.
 
 use std::future::Future;
@@ -62,7 +62,11 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
     }
     let plane = plane.clone();
     Ok(match operation.transfer {
-        Transfer::Unary => Started::Unary(Box::pin(async move { api::call(&plane, operation.name, &args).await })),
+        Transfer::Unary => {
+            Started::Unary(Box::pin(
+                async move { artifactstore_core::dispatch::call(&plane, operation.name, &args).await },
+            ))
+        }
         Transfer::BytesIn => {
             let request = IngestRequest::from_cbor(&args)?;
             plane.backend(request.backend_id())?;

@@ -105,11 +105,11 @@ impl NativeDataPlane {
         }
     }
 
-    /// Runs a unary operation (see `artifactstore_core::api::call`): its request and its result in
+    /// Runs a unary operation (see `artifactstore_core::dispatch::call`): its request and its result in
     /// the wire's CBOR.
     #[napi]
     pub async fn call(&self, operation: String, request: Buffer) -> Result<Buffer> {
-        let result = artifactstore_core::api::call(&self.plane, &operation, &request).await;
+        let result = artifactstore_core::dispatch::call(&self.plane, &operation, &request).await;
         result.map(Buffer::from).map_err(to_js_error)
     }
 

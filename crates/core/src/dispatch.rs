@@ -1,0 +1,32 @@
+//! Every unary operation served from its wire form: the one place where an operation's name, its
+//! request's CBOR and the [`DataPlane`] method meet, for the front ends that speak CBOR (the Node
+//! binding's `call`, the daemon).
+
+use crate::api::{
+    operation_named, DeleteRequest, FindMissingRequest, HealthRequest, ListRequest, ScrubRequest, StatRequest,
+    TouchRequest, VerifyRequest,
+};
+use crate::error::{Error, Result};
+use crate::plane::DataPlane;
+use crate::wire::Wire;
+
+/// Runs a unary operation given in its wire form: the request's CBOR in, the result's CBOR out.
+/// The daemon (and any front end that speaks CBOR) serves every unary operation through this one
+/// function; an operation that moves bytes is `INVALID_ARGUMENT` here.
+pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u8>> {
+    let operation = operation_named(name)?;
+    match operation.name {
+        "verify_object" => Ok(plane.verify(&VerifyRequest::from_cbor(request)?).await?.to_cbor()),
+        "delete_object" => Ok(plane.delete(&DeleteRequest::from_cbor(request)?).await?.to_cbor()),
+        "backend_health" => {
+            HealthRequest::from_cbor(request)?;
+            Ok(plane.health().await?.to_cbor())
+        }
+        "stat_object" => Ok(plane.stat(&StatRequest::from_cbor(request)?).await?.to_cbor()),
+        "touch_object" => Ok(plane.touch(&TouchRequest::from_cbor(request)?).await?.to_cbor()),
+        "find_missing" => Ok(plane.find_missing(&FindMissingRequest::from_cbor(request)?).await?.to_cbor()),
+        "list_objects" => Ok(plane.list(&ListRequest::from_cbor(request)?).await?.to_cbor()),
+        "scrub" => Ok(plane.scrub(&ScrubRequest::from_cbor(request)?).await?.to_cbor()),
+        _ => Err(Error::invalid_argument(format!("{operation} moves bytes: it is not a unary call"))),
+    }
+}
