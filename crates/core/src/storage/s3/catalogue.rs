@@ -109,12 +109,23 @@ impl Bucket {
         }
     }
 
+    /// Overwrites a small key. Two writers of one key at once (an ingest and a delete putting back
+    /// an index entry) may see a server refuse one of them with a conflict (versitygw's posix
+    /// backend answers 409 while the other's write is in place): the key's content is the same
+    /// either way, so the refused write is tried again.
     async fn put_small(&self, path: &Path, body: String) -> Result<()> {
-        self.store
-            .put(path, Bytes::from(body).into())
-            .await
-            .map_err(|e| self.unavailable(format!("writing {path}"), &e))?;
-        Ok(())
+        let body = Bytes::from(body);
+        let mut tries = 0;
+        loop {
+            match self.store.put(path, body.clone().into()).await {
+                Ok(_) => return Ok(()),
+                Err(object_store::Error::AlreadyExists { .. }) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+                }
+                Err(e) => return Err(self.unavailable(format!("writing {path}"), &e)),
+            }
+        }
     }
 
     async fn delete_small(&self, path: &Path) -> Result<()> {
