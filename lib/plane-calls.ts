@@ -95,17 +95,24 @@ export abstract class PlaneCalls implements OpenDataPlane {
     const { op, request } = OPERATIONS.listObjects;
     const first = request(options);
     let remaining = first.limit as number | undefined;
-    let after = first.after as string | undefined;
-    while (remaining !== 0) {
-      const page = (await this.call('listObjects', options, () =>
-        this.unary(op, { ...first, after, limit: remaining }),
-      )) as ObjectPage;
+    if (remaining === 0) return;
+    const fetch = (after: string | undefined, limit: number | undefined) => {
+      const page = this.call('listObjects', options, () => this.unary(op, { ...first, after, limit })) as Promise<ObjectPage>;
+      page.catch(() => {}); // a page fetched ahead and never reached is nobody's error
+      return page;
+    };
+    let next = fetch(first.after as string | undefined, remaining);
+    for (;;) {
+      const page = await next;
+      // The next page is fetched while the caller works through this one.
+      const wanted = remaining === undefined ? undefined : remaining - page.objects.length;
+      const more = page.nextAfter !== undefined && wanted !== 0;
+      if (more) next = fetch(page.nextAfter, wanted);
       for (const info of page.objects) {
         yield info;
         if (remaining !== undefined && --remaining === 0) return;
       }
-      if (page.nextAfter === undefined) return;
-      after = page.nextAfter;
+      if (!more) return;
     }
   }
 

@@ -1,7 +1,7 @@
 // openDataPlane: the SPEC's DataPlane in this process, on the native addon.
 
 import { abortError, raceAbort } from '../abort';
-import { decodeCbor, encodeCbor } from '../cbor';
+import { decodeOwnCbor, encodeCbor } from '../cbor';
 import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
@@ -92,7 +92,7 @@ class DataPlaneClient extends PlaneCalls {
   /** A unary operation of the core's table: its request and result travel as the wire's CBOR. */
   protected async unary(operation: string, request: Request): Promise<unknown> {
     const encoded = encodeCbor(request);
-    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded)));
+    return decodeOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 
   /**
