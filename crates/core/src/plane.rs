@@ -110,15 +110,18 @@ impl DataPlane {
         request: IngestRequest,
         alone: bool,
     ) -> std::result::Result<Ticket<Result<IngestResult>>, (Bytes, IngestRequest)> {
-        let quick = alone
-            && bytes.len() <= QUICK_INGEST_MAX_BYTES
-            && self.quick_lane.is_open()
-            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly());
-        if !quick {
+        if !(alone && self.quick_lane.is_open() && self.stores_quickly(&bytes, &request)) {
             return Err((bytes, request));
         }
         let plane = self.clone();
         Ok(self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, request)))
+    }
+
+    /// Whether an ingest of `bytes`, whole in memory, takes microseconds: a small object, for a
+    /// backend that stores it without a device flush or a network round trip.
+    pub fn stores_quickly(&self, bytes: &Bytes, request: &IngestRequest) -> bool {
+        bytes.len() <= QUICK_INGEST_MAX_BYTES
+            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly())
     }
 
     /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it

@@ -285,8 +285,8 @@ impl<'a> Connection<'a> {
                 let (chunks, receiver) = mpsc::unbounded_channel();
                 let credit = Arc::new(Inbound::new(WINDOW_BYTES));
                 call.upload = Some((chunks, credit.clone()));
-                let (plane, alone) = (self.daemon.plane.clone(), self.calls.is_empty());
-                Box::pin(calls::ingest(ctx, plane, request, calls::Uploads::new(receiver), credit, alone))
+                let plane = self.daemon.plane.clone();
+                Box::pin(calls::ingest(ctx, plane, request, calls::Uploads::new(receiver), credit))
             }
             Started::Serve(opening) => {
                 let credit = Arc::new(Outbound::new(WINDOW_BYTES));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use artifactstore_core::wire::Wire;
+use artifactstore_core::quick_lane::QUICK_WAIT;
 use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -144,9 +145,6 @@ where
     }
 }
 
-/// How long the JavaScript thread may wait in place for a quick ingest before it takes a promise
-/// instead: the most a stalled device can hold up the event loop.
-const QUICK_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 
 pub struct IngestBuffer {
     plane: Arc<DataPlane>,
