@@ -44,7 +44,11 @@ enum Ending {
     With(Frame),
 }
 
+/// Ends the connection for breaking the protocol (or a limit), saying so to the peer and, for the
+/// operator, on stderr.
 fn violation(what: impl Into<String>, last_stream_id: u32) -> Ending {
+    let what = what.into();
+    eprintln!("artifactstore-daemon: ending a connection: {what}");
     Ending::With(goaway_frame("INVALID_ARGUMENT", what, last_stream_id))
 }
 
@@ -160,15 +164,18 @@ impl<'a> Connection<'a> {
         let shortest = limits.frame_timeout.min(limits.idle_timeout);
         let mut tick = tokio::time::interval((shortest / 4).min(Duration::from_secs(1)));
         loop {
+            // In this order: the peer's bytes already here are read before a timer looks at how
+            // long a frame has been waiting for them (this task may have been held up, not the peer).
             let step = tokio::select! {
+                biased;
                 _ = self.writer_failed.cancelled() => Err(Ending::Gone),
                 Some(id) = self.finished.1.recv() => {
                     self.calls.remove(&id);
                     Ok(())
                 }
+                _ = self.daemon.shutdown.cancelled(), if !self.going_away => self.go_away().await,
                 frame = self.frames.next() => self.received(frame).await,
                 _ = tick.tick() => self.check_timers(),
-                _ = self.daemon.shutdown.cancelled(), if !self.going_away => self.go_away().await,
             };
             if let Err(ending) = step {
                 return ending;
