@@ -3,9 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 
-import { connectDataPlane } from '../client/connect';
 import { DataPlaneError } from '../errors';
-import { openDataPlane } from '../native/data-plane';
 import type { DataPlaneConfig, OpenDataPlane } from '../types';
 
 export interface StoreOptions {
@@ -20,7 +18,9 @@ export async function openStore(options: StoreOptions): Promise<OpenDataPlane> {
     const which = given.length === 0 ? 'none was given' : `got ${given.map((key) => `--${key}`).join(' and ')}`;
     throw new DataPlaneError('INVALID_ARGUMENT', `give the store with one of --root DIR, --config FILE or --socket PATH (${which})`);
   }
-  if (options.socket !== undefined) return connectDataPlane({ socketPath: options.socket });
+  // Each loaded only when used: a command's start-up is most of a small one's time.
+  if (options.socket !== undefined) return (await import('../client/connect')).connectDataPlane({ socketPath: options.socket });
+  const { openDataPlane } = await import('../native/data-plane');
   if (options.root !== undefined) return openDataPlane({ backends: [{ id: 'local', kind: 'fs', root: options.root }] });
   return openDataPlane(await daemonConfig(options.config as string));
 }
