@@ -3,10 +3,11 @@
 // never on a pipe, and the store given by --root, --config or --socket.
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EXIT_CODES } from '../dist/cli/exit-codes.js';
-import { runCli, runCliOnTerminal } from './fixtures/cli.mjs';
+import { CLI, runCli, runCliOnTerminal } from './fixtures/cli.mjs';
 import { startDaemon } from './fixtures/daemon.mjs';
 import { tempDir } from './fixtures/support.mjs';
 import { bytes, MiB } from './helpers.mjs';
@@ -196,4 +197,42 @@ test('--config takes the backends of a daemon config file; --socket goes through
   t.is(terminal.code, 0);
   t.regex(plainText(terminal.output), new RegExp(`100% .*\\n?${address}`));
   await fails(t, [...socket, 'stat', ABSENT], 'NOT_FOUND');
+});
+
+test('SIGINT stops a scrub with ABORTED and says where to resume; --after goes on from there', async (t) => {
+  const { root, dir } = await store(t);
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const file = join(dir, `f${seed}`);
+    await writeFile(file, bytes(1000, seed));
+    await ok(t, ['--root', root, 'put', file]);
+  }
+  const child = spawn(process.execPath, [CLI, '--root', root, 'scrub', '--rate', '2000', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  t.is(code, EXIT_CODES.ABORTED, stderr);
+  const report = JSON.parse(stdout);
+  t.false(report.complete);
+  t.true(report.checkedObjects >= 1 && report.checkedObjects < 5, `${report.checkedObjects} checked`);
+  t.is(stderr, `ABORTED: scrub stopped; resume with --after ${report.resumeAfter}\n`);
+  const rest = json(await ok(t, ['--root', root, 'scrub', '--after', report.resumeAfter, '--json']));
+  t.is(report.checkedObjects + rest.checkedObjects, 5);
+  t.true(rest.complete);
+});
+
+test('get into a file from a terminal shows its bar; get onto the terminal itself does not', async (t) => {
+  const { root, file, dir } = await store(t);
+  const address = (await ok(t, ['--root', root, 'put', file])).stdout.toString().trim();
+  const out = join(dir, 'redirected.bin');
+  const redirected = await runCliOnTerminal(['--root', root, 'get', address], { stdout: out });
+  t.is(redirected.code, 0);
+  t.regex(plainText(redirected.output), /get [=-]+ 100% \| 3MB\/3MB/);
+  t.deepEqual(await readFile(out), await readFile(file));
+  const onTerminal = await runCliOnTerminal(['--root', root, 'get', address, '--range', '0-64']);
+  t.is(onTerminal.code, 0);
+  t.false(onTerminal.output.includes('ETA'), 'no bar among the bytes');
 });
