@@ -1,7 +1,7 @@
 // The commands on one object: put, get, stat, verify, rm.
 
-import { createReadStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
+import { rename, stat, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 
 import { formatContentAddress } from '../address';
@@ -62,16 +62,26 @@ export async function get(context: CommandContext, address: string, options: { r
   return 0;
 }
 
-/** Writes beside `path` and renames, so that a failed get leaves no partial file under its name. */
+/**
+ * Writes beside `path` and renames, so that a failed get leaves no partial file under its name.
+ * Each write blocks (as writes to stdout do): the command has nothing else to do meanwhile, and a
+ * write through the thread pool would cost a thread hand-off per chunk.
+ */
 async function writeWhole(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
   const partial = `${path}.partial-${process.pid}`;
-  const file = await open(partial, 'w');
+  const fd = openSync(partial, 'w');
   try {
-    for await (const chunk of chunks) await file.write(chunk);
-    await file.close();
+    for await (const chunk of chunks) {
+      for (let written = 0; written < chunk.length; ) written += writeSync(fd, chunk, written);
+    }
+    closeSync(fd);
     await rename(partial, path);
   } catch (error) {
-    await file.close().catch(() => {});
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
     await unlink(partial).catch(() => {});
     throw error;
   }
