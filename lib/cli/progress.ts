@@ -1,7 +1,7 @@
 // A progress bar on stderr (bytes, rate, ETA) for long work, only when stderr is a terminal.
 
 import bytes from 'bytes';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 
 export class Progress {
   private done = 0;
@@ -16,7 +16,10 @@ export class Progress {
   static start(label: string, total: number | undefined, enabled = true): Progress | undefined {
     if (!enabled || !process.stderr.isTTY) return undefined;
     const known = total !== undefined;
-    const bar = new SingleBar({
+    // Loaded only for a terminal: it is most of what a command loads.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SingleBar: Bar } = require('cli-progress') as typeof import('cli-progress');
+    const bar = new Bar({
       stream: process.stderr,
       format: known
         ? `${label} {bar} {percentage}% | {done}/{size} | {speed}/s | ETA {eta_formatted}`
