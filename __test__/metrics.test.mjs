@@ -22,11 +22,12 @@ function value(families, name, labels = {}) {
   return Number(sample.value ?? sample.count);
 }
 
-/** Known traffic: 3 ingests (one refused), 2 serves, a stat that finds nothing, a verify, a findMissing. */
+/** Known traffic: 4 ingests (two refused), 2 serves, a stat that finds nothing, a verify, a findMissing. */
 async function traffic(dp) {
   const small = await dp.ingestStream([bytes(4 * KiB, 1)]);
   await dp.ingestStream(chunked(bytes(300 * KiB, 2), 64 * KiB));
   await t_rejects(dp.ingestStream([bytes(10, 3)], { expect: { sizeBytes: 11 } }), 'INTEGRITY_MISMATCH');
+  await t_rejects(dp.ingestStream([bytes(10, 4)], { hints: { backendId: 'nowhere' } }), 'UNKNOWN_BACKEND');
   await collect(await dp.serveObject(small.primaryDigest));
   await collect(await dp.serveObject(small.primaryDigest, { byteRange: [100, 200] }));
   await t_rejects(dp.statObject(ABSENT), 'NOT_FOUND');
@@ -44,6 +45,7 @@ function checkTraffic(t, text, backendId) {
   const calls = (operation, code) => value(families, 'artifactstore_calls_total', { operation, code });
   t.is(calls('ingest_stream', 'OK'), 2);
   t.is(calls('ingest_stream', 'INTEGRITY_MISMATCH'), 1);
+  t.is(calls('ingest_stream', 'UNKNOWN_BACKEND'), 1, 'refused before any byte: counted, its bytes not');
   t.is(calls('serve_object', 'OK'), 2);
   t.is(calls('stat_object', 'NOT_FOUND'), 1);
   t.is(calls('stat_object', 'OK'), 0);
@@ -51,7 +53,7 @@ function checkTraffic(t, text, backendId) {
   t.is(calls('find_missing', 'OK'), 1);
   t.is(calls('delete_object', 'OK'), 0);
   // parse-prometheus-text-format 1.1 drops the labels of a histogram's series: read its count's line.
-  t.regex(text, /^artifactstore_call_duration_seconds_count\{operation="ingest_stream"\} 3$/m, 'one duration per call');
+  t.regex(text, /^artifactstore_call_duration_seconds_count\{operation="ingest_stream"\} 4$/m, 'one duration per call');
   t.regex(text, /^artifactstore_call_duration_seconds_bucket\{operation="serve_object",le="\+Inf"\} 2$/m);
   t.is(value(families, 'artifactstore_calls_in_flight', { operation: 'serve_object' }), 0);
   t.is(value(families, 'artifactstore_ingested_bytes_total', { backend: backendId }), 4 * KiB + 300 * KiB + 10);
