@@ -99,7 +99,7 @@ function rate(text: string): number {
   return Math.floor(parsed);
 }
 
-export function count(text: string, option: string): number {
+function count(text: string, option: string): number {
   if (!/^\d+$/.test(text)) throw new DataPlaneError('INVALID_ARGUMENT', `${option} ${JSON.stringify(text)} is not a whole number`);
   return Number(text);
 }

@@ -25,6 +25,6 @@ function text(value: unknown): string {
   return String(value);
 }
 
-export function isDigest(value: unknown): value is Digest {
+function isDigest(value: unknown): value is Digest {
   return value !== null && typeof value === 'object' && 'algorithm' in value && 'hex' in value;
 }
