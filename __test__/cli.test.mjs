@@ -237,3 +237,13 @@ test('get into a file from a terminal shows its bar; get onto the terminal itsel
   t.is(onTerminal.code, 0);
   t.false(onTerminal.output.includes('ETA'), 'no bar among the bytes');
 });
+
+test('health of a store with an unreachable backend lists it and exits with BACKEND_UNAVAILABLE', async (t) => {
+  const { dir, root } = await store(t);
+  const config = join(dir, 'daemon.json');
+  const gone = { id: 'gone', kind: 's3', bucket: 'b', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b' };
+  await writeFile(config, JSON.stringify({ backends: [{ id: 'local', kind: 'fs', root }, gone] }));
+  const run = await fails(t, ['--config', config, 'health', '--json'], 'BACKEND_UNAVAILABLE');
+  t.like(json(run), { healthy: false, backends: [{ backendId: 'local', healthy: true }, { backendId: 'gone', healthy: false }] });
+  t.regex(run.stderr, /^BACKEND_UNAVAILABLE: unhealthy: gone \(/);
+});

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { connectDataPlane, DataPlaneError } from '@artifactstore/data-plane';
+import { connectDataPlane, DataPlaneError, openDataPlane } from '@artifactstore/data-plane';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { conformanceTest } from './conformance.mjs';
 import { DAEMON, startDaemon } from './fixtures/daemon.mjs';
@@ -100,4 +100,16 @@ test('--metrics-address takes a bare port on the loopback address, and refuses w
   const daemon = await startDaemon(config, {}, { args: ['--metrics-address', '0'] });
   t.teardown(() => daemon.stop());
   t.regex(daemon.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+});
+
+test('a backend whose probe fails is down in the figures, the others up', async (t) => {
+  const root = await tempDir(t, 'dp-metrics-');
+  const gone = { id: 'gone', kind: 's3', bucket: 'b', endpoint: 'http://127.0.0.1:9', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b' };
+  const dp = await openDataPlane({ backends: [{ id: 'local', kind: 'fs', root }, gone] });
+  t.teardown(() => dp.close());
+  const families = parsePrometheus(await dp.metrics());
+  t.is(value(families, 'artifactstore_backend_up', { backend: 'local', kind: 'fs' }), 1);
+  t.is(value(families, 'artifactstore_backend_up', { backend: 'gone', kind: 's3' }), 0);
+  t.true(value(families, 'artifactstore_backend_free_bytes', { backend: 'local' }) > 0);
+  t.is(value(families, 'artifactstore_calls_total', { operation: 'backend_health', code: 'OK' }), 0, 'the probe is not a call');
 });
