@@ -247,3 +247,17 @@ test('health of a store with an unreachable backend lists it and exits with BACK
   t.like(json(run), { healthy: false, backends: [{ backendId: 'local', healthy: true }, { backendId: 'gone', healthy: false }] });
   t.regex(run.stderr, /^BACKEND_UNAVAILABLE: unhealthy: gone \(/);
 });
+
+test('a reader of stdout that goes away ends get quietly, with the status SIGPIPE gives cat', async (t) => {
+  const { root, dir } = await store(t);
+  const big = join(dir, 'big.bin');
+  await writeFile(big, bytes(32 * MiB, 3));
+  const address = (await ok(t, ['--root', root, 'put', big])).stdout.toString().trim();
+  const child = spawn(process.execPath, [CLI, '--root', root, 'get', address], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  t.is(code, 141);
+  t.is(stderr, '');
+});

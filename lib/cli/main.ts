@@ -18,8 +18,14 @@ interface GlobalOptions extends StoreOptions {
 
 type Run = (context: CommandContext, ...args: never[]) => Promise<number>;
 
+/** A reader of stdout that went away (`| head`) ends the command quietly, as SIGPIPE ends `cat`. */
+export const EXIT_BROKEN_PIPE = 141;
+
+const brokenPipe = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+
 /** Runs the command line; resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
+  process.stdout.on('error', (error) => process.exit(brokenPipe(error) ? EXIT_BROKEN_PIPE : reportFailure(error)));
   let status = 0;
   const program = buildProgram((code) => (status = code));
   try {
@@ -27,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     return status;
   } catch (error) {
     if (error instanceof CommanderError && error.exitCode === 0) return 0; // --help, --version
+    if (brokenPipe(error)) return EXIT_BROKEN_PIPE;
     return reportFailure(error);
   }
 }
