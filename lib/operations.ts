@@ -103,4 +103,5 @@ export const OPERATIONS = {
   findMissing: { op: 'find_missing', request: findMissingRequest },
   listObjects: { op: 'list_objects', request: listRequest },
   scrub: { op: 'scrub', request: scrubRequest },
+  metrics: { op: 'metrics', request: (): Request => ({}) },
 } as const;

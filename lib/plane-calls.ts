@@ -74,6 +74,11 @@ export abstract class PlaneCalls implements OpenDataPlane {
     return this.simple('backendHealth', () => OPERATIONS.backendHealth.request());
   }
 
+  /** The plane's figures in the Prometheus text format (the daemon's, through a daemon). */
+  metrics(): Promise<string> {
+    return this.simple('metrics', () => OPERATIONS.metrics.request());
+  }
+
   statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
     return this.simple('statObject', () => OPERATIONS.statObject.request(address, options));
   }

@@ -5,7 +5,7 @@ import { decodeOwnCbor, encodeCbor } from '../cbor';
 import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
-import { checkedBackends, checkedIngestOptions } from '../options';
+import { checkedBackends, checkedIngestOptions, optionalBoolean } from '../options';
 import { PlaneCalls } from '../plane-calls';
 import type { AddressLike, BackendOptions, ContentAddress, DataPlaneConfig, IngestOptions, IngestResult, ObjectInfo, ObjectStream, OpenDataPlane, ServeOptions } from '../types';
 import { addon, type NativeDataPlane } from './addon';
@@ -19,8 +19,9 @@ import { NativeObjectStream } from './object-stream';
  */
 export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
   const { backends, defaultBackend } = checkedBackends(config);
+  const metrics = optionalBoolean(config.metrics, 'metrics');
   const native = addon();
-  const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend));
+  const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend, metrics));
   return new DataPlaneClient(plane);
 }
 

@@ -214,6 +214,10 @@ request_for_address!(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthRequest {}
 
+/// `metrics`: takes nothing; the result is the text of [`crate::metrics`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsRequest {}
+
 /// Which way bytes flow during an operation, besides its request and its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transfer {
@@ -259,6 +263,7 @@ pub const OPERATIONS: &[Operation] = &[
     operation("find_missing", "findMissing", Transfer::Unary),
     operation("list_objects", "listObjects", Transfer::Unary),
     operation("scrub", "scrub", Transfer::Unary),
+    operation("metrics", "metrics", Transfer::Unary),
 ];
 
 /// The operation with this wire name.

@@ -15,6 +15,7 @@ use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::error::{Error, Result};
 use crate::hashing::{digest_bytes, Digests, DualHasher};
 use crate::identity::{Digest, DIGEST_LEN};
+use crate::metrics::{ByteCounter, CallTimer};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
 
@@ -62,16 +63,27 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, request: IngestRequest) -> Self {
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
+        backend: Arc<dyn Backend>,
+        request: IngestRequest,
+        timer: CallTimer,
+        ingested: ByteCounter,
+    ) -> Self {
         let (queue, mut chunks) = chunk_queue(QUEUE_BYTES);
         let (report, outcome) = oneshot::channel();
         let abandoned = Arc::new(AtomicBool::new(false));
         let gave_up = abandoned.clone();
         runtime.spawn_blocking(move || {
-            let chunks = std::iter::from_fn(|| chunks.blocking_recv().map(Ok));
+            let chunks = std::iter::from_fn(|| {
+                let chunk = chunks.blocking_recv()?;
+                ingested.add(chunk.len());
+                Some(Ok(chunk))
+            });
             // Abandoned by `abort`, or by dropping the ingest unfinished.
             let abandoned = || gave_up.load(Ordering::Acquire) || report.is_closed();
             let result = store_chunks(backend.as_ref(), chunks, &request, abandoned);
+            timer.finish(&result);
             let _ = report.send(result);
         });
         Ingest { queue, outcome, abandoned }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hashing;
 pub mod identity;
 pub mod ingest;
+pub mod metrics;
 pub mod plane;
 pub mod quick_lane;
 pub mod results;
@@ -21,8 +22,8 @@ pub mod wire;
 
 pub use api::{
     ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
-    VerifyRequest, OPERATIONS,
+    MetricsRequest, ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest,
+    Transfer, VerifyRequest, OPERATIONS,
 };
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};

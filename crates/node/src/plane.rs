@@ -21,9 +21,14 @@ pub struct NativeDataPlane {
 #[napi]
 impl NativeDataPlane {
     #[napi(factory)]
-    pub async fn open(backends: Vec<NativeBackendOptions>, default_backend: Option<String>) -> Result<NativeDataPlane> {
+    pub async fn open(
+        backends: Vec<NativeBackendOptions>,
+        default_backend: Option<String>,
+        metrics: Option<bool>,
+    ) -> Result<NativeDataPlane> {
         let backends = backends.into_iter().map(Into::into).collect();
-        let config = PlaneConfig::new(backends, default_backend).map_err(to_js_error)?;
+        let mut config = PlaneConfig::new(backends, default_backend).map_err(to_js_error)?;
+        config.metrics = metrics.unwrap_or(true);
         let plane = DataPlane::open(config).await.map_err(to_js_error)?;
         Ok(NativeDataPlane { plane: Arc::new(plane) })
     }

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use crate::api::{
     ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, VerifyRequest,
+    MetricsRequest, ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest,
+    VerifyRequest,
 };
 use crate::error::Result;
 use crate::identity::ContentAddress;
@@ -207,17 +208,24 @@ impl MapCodec for FindMissingRequest {
     }
 }
 
-impl MapCodec for HealthRequest {
-    const NAME: &'static str = "HealthRequest";
+/// The requests that take nothing: an empty map.
+macro_rules! empty_request {
+    ($($request:ident),*) => {$(
+        impl MapCodec for $request {
+            const NAME: &'static str = stringify!($request);
 
-    fn encode(&self) -> Vec<u8> {
-        cbor::map(Vec::new())
-    }
+            fn encode(&self) -> Vec<u8> {
+                cbor::map(Vec::new())
+            }
 
-    fn decode(_fields: &mut Fields) -> Result<Self> {
-        Ok(HealthRequest {})
-    }
+            fn decode(_fields: &mut Fields) -> Result<Self> {
+                Ok($request {})
+            }
+        }
+    )*};
 }
+
+empty_request!(HealthRequest, MetricsRequest);
 
 impl MapCodec for ListRequest {
     const NAME: &'static str = "ListRequest";
