@@ -5,7 +5,7 @@
 // natively on this machine, and the arm64 pair under qemu with the official arm64 Node.
 
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -162,6 +162,36 @@ export async function main(root: string): Promise<number> {
 }
 `;
 
+// A script that only uses the daemon's client, against a daemon the installed package started.
+const CLIENT_ONLY = `import { connectDataPlane } from '${PACKAGE}';
+const dp = await connectDataPlane({ socketPath: process.argv[2] });
+const data = Buffer.from('through the daemon '.repeat(4096));
+const result = await dp.ingestStream([data]);
+const parts = [];
+for await (const chunk of await dp.serveObject(result.primaryDigest)) parts.push(chunk);
+const info = await dp.statObject(result.sha256Digest);
+await dp.close();
+console.log(JSON.stringify({ sha256: result.sha256Digest.hex, servedEqual: Buffer.concat(parts).equals(data), statSize: info.sizeBytes }));
+`;
+
+/** Starts `npx artifactstore-daemon --config` in `project` over an fs store; resolves once it listens. */
+async function installedDaemon(project) {
+  const socketPath = join(project, 'daemon.sock');
+  const config = join(project, 'daemon.json');
+  await writeFile(config, JSON.stringify({ socketPath, backends: [{ id: 'local', kind: 'fs', root: join(project, 'daemon-store') }] }));
+  const child = spawn('npx', ['--offline', 'artifactstore-daemon', '--config', config], { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] });
+  let said = '';
+  await new Promise((resolve, reject) => {
+    child.stderr.on('data', (data) => {
+      said += data;
+      if (/listening on/.test(said)) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`npx artifactstore-daemon exited (${code}) before listening: ${said}`)));
+  });
+  const stop = () => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve).kill('SIGTERM') : resolve()));
+  return { socketPath, stop };
+}
+
 function expectedUse(t, report) {
   const data = Buffer.from('portable bytes '.repeat(4096));
   t.is(report.sha256, createHash('sha256').update(data).digest('hex'));
@@ -202,7 +232,7 @@ async function useScripts(project) {
 const host = napi.targets.find((target) => target.arch === process.arch);
 if (!host) throw new Error(`no napi target for this machine (${process.arch}) in package.json`);
 
-test(`the tarballs install offline into an empty project, require, import and TypeScript use them, and their commands run (${host.platformArchABI})`, async (t) => {
+test(`the tarballs install offline into an empty project, require, import and TypeScript use them, npx artifactstore-daemon --config serves a script that only uses connectDataPlane, and their commands run (${host.platformArchABI})`, async (t) => {
   const { project, installed } = await consumer(host.platformArchABI);
   t.deepEqual(installed, [`node_modules/${PACKAGE}`, `node_modules/${PACKAGE}-${host.platformArchABI}`].sort(), 'the package and its platform package, no other');
   const store = await useScripts(project);
@@ -216,6 +246,16 @@ test(`the tarballs install offline into an empty project, require, import and Ty
   const options = ['--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', join(PACKAGE_ROOT, 'node_modules', '@types')];
   const { stdout } = await sh(tsc, [...options, '--pretty', 'false', 'use.mts'], { cwd: project });
   t.is(stdout, '', 'tsc compiles against the shipped types');
+
+  const daemon = await installedDaemon(project);
+  try {
+    await writeFile(join(project, 'client-only.mjs'), CLIENT_ONLY);
+    const { stdout: through } = await sh(process.execPath, [join(project, 'client-only.mjs'), daemon.socketPath], { cwd: project });
+    const data = Buffer.from('through the daemon '.repeat(4096));
+    t.deepEqual(JSON.parse(through), { sha256: createHash('sha256').update(data).digest('hex'), servedEqual: true, statSize: data.length });
+  } finally {
+    await daemon.stop();
+  }
 
   const commands = await declaredCommands(project);
   t.true(commands.length > 0, 'the package declares its commands');
@@ -240,12 +280,16 @@ test('arm64: the tarballs install for arm64, the official arm64 Node under qemu 
     const { stdout: report } = await sh(node.command, [...node.args, join(project, script), store], { cwd: project });
     expectedUse(t, JSON.parse(report));
   }
-  // The command wrappers are JS that spawns the binary, which qemu cannot follow here (no binfmt):
-  // the binaries themselves run under qemu.
+  // A command that wraps a binary of the platform package spawns it, which qemu cannot follow
+  // here (no binfmt): that binary runs under qemu itself. A command that is only JS runs on the
+  // arm64 Node.
   const qemu = arm64Runner();
+  const manifest = JSON.parse(await readFile(join(project, 'node_modules', ...PACKAGE.split('/'), 'package.json'), 'utf8'));
   for (const name of await declaredCommands(project)) {
     const binary = join(project, 'node_modules', `${PACKAGE}-${arm64.platformArchABI}`, name);
-    const { stdout: version } = await sh(qemu.command, [...qemu.args, binary, '--version'], { cwd: project });
+    const script = join(project, 'node_modules', ...PACKAGE.split('/'), manifest.bin[name]);
+    const [command, args] = existsSync(binary) ? [qemu.command, [...qemu.args, binary]] : [node.command, [...node.args, script]];
+    const { stdout: version } = await sh(command, [...args, '--version'], { cwd: project });
     t.true(version.startsWith(name), `the arm64 ${name} --version runs: ${version}`);
   }
 });

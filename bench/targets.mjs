@@ -36,6 +36,11 @@ export function evaluateTargets(rowsById, ceilings, memory) {
         atLeast('S3: serveObject whole >= 1.5 x AWS SDK GetObject', ratio('ours.s3.serve', median('peer.s3.get')), 1.5, 'AWS SDK GetObject'),
         atLeast('S3: 4 KiB ingests >= 1.5 x AWS SDK PutObject', ratio('ours.s3.small.ingest', median('peer.s3.small.put')), 1.5, 'AWS SDK PutObject'),
         atLeast('S3: 4 KiB serves >= 1.5 x AWS SDK GetObject', ratio('ours.s3.small.serve', median('peer.s3.small.get')), 1.5, 'AWS SDK GetObject'),
+        // Issue 10: the daemon against what a team shares a store through today, an S3 server on
+        // loopback (the S3 rows' sizes: at most 256 MiB and 500 objects).
+        atLeast('daemon: ingestStream >= 3 x versitygw + AWS SDK Upload', ratio('daemon.stream.1MiB', median('peer.s3.upload')), 3, 'versitygw + SDK'),
+        atLeast('daemon: serveObject whole >= 1.5 x versitygw + AWS SDK GetObject', ratio('daemon.serve', median('peer.s3.get')), 1.5, 'versitygw + SDK'),
+        atLeast('daemon: 4 KiB one after another >= 5 x versitygw + AWS SDK PutObject', ratio('daemon.small.sequential', median('peer.s3.small.put')), 5, 'versitygw + SDK'),
       ]
     : [];
   return [
@@ -54,8 +59,17 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     atLeast('4 KiB one after another, metrics on >= 0.95 x off', ratio('ours.small.sequential', median('ours.small.sequential.metricsOff')), 0.95, 'metrics off'),
     rate('daemon: 4 KiB one after another >= 10,000/s', median('daemon.small.sequential'), 10_000),
     rate('daemon: 4 KiB 16 at a time >= 25,000/s', median('daemon.small.x16'), 25_000),
+    // Issue 11: the catalogue (findMissing's 100 ms for 10,000 addresses as a rate).
+    rate('statObject by BLAKE3 >= 100,000/s', median('ours.stat.blake3'), 100_000),
+    rate('statObject by SHA-256 >= 50,000/s', median('ours.stat.sha256'), 50_000),
+    rate('findMissing: 10,000 addresses in <= 100 ms', median('ours.findMissing'), 100_000),
+    rate('listObjects >= 200,000 objects/s', median('ours.list'), 200_000),
+    atLeast('scrub >= 0.9 x verifyObject', ratio('ours.scrub', median('ours.verify')), 0.9, 'verifyObject'),
+    atMost('peak RSS growth, listObjects of the catalogue store <= 32 MiB', rss('rss.listObjects'), 32 * MiB),
     atMost('peak RSS growth, ingestStream <= 64 MiB', rss('rss.ingestStream'), 64 * MiB),
     atMost('peak RSS growth, serveObject to a slow consumer <= 64 MiB', rss('rss.serveSlow'), 64 * MiB),
+    atMost('daemon RSS growth, serving to a slow client <= 64 MiB', rss('rss.daemon.serveSlow'), 64 * MiB),
+    atMost('daemon RSS growth, 64 clients ingesting at once <= 64 MiB', rss('rss.daemon.ingests'), 64 * MiB),
     ...s3,
   ];
 }

@@ -26,7 +26,7 @@ function cpuSecondsOf(pid) {
 }
 
 /** Starts a daemon in `dir` over the fs store at `root`; resolves once it listens. */
-async function startDaemon(dir, root) {
+export async function startDaemon(dir, root) {
   if (!existsSync(DAEMON)) throw new Error(`no daemon binary at ${DAEMON} (npm run build puts it there)`);
   const socketPath = path.join(dir, 'daemon.sock');
   const configPath = path.join(dir, 'daemon.json');

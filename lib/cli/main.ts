@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
 function buildProgram(exit: (status: number) => void): Command {
   const program = new Command('artifactstore')
     .description('The artifact store\'s data plane from a shell: put, get and check objects by content address.')
-    .version(require('../../package.json').version)
+    .version(`artifactstore ${require('../../package.json').version}`)
     .option('--root <dir>', 'an fs store in this directory')
     .option('--config <file>', "the backends of a daemon's config file (JSON)")
     .option('--socket <path>', 'a daemon on this Unix socket')
