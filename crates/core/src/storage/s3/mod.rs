@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind, ObjectInfo};
+use crate::upload::{UploadId, UploadRecord, UploadSession};
 
 /// A staging object lives only while one server-side copy runs; one older than this was left by an
 /// ingest that died between completing its upload and committing it.
@@ -211,6 +212,26 @@ impl Backend for S3Backend {
 
     async fn sweep(&self) -> Result<u64> {
         self.bucket.sweep().await
+    }
+
+    fn create_upload(&self, _id: &UploadId, _record: &UploadRecord) -> Result<SystemTime> {
+        Err(Error::invalid_argument("resumable uploads are not available on S3 yet"))
+    }
+
+    fn read_upload(&self, _id: &UploadId) -> Result<Option<(UploadRecord, SystemTime)>> {
+        Ok(None)
+    }
+
+    fn lock_upload(&self, _id: &UploadId, _what: &str) -> Result<Option<Box<dyn UploadSession>>> {
+        Ok(None)
+    }
+
+    fn remove_upload(&self, _id: &UploadId) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn upload_ids(&self) -> Result<Vec<UploadId>> {
+        Ok(Vec::new())
     }
 }
 
