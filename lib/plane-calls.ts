@@ -7,30 +7,42 @@ import { setMaxListeners } from 'node:events';
 
 import { abortError } from './abort';
 import { DataPlaneError } from './errors';
-import { OPERATIONS, type Request } from './operations';
+import { OPERATIONS, present, type Request } from './operations';
 import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
 import type {
+  AbortUploadResult,
   AddressLike,
+  AppendUploadOptions,
   BackendOptions,
   BackendStatus,
+  CommitUploadOptions,
   ContentAddress,
+  CreateUploadOptions,
   DeleteOptions,
   DeletionResult,
   IngestOptions,
   IngestResult,
   ListOptions,
+  ListUploadsOptions,
   ObjectInfo,
   ObjectStream,
   OpenDataPlane,
+  PurgeUploadsOptions,
   ScrubOptions,
   ScrubProgress,
   ScrubReport,
   ServeOptions,
+  UploadStatus,
   VerifyResult,
 } from './types';
 
 interface ObjectPage {
   objects: ObjectInfo[];
+  nextAfter?: string;
+}
+
+interface UploadPage {
+  uploads: UploadStatus[];
   nextAfter?: string;
 }
 
@@ -57,6 +69,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
   abstract ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult>;
   abstract ingestFile(path: string, options?: IngestOptions): Promise<IngestResult>;
   abstract serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream>;
+  abstract appendUpload(uploadId: string, stream: AsyncIterable<Uint8Array>, options: AppendUploadOptions): Promise<UploadStatus>;
   abstract close(): Promise<void>;
 
   /** Runs an operation that is one request and one result (see lib/operations.ts). */
@@ -88,19 +101,48 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   /** Pages through the backend's objects as the caller consumes them; memory stays one page. */
   listObjects(options?: ListOptions): AsyncIterable<ObjectInfo> {
-    return { [Symbol.asyncIterator]: () => this.listing(options) };
+    return { [Symbol.asyncIterator]: () => this.listing('listObjects', (page) => (page as ObjectPage).objects, options) };
   }
 
-  private async *listing(options: ListOptions | undefined): AsyncGenerator<ObjectInfo, void, undefined> {
-    const { op, request } = OPERATIONS.listObjects;
-    const first = request(options);
+  createUpload(options?: CreateUploadOptions): Promise<UploadStatus> {
+    return this.call('createUpload', options, async () => (await this.unary(OPERATIONS.createUpload.op, OPERATIONS.createUpload.request(options))) as UploadStatus);
+  }
+
+  uploadStatus(uploadId: string): Promise<UploadStatus> {
+    return this.simple('uploadStatus', () => OPERATIONS.uploadStatus.request(uploadId));
+  }
+
+  commitUpload(uploadId: string, options?: CommitUploadOptions): Promise<IngestResult> {
+    return this.call('commitUpload', options, async () => (await this.unary(OPERATIONS.commitUpload.op, OPERATIONS.commitUpload.request(uploadId, options))) as IngestResult);
+  }
+
+  abortUpload(uploadId: string): Promise<AbortUploadResult> {
+    return this.simple('abortUpload', () => OPERATIONS.abortUpload.request(uploadId));
+  }
+
+  /** Pages through a backend's uploads, ascending by id, as the caller consumes them. */
+  listUploads(options?: ListUploadsOptions): AsyncIterable<UploadStatus> {
+    return { [Symbol.asyncIterator]: () => this.listing('listUploads', (page) => (page as UploadPage).uploads, options) };
+  }
+
+  purgeUploads(options: PurgeUploadsOptions): Promise<{ purged: number }> {
+    return this.simple('purgeUploads', () => OPERATIONS.purgeUploads.request(options));
+  }
+
+  private async *listing<T>(
+    what: 'listObjects' | 'listUploads',
+    items: (page: unknown) => T[],
+    options: ListOptions | ListUploadsOptions | undefined,
+  ): AsyncGenerator<T, void, undefined> {
+    const { op, request } = OPERATIONS[what];
+    const first: Request = request(options as never);
     let remaining = first.limit as number | undefined;
     let after = first.after as string | undefined;
     while (remaining !== 0) {
-      const page = (await this.call('listObjects', options, () =>
-        this.unary(op, { ...first, after, limit: remaining }),
-      )) as ObjectPage;
-      for (const info of page.objects) {
+      const page = (await this.call(what, options, () => this.unary(op, present({ ...first, after, limit: remaining })))) as {
+        nextAfter?: string;
+      };
+      for (const info of items(page)) {
         yield info;
         if (remaining !== undefined && --remaining === 0) return;
       }

@@ -4,10 +4,11 @@
 
 import { setImmediate } from 'node:timers/promises';
 
+import { decodeCbor } from '../cbor';
 import type { CheckedIngestOptions } from '../options';
 import { ChunkReader } from '../source';
-import type { IngestResult } from '../types';
-import type { NativeDataPlane, NativeIngest } from './addon';
+import type { IngestResult, UploadStatus } from '../types';
+import type { NativeAppend, NativeDataPlane, NativeIngest } from './addon';
 import { WriteOutcome } from './addon';
 import { translateNative } from './errors';
 
@@ -33,11 +34,7 @@ export async function ingestStream(
       return (await translateNative(() => plane.ingestBuffer(first ?? Buffer.alloc(0), options, alone()))) as IngestResult;
     }
     session = await translateNative(() => plane.beginIngest(options));
-    const pusher = new Pusher(session);
-    const accepted = (await pusher.push(first)) && (await pusher.push(second));
-    for (let chunk = accepted && (await chunks.next()); chunk; chunk = await chunks.next()) {
-      if (!(await pusher.push(chunk))) break;
-    }
+    await pushAll(session, chunks, [first, second]);
     // Every byte is handed over: from here on the ingest completes, whatever the signal does.
     const finishing = session;
     session = undefined;
@@ -53,6 +50,40 @@ export async function ingestStream(
 }
 
 /**
+ * appendUpload: the upload is locked and its offset checked before the first chunk is read; a
+ * failed or aborted append still leaves the upload's record at the bytes handed over.
+ */
+export async function appendUpload(plane: NativeDataPlane, stream: unknown, request: Buffer, signal: AbortSignal): Promise<UploadStatus> {
+  const chunks = new ChunkReader(stream, signal, 'appendUpload');
+  let session: NativeAppend | undefined;
+  try {
+    session = await translateNative(() => plane.beginAppend(request));
+    await pushAll(session, chunks, []);
+    const finishing = session;
+    session = undefined;
+    return decodeCbor(await translateNative(() => finishing.finish())) as UploadStatus;
+  } catch (error) {
+    chunks.stopSource();
+    await session?.abort();
+    throw error;
+  } finally {
+    chunks.dispose();
+  }
+}
+
+/** Hands `first`, then the rest of the chunks, to a native call until it stops taking them. */
+async function pushAll(session: Session, chunks: ChunkReader, first: Buffer[]): Promise<void> {
+  const pusher = new Pusher(session);
+  for (const chunk of first) if (!(await pusher.push(chunk))) return;
+  for (let chunk = await chunks.next(); chunk; chunk = await chunks.next()) {
+    if (!(await pusher.push(chunk))) return;
+  }
+}
+
+/** What a pusher feeds: an ingest, or an upload's append. */
+type Session = Pick<NativeIngest, 'tryWrite' | 'write'>;
+
+/**
  * Chunks the native side is done with are released on this thread's event loop. A source that
  * never waits for I/O (a generator computing its bytes) would keep the loop from turning, and every
  * chunk would stay alive until the end: so after this many bytes handed over without a turn of
@@ -64,7 +95,7 @@ const BYTES_BETWEEN_TURNS = 8 * 1024 * 1024;
 class Pusher {
   private sinceTurn = 0;
 
-  constructor(private readonly session: NativeIngest) {}
+  constructor(private readonly session: Session) {}
 
   /** Queues a chunk; false when the native ingest has stopped (its `finish` then says why). */
   async push(chunk: Buffer): Promise<boolean> {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::collections::VecDeque;
 
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult, Served};
+use artifactstore_core::{AppendRequest, Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult, Served};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::credit::{Inbound, Outbound};
-use crate::dispatch::Pending;
+use crate::dispatch::{BytesIn, Pending};
 use crate::frame::{Frame, Kind, END, MAX_DATA_PAYLOAD, MORE};
 use crate::message::{core_error_frame, error_frame};
 use crate::outbound::Outbox;
@@ -114,9 +114,53 @@ impl Uploads {
     }
 }
 
-/// An ingest: stored in one step when its bytes came whole, streamed into the core otherwise.
+/// A call whose bytes the client sends: an ingest or an upload's append.
 /// `alone`: no other call of the connection was under way when it began.
 pub async fn ingest(
+    ctx: CallContext,
+    plane: Arc<DataPlane>,
+    request: BytesIn,
+    uploads: Uploads,
+    credit: Arc<Inbound>,
+    alone: bool,
+) {
+    match request {
+        BytesIn::Object(request) => ingest_object(ctx, plane, request, uploads, credit, alone).await,
+        BytesIn::Append(request) => append(ctx, plane, request, uploads, credit).await,
+    }
+}
+
+/// An append: the upload is locked and its offset checked first, then the client's bytes are fed
+/// in; a cancelled append still saves what it took.
+async fn append(
+    ctx: CallContext,
+    plane: Arc<DataPlane>,
+    request: AppendRequest,
+    uploads: Uploads,
+    credit: Arc<Inbound>,
+) {
+    let begun = tokio::select! {
+        begun = plane.begin_append(request) => begun,
+        _ = ctx.cancel.cancelled() => return ctx.aborted().await,
+    };
+    let outcome = match begun {
+        Err(error) => Err(error),
+        Ok(append) => match feed(&ctx, &append, uploads, &credit).await {
+            Fed::End | Fed::Stopped => append.finish().await,
+            Fed::Cancelled => {
+                append.abort().await;
+                return ctx.aborted().await;
+            }
+        },
+    };
+    match outcome {
+        Ok(status) => ctx.respond(0, status.to_cbor()).await,
+        Err(error) => ctx.fail(&error).await,
+    }
+}
+
+/// An ingest: stored in one step when its bytes came whole, streamed into the core otherwise.
+async fn ingest_object(
     ctx: CallContext,
     plane: Arc<DataPlane>,
     request: IngestRequest,
@@ -169,7 +213,7 @@ async fn store_whole(
 }
 
 /// Moves chunks into the core, returning credit to the client each time half the window is used.
-async fn feed(ctx: &CallContext, ingest: &Ingest, mut uploads: Uploads, credit: &Inbound) -> Fed {
+async fn feed<T: Send + 'static>(ctx: &CallContext, ingest: &Ingest<T>, mut uploads: Uploads, credit: &Inbound) -> Fed {
     let mut consumed = 0u64;
     loop {
         let chunk = tokio::select! {

@@ -33,11 +33,13 @@ impl DataPlane {
     /// taken. Push chunks into it, then `finish` it for the upload's new status.
     pub async fn begin_append(&self, request: AppendRequest) -> Result<Ingest<UploadStatus>> {
         let id = UploadId::parse(&request.upload_id)?;
-        let (backend, mut session) = self.locked(id.clone(), "appendUpload").await?;
-        let current = session.record().offset;
-        if request.offset != current {
-            return Err(Error::WrongOffset { upload_id: id.to_string(), given: request.offset, current });
-        }
+        let upload_id = id.to_string();
+        let (backend, mut session) = self
+            .locked(id.clone(), "appendUpload", move |session| match session.record().offset {
+                current if current != request.offset => Err(Error::WrongOffset { upload_id, given: request.offset, current }),
+                _ => Ok(()),
+            })
+            .await?;
         Ok(Ingest::spawn(self.runtime(), move |chunks, abandoned| {
             let (record, updated_at) = append(session.as_mut(), chunks, abandoned)?;
             Ok(status(&id, backend.as_ref(), &record, updated_at))
@@ -61,15 +63,16 @@ impl DataPlane {
     /// Stores the upload's bytes as an object, as an ingest of them would, and removes the upload.
     pub async fn commit_upload(&self, request: &CommitUploadRequest) -> Result<IngestResult> {
         let id = UploadId::parse(&request.upload_id)?;
-        let (backend, session) = self.locked(id, "commitUpload").await?;
+        let (backend, session) = self.locked(id, "commitUpload", |_| Ok(())).await?;
         let expect = request.expect.clone();
         run_blocking(move || commit(backend.as_ref(), session, &expect)).await
     }
 
+    /// Removes an upload; one that is absent (whatever its id) is `aborted: false`, not an error.
     pub async fn abort_upload(&self, request: &UploadRequest) -> Result<AbortedUpload> {
-        let id = UploadId::parse(&request.upload_id)?;
+        let upload_id = request.upload_id.clone();
         let backends = self.backends_in_turn()?;
-        let upload_id = id.to_string();
+        let Ok(id) = UploadId::parse(&upload_id) else { return Ok(AbortedUpload { upload_id, aborted: false }) };
         run_blocking(move || {
             for backend in backends {
                 if backend.remove_upload(&id)? {
@@ -130,12 +133,19 @@ impl DataPlane {
         .await
     }
 
-    /// The upload, locked for `what`, and its backend.
-    async fn locked(&self, id: UploadId, what: &'static str) -> Result<(Arc<dyn Backend>, Box<dyn UploadSession>)> {
+    /// The upload, locked for `what` and passing `check`, and its backend. A session is released
+    /// on a blocking thread (an S3 lease is given back by a request).
+    async fn locked(
+        &self,
+        id: UploadId,
+        what: &'static str,
+        check: impl FnOnce(&dyn UploadSession) -> Result<()> + Send + 'static,
+    ) -> Result<(Arc<dyn Backend>, Box<dyn UploadSession>)> {
         let backends = self.backends_in_turn()?;
         run_blocking(move || {
             for backend in backends {
                 if let Some(session) = backend.lock_upload(&id, what)? {
+                    check(session.as_ref())?;
                     return Ok((backend, session));
                 }
             }

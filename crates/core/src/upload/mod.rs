@@ -99,7 +99,8 @@ pub fn status(id: &UploadId, backend: &dyn Backend, record: &UploadRecord, updat
         backend_id: backend.id().to_owned(),
         offset: record.offset,
         created_at: record.created_at,
-        updated_at,
+        // A file's mtime may lag the clock a create read by a tick.
+        updated_at: updated_at.max(record.created_at),
     }
 }
 
