@@ -22,6 +22,7 @@ import { peerCases } from './cases/peers.mjs';
 import { prepareReadObject, readCases } from './cases/reads.mjs';
 import { s3Cases, s3Sizes, startS3 } from './cases/s3.mjs';
 import { smallCases } from './cases/small.mjs';
+import { uploadCases } from './cases/uploads.mjs';
 import { checkRepetition } from './checks.mjs';
 import { MiB, Workload } from './data.mjs';
 import { defaultRoot, machineInfo, workDirectory } from './env.mjs';
@@ -38,7 +39,7 @@ function contenders(params) {
   const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...s3].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...uploadCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
@@ -51,6 +52,7 @@ function contenders(params) {
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
     ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
+    [`Resumable uploads of one ${params.objectLabel} object`, ['ours.upload.16MiB', 'ours.upload.commit']],
     ['CBOR codec (the daemon\'s control messages)', ['ours.cbor.encode.IngestResult', 'ours.cbor.decode.IngestResult', 'ours.cbor.encode.ObjectInfo', 'ours.cbor.decode.ObjectInfo']],
     [`Through the daemon (connectDataPlane), ${params.objectLabel} object and ${params.smallObjects} x 4 KiB`, ['daemon.stream.1MiB', 'daemon.serve', 'daemon.small.sequential', 'daemon.small.x16']],
     [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],

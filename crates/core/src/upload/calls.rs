@@ -36,12 +36,16 @@ impl DataPlane {
         let upload_id = id.to_string();
         let (backend, mut session) = self
             .locked(id.clone(), "appendUpload", move |session| match session.record().offset {
-                current if current != request.offset => Err(Error::WrongOffset { upload_id, given: request.offset, current }),
+                current if current != request.offset => {
+                    Err(Error::WrongOffset { upload_id, given: request.offset, current })
+                }
                 _ => Ok(()),
             })
             .await?;
         Ok(Ingest::spawn(self.runtime(), move |chunks, abandoned| {
-            let (record, updated_at) = append(session.as_mut(), chunks, abandoned)?;
+            let appended = append(session.as_mut(), chunks, abandoned);
+            session.release();
+            let (record, updated_at) = appended?;
             Ok(status(&id, backend.as_ref(), &record, updated_at))
         }))
     }
@@ -145,7 +149,10 @@ impl DataPlane {
         run_blocking(move || {
             for backend in backends {
                 if let Some(session) = backend.lock_upload(&id, what)? {
-                    check(session.as_ref())?;
+                    if let Err(e) = check(session.as_ref()) {
+                        session.release();
+                        return Err(e);
+                    }
                     return Ok((backend, session));
                 }
             }

@@ -88,8 +88,12 @@ pub trait UploadSession: Send {
     /// upload's new update time.
     fn save(&mut self, record: UploadRecord) -> Result<SystemTime>;
 
-    /// Stores the bytes as the object at `address` (or finds it stored), then removes the upload.
+    /// Stores the bytes as the object at `address` (or finds it stored), then removes the upload
+    /// and releases the lock.
     fn commit(self: Box<Self>, address: &Digest, digests: &Digests) -> Result<Committed>;
+
+    /// Releases the lock before returning (dropping a session releases it too, perhaps later).
+    fn release(self: Box<Self>) {}
 }
 
 /// The status the SPEC returns for an upload of `backend` with this record.
