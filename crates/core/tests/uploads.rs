@@ -3,22 +3,12 @@
 //! bytes, the lock, the offset rule and ids that name nothing. (The same rules run over every plane
 //! and backend in the ava suite.)
 
-use artifactstore_core::BackendOptions;
 use artifactstore_core::{
-    AppendRequest, Bytes, CommitUploadRequest, DataPlane, HashAlgorithm, IngestHints, IngestRequest, PlaneConfig,
-    UploadRequest,
+    AppendRequest, Bytes, CommitUploadRequest, DataPlane, HashAlgorithm, IngestHints, IngestRequest, UploadRequest,
 };
 
-async fn open(root: &std::path::Path) -> DataPlane {
-    let options = BackendOptions {
-        id: Some("local".into()),
-        kind: Some("fs".into()),
-        root: Some(root.to_string_lossy().into_owned()),
-        durable: Some(false),
-        ..Default::default()
-    };
-    DataPlane::open(PlaneConfig::new(vec![options], None).unwrap()).await.unwrap()
-}
+mod support;
+use support::open_fs as open;
 
 fn input(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()

@@ -145,18 +145,12 @@ async fn append(
     };
     let outcome = match begun {
         Err(error) => Err(error),
-        Ok(append) => match feed(&ctx, &append, uploads, &credit).await {
-            Fed::End | Fed::Stopped => append.finish().await,
-            Fed::Cancelled => {
-                append.abort().await;
-                return ctx.aborted().await;
-            }
+        Ok(append) => match streamed(&ctx, append, uploads, &credit).await {
+            Some(outcome) => outcome,
+            None => return,
         },
     };
-    match outcome {
-        Ok(status) => ctx.respond(0, status.to_cbor()).await,
-        Err(error) => ctx.fail(&error).await,
-    }
+    answer(&ctx, outcome).await
 }
 
 /// An ingest: stored in one step when its bytes came whole, streamed into the core otherwise.
@@ -177,15 +171,35 @@ async fn ingest_object(
         Ok(Some(bytes)) => store_whole(&plane, bytes, request, alone).await,
         Ok(None) => match plane.begin_ingest(request) {
             Err(error) => Err(error),
-            Ok(ingest) => match feed(&ctx, &ingest, uploads, &credit).await {
-                Fed::End | Fed::Stopped => ingest.finish().await,
-                Fed::Cancelled => {
-                    ingest.abort().await;
-                    return ctx.aborted().await;
-                }
+            Ok(ingest) => match streamed(&ctx, ingest, uploads, &credit).await {
+                Some(outcome) => outcome,
+                None => return,
             },
         },
     };
+    answer(&ctx, outcome).await
+}
+
+/// Feeds the client's DATA to a streaming call and waits for its outcome; `None` when the call
+/// was cancelled (then its work is abandoned and ABORTED sent).
+async fn streamed<T: Send + 'static>(
+    ctx: &CallContext,
+    ingest: Ingest<T>,
+    uploads: Uploads,
+    credit: &Inbound,
+) -> Option<artifactstore_core::Result<T>> {
+    match feed(ctx, &ingest, uploads, credit).await {
+        Fed::End | Fed::Stopped => Some(ingest.finish().await),
+        Fed::Cancelled => {
+            ingest.abort().await;
+            ctx.aborted().await;
+            None
+        }
+    }
+}
+
+/// The call's last frame: its result, or its error.
+async fn answer<T: Wire>(ctx: &CallContext, outcome: artifactstore_core::Result<T>) {
     match outcome {
         Ok(result) => ctx.respond(0, result.to_cbor()).await,
         Err(error) => ctx.fail(&error).await,
