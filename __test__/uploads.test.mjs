@@ -3,9 +3,16 @@
 // (conformance.mjs); appends and commits from another process run in a child of their own.
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { conformanceTest } from './conformance.mjs';
 import { runChild, sha256Hex } from './fixtures/support.mjs';
 import { bytes, chunked, collect, KiB, MiB, rejects } from './helpers.mjs';
+import { listKeys } from './stores.mjs';
+
+/** What the store holds of uploads, seen from outside the plane: fs, under uploads/; S3, the keys. */
+const uploadsHeld = ({ kind, root, server, prefix }) =>
+  kind === 'fs' ? readdir(join(root, 'uploads')) : listKeys(server, `${prefix}uploads/`);
 
 /** Appends `data` (in chunks of `chunk`) at `offset`. */
 const append = (dp, id, data, offset, chunk = 64 * KiB) => dp.appendUpload(id, chunked(data, chunk), { offset });
@@ -33,7 +40,8 @@ const AWKWARD_SHA256 = sha256Hex(AWKWARD_DATA);
 const LARGE_DATA = bytes(64 * MiB, 12);
 const LARGE_SHA256 = sha256Hex(LARGE_DATA);
 
-conformanceTest('appendUpload: an upload cut at awkward boundaries commits to the digests and bytes of one ingestStream', async (t, { dp, backendId }) => {
+conformanceTest('appendUpload: an upload cut at awkward boundaries commits to the digests and bytes of one ingestStream', async (t, store) => {
+  const { dp, backendId } = store;
   const data = AWKWARD_DATA;
   const { uploadId, committed } = await uploadInPieces(t, dp, data, AWKWARD);
   t.is(committed.sha256Digest.hex, AWKWARD_SHA256);
@@ -46,6 +54,7 @@ conformanceTest('appendUpload: an upload cut at awkward boundaries commits to th
   t.deepEqual(await collect(await dp.serveObject(committed.primaryDigest)), data);
   t.deepEqual((await dp.statObject(`sha256:${AWKWARD_SHA256}`)).contentAddress, committed.primaryDigest, 'indexed by its SHA-256');
   await rejects(t, dp.uploadStatus(uploadId), 'NOT_FOUND', { what: 'a committed upload is gone' });
+  t.deepEqual(await uploadsHeld(store), [], 'nothing of a committed upload is left in the store');
 });
 
 // From BLAKE3-team/BLAKE3 test_vectors/test_vectors.json: input bytes 0, 1, ..., 250, 0, 1, ...
@@ -187,12 +196,15 @@ conformanceTest('appendUpload: a stream that fails part way leaves the upload at
   t.deepEqual(committed.primaryDigest, (await dp.ingestStream(chunked(data))).primaryDigest);
 });
 
-conformanceTest('abortUpload: removes the upload and its bytes; aborting again says it was absent', async (t, { dp }) => {
+conformanceTest('abortUpload: removes the upload and its bytes; aborting again says it was absent', async (t, store) => {
+  const { dp } = store;
   const { uploadId } = await dp.createUpload();
-  await append(dp, uploadId, bytes(70 * KiB, 22), 0);
+  await append(dp, uploadId, bytes(6 * MiB, 22), 0);
+  t.not((await uploadsHeld(store)).length, 0);
   t.deepEqual(await dp.abortUpload(uploadId), { uploadId, aborted: true });
+  t.deepEqual(await uploadsHeld(store), [], 'nothing of the upload is left in the store');
   await rejects(t, dp.uploadStatus(uploadId), 'NOT_FOUND');
-  await rejects(t, append(dp, uploadId, bytes(1, 1), 70 * KiB), 'NOT_FOUND');
+  await rejects(t, append(dp, uploadId, bytes(1, 1), 6 * MiB), 'NOT_FOUND');
   t.deepEqual(await dp.abortUpload(uploadId), { uploadId, aborted: false });
   t.deepEqual([...(await collectUploads(dp))], []);
 });

@@ -170,23 +170,21 @@ impl Bucket {
     /// Removes everything of an upload that holds no lease (`CONFLICT` while one does).
     pub(super) fn remove_upload(self: &Arc<Self>, id: &UploadId) -> Result<bool> {
         let Some(lease) = Lease::take(self.clone(), id, "abortUpload")? else { return Ok(false) };
-        let Some(stored) = self.read_stored(id)? else {
+        if self.read_stored(id)?.is_none() {
             lease.release();
             return Ok(false);
-        };
-        let removed = self.remove_stored(id, &stored);
+        }
+        let removed = self.remove_stored(id);
         lease.release();
         removed.map(|()| true)
     }
 
-    /// Removes an upload's keys (all of them, with any tail a killed append left behind) but its
-    /// lock, which goes with the lease.
-    fn remove_stored(&self, id: &UploadId, stored: &Stored) -> Result<()> {
-        let data = self.upload_key(id, "data");
-        if let Some(multipart) = &stored.multipart {
-            // Gone already when the upload was completed at a commit that died before removing it.
-            let _ = self.block_on(self.store.abort_multipart(&data, &multipart.clone()))?;
-        }
+    /// Removes an upload's multipart uploads and keys (all of them, with any tail a killed append
+    /// left behind) but its lock, which goes with the lease.
+    fn remove_stored(&self, id: &UploadId) -> Result<()> {
+        // Every multipart upload to the data key: the recorded one, and any a process that died
+        // started before recording it.
+        self.block_on(super::uploads::abort_under(self, &format!("{}uploads/{id}/", self.prefix), |_| true))??;
         let dir = Path::from(format!("{}uploads/{id}", self.prefix));
         let keys = self.block_on(async {
             use futures::TryStreamExt;
@@ -430,7 +428,7 @@ impl UploadSession for S3UploadSession {
                 S3Writer::commit_completed(self.bucket.clone(), data, address, digests)?
             }
         };
-        self.bucket.remove_stored(&self.id, &self.stored)?;
+        self.bucket.remove_stored(&self.id)?;
         self.lease.release();
         Ok(committed)
     }
