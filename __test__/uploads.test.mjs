@@ -32,6 +32,8 @@ async function uploadInPieces(t, dp, data, cuts, options) {
 
 const FIVE_MIB = 5 * MiB;
 const AWKWARD = [0, 0, 1, 1023, 1024, 1025, 16 * KiB - 1, 16 * KiB, 16 * KiB + 1, FIVE_MIB - 1, FIVE_MIB, FIVE_MIB + 1];
+// The tests that move megabytes run one at a time (serial), so that the many calls of the others
+// are not starved of this process's event loop (a daemon ends a connection whose frame stalls).
 // The large inputs and their digests are made before any test runs: computed while other tests'
 // calls are under way, they would hold this process's event loop for seconds, mid-frame for a
 // daemon's connection.
@@ -55,7 +57,7 @@ conformanceTest('appendUpload: an upload cut at awkward boundaries commits to th
   t.deepEqual((await dp.statObject(`sha256:${AWKWARD_SHA256}`)).contentAddress, committed.primaryDigest, 'indexed by its SHA-256');
   await rejects(t, dp.uploadStatus(uploadId), 'NOT_FOUND', { what: 'a committed upload is gone' });
   t.deepEqual(await uploadsHeld(store), [], 'nothing of a committed upload is left in the store');
-});
+}, { serial: true });
 
 // From BLAKE3-team/BLAKE3 test_vectors/test_vectors.json: input bytes 0, 1, ..., 250, 0, 1, ...
 const BLAKE3_VECTORS = [
@@ -83,7 +85,7 @@ conformanceTest('appendUpload: a SHA-256-primary upload of 64 MiB in four append
   const { committed } = await uploadInPieces(t, dp, LARGE_DATA, cuts, { hints: { primaryAlgorithm: 'sha256' } });
   t.is(committed.primaryDigest.algorithm, 'sha256');
   t.is(committed.primaryDigest.hex, LARGE_SHA256);
-}, { kinds: ['fs'] });
+}, { kinds: ['fs'], serial: true });
 
 conformanceTest('appendUpload, commitUpload: appends and the commit from other processes make the object one ingest would', async (t, { dp, config }) => {
   const size = 300 * KiB + 5;
@@ -194,7 +196,7 @@ conformanceTest('appendUpload: a stream that fails part way leaves the upload at
   const committed = await dp.commitUpload(uploadId);
   t.is(committed.sha256Digest.hex, sha256Hex(data));
   t.deepEqual(committed.primaryDigest, (await dp.ingestStream(chunked(data))).primaryDigest);
-});
+}, { serial: true });
 
 conformanceTest('abortUpload: removes the upload and its bytes; aborting again says it was absent', async (t, store) => {
   const { dp } = store;
