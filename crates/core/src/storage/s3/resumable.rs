@@ -350,6 +350,15 @@ impl S3UploadSession {
         self.lease.renew_if_old()
     }
 
+    /// Whether `data` holds a completed upload of `size` bytes.
+    fn completed_already(&self, data: &Path, size: u64) -> Result<bool> {
+        match self.bucket.block_on(self.bucket.store.head(data))? {
+            Ok(meta) => Ok(meta.size == size),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.bucket.unavailable(format!("looking up {data}"), &e)),
+        }
+    }
+
     fn pending_bytes(&self) -> Bytes {
         let mut all = BytesMut::with_capacity(self.pending_len);
         self.pending.iter().for_each(|piece| all.extend_from_slice(piece));
@@ -418,13 +427,17 @@ impl UploadSession for S3UploadSession {
         let committed = match self.stored.multipart.clone() {
             None => S3Writer::put(self.bucket.clone(), address, digests, self.pending_bytes())?,
             Some(multipart) => {
-                if self.pending_len > 0 {
-                    self.send_part(self.pending_len)?;
-                }
                 let data = self.bucket.upload_key(&self.id, "data");
-                let parts = self.stored.parts.iter().map(|etag| PartId { content_id: etag.clone() }).collect();
-                let completed = self.bucket.block_on(self.bucket.store.complete_multipart(&data, &multipart, parts))?;
-                completed.map_err(|e| self.bucket.unavailable(format!("completing the upload to {data}"), &e))?;
+                // A commit that completed the upload and then failed (or died) left `data` whole.
+                if !self.completed_already(&data, digests.size_bytes)? {
+                    if self.pending_len > 0 {
+                        self.send_part(self.pending_len)?;
+                    }
+                    let parts = self.stored.parts.iter().map(|etag| PartId { content_id: etag.clone() }).collect();
+                    let completed =
+                        self.bucket.block_on(self.bucket.store.complete_multipart(&data, &multipart, parts))?;
+                    completed.map_err(|e| self.bucket.unavailable(format!("completing the upload to {data}"), &e))?;
+                }
                 S3Writer::commit_completed(self.bucket.clone(), data, address, digests)?
             }
         };
