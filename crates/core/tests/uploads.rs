@@ -70,3 +70,31 @@ async fn a_second_append_conflicts_and_a_wrong_offset_names_the_current_one() {
         assert_eq!(error.code(), "NOT_FOUND", "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_commit_that_died_after_linking_the_object_is_finished_by_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = open(dir.path()).await;
+    let bytes = input(5000);
+    let created = plane.create_upload(&IngestRequest::default()).await.unwrap();
+    let id = created.upload_id.clone();
+    append(&plane, &id, 0, &bytes).await;
+    // What a commit killed between its link and the upload's removal leaves: the data file linked
+    // under objects/ (the documented layout).
+    let hex = blake3::hash(&bytes).to_hex().to_string();
+    let object = dir.path().join(format!("objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::hard_link(dir.path().join("uploads").join(&id).join("data"), &object).unwrap();
+
+    let refused = plane.begin_append(AppendRequest { upload_id: id.clone(), offset: 5000 }).await.unwrap();
+    assert!(refused.write(Bytes::from_static(b"more")).await);
+    assert_eq!(refused.finish().await.unwrap_err().code(), "NOT_FOUND", "no byte is added to an object");
+    assert_eq!(std::fs::read(&object).unwrap(), bytes);
+
+    let committed = plane.commit_upload(&CommitUploadRequest { upload_id: id.clone(), ..Default::default() }).await;
+    let committed = committed.unwrap();
+    assert_eq!(committed.primary_digest.hex(), hex);
+    assert!(committed.receipt.deduplicated);
+    assert_eq!(plane.upload_status(&UploadRequest { upload_id: id }).await.unwrap_err().code(), "NOT_FOUND");
+    assert_eq!(std::fs::read(&object).unwrap(), bytes);
+}

@@ -12,7 +12,8 @@
 //! An append or a commit holds `flock` on the data file, so a second one, in any process, gets
 //! `CONFLICT`, and a killed process's lock goes with it. A commit links the data file as the object
 //! (no copy); if it dies before removing the upload, the data file has a second link, which tells
-//! the next lock that the upload was committed.
+//! the next lock that the upload was committed: no byte may be appended to it, and a commit of it
+//! finds the object stored and removes the upload.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -169,24 +170,24 @@ fn lock_data(store: &Store, id: &UploadId, what: &str) -> Result<Option<File>> {
     Ok(Some(file))
 }
 
-/// Locks an upload; one that a commit linked as its object before it died is removed now.
+/// Locks an upload. One that a commit linked as its object before it died can only be committed
+/// (again: the commit finds the object stored, and removes the upload).
 pub(super) fn lock(store: &Arc<Store>, id: &UploadId, what: &str) -> Result<Option<Box<dyn UploadSession>>> {
     let Some(data) = lock_data(store, id, what)? else { return Ok(None) };
     // Locked: the record read now is the one the last append or commit left.
     let Some((record, _)) = store.read_upload(id)? else { return Ok(None) };
     let context = || format!("backend '{}': opening upload {id}", store.id);
     let metadata = data.metadata().context(context)?;
-    if metadata.nlink() > 1 {
-        remove(store, id).context(context)?;
-        return Ok(None);
-    }
+    let linked = metadata.nlink() > 1;
     if metadata.len() < record.offset {
         let lost = format!("its data has {} bytes, its record says {}", metadata.len(), record.offset);
         return Err(Error::io(context(), io::Error::new(io::ErrorKind::UnexpectedEof, lost)));
     }
-    // Bytes past the offset were written by an append that died before saving its record.
-    data.set_len(record.offset).context(context)?;
-    let mut session = FsUploadSession { store: store.clone(), id: id.clone(), data, record };
+    if !linked {
+        // Bytes past the offset were written by an append that died before saving its record.
+        data.set_len(record.offset).context(context)?;
+    }
+    let mut session = FsUploadSession { store: store.clone(), id: id.clone(), data, record, linked };
     io::Seek::seek(&mut session.data, io::SeekFrom::End(0)).context(context)?;
     Ok(Some(Box::new(session)))
 }
@@ -211,6 +212,9 @@ struct FsUploadSession {
     /// Locked, positioned at its end.
     data: File,
     record: UploadRecord,
+    /// The data file is an object already (a commit died before removing the upload): no byte
+    /// may be added to it.
+    linked: bool,
 }
 
 impl UploadSession for FsUploadSession {
@@ -220,12 +224,21 @@ impl UploadSession for FsUploadSession {
 
     fn write(&mut self, chunk: Bytes) -> Result<()> {
         let (store, id) = (&self.store, &self.id);
+        if self.linked {
+            return Err(Error::UnknownUpload(format!("upload {id:?} was committed: commit it again to remove it")));
+        }
         self.data.write_all(&chunk).context(|| format!("backend '{}': appending to upload {id}", store.id))
     }
 
     fn save(&mut self, record: UploadRecord) -> Result<SystemTime> {
         let (store, id) = (&self.store, &self.id);
         let context = || format!("backend '{}': saving upload {id}", store.id);
+        if self.linked {
+            return read_record(&store.upload_dir(id))
+                .context(context)?
+                .map(|(_, at)| at)
+                .ok_or_else(|| id.not_found());
+        }
         if store.durable {
             self.data.sync_data().context(context)?;
         }
