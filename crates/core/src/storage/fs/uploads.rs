@@ -152,7 +152,7 @@ fn remove_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// The upload's data file, locked; `None` when the upload is not there.
-fn lock_data(store: &Store, id: &UploadId, what: &str) -> Result<Option<File>> {
+fn lock_data(store: &Store, id: &UploadId, what: &str) -> Result<Option<Locked>> {
     let path = store.upload_dir(id).join(DATA);
     let context = || format!("backend '{}': opening upload {id}", store.id);
     let file = match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
@@ -167,7 +167,18 @@ fn lock_data(store: &Store, id: &UploadId, what: &str) -> Result<Option<File>> {
             _ => Err(Error::io(context(), error)),
         };
     }
-    Ok(Some(file))
+    Ok(Some(Locked(file)))
+}
+
+/// An upload's data file, locked until dropped. The lock is given back before the file is closed:
+/// a child process forked meanwhile (anywhere in this process) shares the file's open description,
+/// and with it the lock, until it execs.
+struct Locked(File);
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 /// Locks an upload. One that a commit linked as its object before it died can only be committed
@@ -177,7 +188,7 @@ pub(super) fn lock(store: &Arc<Store>, id: &UploadId, what: &str) -> Result<Opti
     // Locked: the record read now is the one the last append or commit left.
     let Some((record, _)) = store.read_upload(id)? else { return Ok(None) };
     let context = || format!("backend '{}': opening upload {id}", store.id);
-    let metadata = data.metadata().context(context)?;
+    let metadata = data.0.metadata().context(context)?;
     let linked = metadata.nlink() > 1;
     if metadata.len() < record.offset {
         let lost = format!("its data has {} bytes, its record says {}", metadata.len(), record.offset);
@@ -185,10 +196,10 @@ pub(super) fn lock(store: &Arc<Store>, id: &UploadId, what: &str) -> Result<Opti
     }
     if !linked {
         // Bytes past the offset were written by an append that died before saving its record.
-        data.set_len(record.offset).context(context)?;
+        data.0.set_len(record.offset).context(context)?;
     }
     let mut session = FsUploadSession { store: store.clone(), id: id.clone(), data, record, linked };
-    io::Seek::seek(&mut session.data, io::SeekFrom::End(0)).context(context)?;
+    io::Seek::seek(&mut session.data.0, io::SeekFrom::End(0)).context(context)?;
     Ok(Some(Box::new(session)))
 }
 
@@ -209,8 +220,8 @@ fn remove(store: &Store, id: &UploadId) -> io::Result<()> {
 struct FsUploadSession {
     store: Arc<Store>,
     id: UploadId,
-    /// Locked, positioned at its end.
-    data: File,
+    /// Positioned at its end.
+    data: Locked,
     record: UploadRecord,
     /// The data file is an object already (a commit died before removing the upload): no byte
     /// may be added to it.
@@ -227,7 +238,7 @@ impl UploadSession for FsUploadSession {
         if self.linked {
             return Err(Error::UnknownUpload(format!("upload {id:?} was committed: commit it again to remove it")));
         }
-        self.data.write_all(&chunk).context(|| format!("backend '{}': appending to upload {id}", store.id))
+        self.data.0.write_all(&chunk).context(|| format!("backend '{}': appending to upload {id}", store.id))
     }
 
     fn save(&mut self, record: UploadRecord) -> Result<SystemTime> {
@@ -240,7 +251,7 @@ impl UploadSession for FsUploadSession {
                 .ok_or_else(|| id.not_found());
         }
         if store.durable {
-            self.data.sync_data().context(context)?;
+            self.data.0.sync_data().context(context)?;
         }
         let updated_at = store.write_record(&store.upload_dir(id), &record).context(context)?;
         self.record = record;
@@ -251,7 +262,7 @@ impl UploadSession for FsUploadSession {
         let store = &self.store;
         let data_path = store.upload_dir(&self.id).join(DATA);
         let link_as = |target: &Path| fs::hard_link(&data_path, target);
-        let committed = store.commit_file(&self.data, &link_as, false, address, digests)?;
+        let committed = store.commit_file(&self.data.0, &link_as, false, address, digests)?;
         remove(store, &self.id).context(|| format!("backend '{}': removing committed upload {}", store.id, self.id))?;
         Ok(committed)
     }
