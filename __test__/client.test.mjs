@@ -185,7 +185,8 @@ test('nothing listening: connectDataPlane retries for connectTimeoutMs, then rej
   t.true(took >= 390 && took < 3000, `gave up after ${took} ms`);
   const quick = Date.now();
   await rejectsWith(t, connectDataPlane({ socketPath, connectTimeoutMs: 0 }), 'BACKEND_UNAVAILABLE', [socketPath]);
-  t.true(since(quick) < 1000, `connectTimeoutMs 0 tries once (${since(quick)} ms)`);
+  // Well under the 5 s a default connectTimeoutMs would retry for (the margin is for a busy machine).
+  t.true(since(quick) < 3000, `connectTimeoutMs 0 tries once (${since(quick)} ms)`);
 });
 
 test('connectDataPlane waits for a daemon that starts listening within connectTimeoutMs', async (t) => {

@@ -87,10 +87,11 @@ test('Entry points (package): the tarball holds the build and the .d.ts, and no 
   }
 });
 
-test('Entry points (package): the installed package declares cbor-x as its one runtime dependency and ships its types', async (t) => {
+test('Entry points (package): the installed package declares its runtime dependencies and ships its types', async (t) => {
   const manifest = JSON.parse(await readFile(join(setup.installed, 'package.json'), 'utf8'));
   t.is(manifest.name, PACKAGE);
-  t.deepEqual(Object.keys(manifest.dependencies ?? {}), ['cbor-x'], 'cbor-x, the CBOR codec, is the one runtime dependency');
+  // cbor-x, the CBOR codec; the command line's argument parser, progress bar and byte units.
+  t.deepEqual(Object.keys(manifest.dependencies ?? {}).sort(), ['bytes', 'cbor-x', 'cli-progress', 'commander']);
   t.deepEqual(Object.keys(manifest.peerDependencies ?? {}), []);
   t.truthy(manifest.types ?? manifest.exports?.['.']?.types, 'types are declared');
   const lock = JSON.parse(await readFile(join(setup.project, 'package-lock.json'), 'utf8'));
@@ -213,6 +214,17 @@ async function runScript(t, name, text) {
   const { stdout } = await sh(process.execPath, [file, root], { cwd: setup.project });
   return JSON.parse(stdout.trim().split('\n').pop());
 }
+
+test('Entry points (package): the installed package\'s artifactstore command stores a file and gets it back', async (t) => {
+  const bin = join(setup.project, 'node_modules', '.bin', 'artifactstore');
+  const root = join(setup.work, 'cli-store');
+  const file = join(setup.work, 'cli-source.txt');
+  await writeFile(file, 'bytes from the command line\n');
+  const { stdout: address } = await sh(bin, ['--root', root, 'put', file], { cwd: setup.project });
+  t.regex(address, /^blake3:[0-9a-f]{64}\n$/);
+  const { stdout } = await sh(bin, ['--root', root, 'get', address.trim()], { cwd: setup.project });
+  t.is(stdout, 'bytes from the command line\n');
+});
 
 test('Entry points (package): CommonJS: require() the installed package and use every operation', async (t) => {
   const report = await runScript(t, 'use.cjs', COMMONJS);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.mjs';
 import { catalogueCases, prepareCatalogue } from './cases/catalogue.mjs';
 import { ceilingCases } from './cases/ceilings.mjs';
+import { cliCases } from './cases/cli.mjs';
 import { codecCases } from './cases/codec.mjs';
 import { concurrentCases } from './cases/concurrent.mjs';
 import { daemonCases } from './cases/daemon.mjs';
@@ -39,7 +40,7 @@ function contenders(params) {
   const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...uploadCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...s3].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...uploadCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...cliCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
@@ -50,6 +51,7 @@ function contenders(params) {
     [`Ingest of one ${params.objectLabel} object, durable: true`, ['ours.stream.1MiB.durable', 'ours.stream.64KiB.durable', 'ours.stream.readStream.durable', 'ours.file.durable']],
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
+    ['The command line, and the cost of metrics', ['cli.put', 'ours.serve.toFile', 'cli.get', 'ours.small.sequential.metricsOff']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
     ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
     [`Resumable uploads of one ${params.objectLabel} object`, ['ours.upload.16MiB', 'ours.upload.commit']],

@@ -34,7 +34,7 @@ import type {
 export type Request = Record<string, unknown>;
 
 /** The map without its absent fields and empty maps (absent fields are left out on the wire). */
-export function present(fields: Request): Request {
+function present(fields: Request): Request {
   const empty = (value: unknown) => isRecord(value) && !Array.isArray(value) && Object.keys(value).length === 0;
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined && !empty(value)));
 }
@@ -152,4 +152,5 @@ export const OPERATIONS = {
   abortUpload: { op: 'abort_upload', request: uploadRequest },
   listUploads: { op: 'list_uploads', request: listUploadsRequest },
   purgeUploads: { op: 'purge_uploads', request: purgeUploadsRequest },
+  metrics: { op: 'metrics', request: (): Request => ({}) },
 } as const;

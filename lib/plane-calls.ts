@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 
 import { abortError } from './abort';
 import { DataPlaneError } from './errors';
-import { OPERATIONS, present, type Request } from './operations';
+import { OPERATIONS, type Request } from './operations';
 import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
 import type {
   AbortUploadResult,
@@ -87,6 +87,11 @@ export abstract class PlaneCalls implements OpenDataPlane {
     return this.simple('backendHealth', () => OPERATIONS.backendHealth.request());
   }
 
+  /** The plane's figures in the Prometheus text format (the daemon's, through a daemon). */
+  metrics(): Promise<string> {
+    return this.simple('metrics', () => OPERATIONS.metrics.request());
+  }
+
   statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
     return this.simple('statObject', () => OPERATIONS.statObject.request(address, options));
   }
@@ -137,17 +142,25 @@ export abstract class PlaneCalls implements OpenDataPlane {
     const { op, request } = OPERATIONS[what];
     const first: Request = request(options as never);
     let remaining = first.limit as number | undefined;
-    let after = first.after as string | undefined;
-    while (remaining !== 0) {
-      const page = (await this.call(what, options, () => this.unary(op, present({ ...first, after, limit: remaining })))) as {
-        nextAfter?: string;
-      };
-      for (const info of items(page)) {
+    if (remaining === 0) return;
+    const fetch = (after: string | undefined, limit: number | undefined) => {
+      const page = this.call(what, options, () => this.unary(op, { ...first, after, limit })) as Promise<{ nextAfter?: string }>;
+      page.catch(() => {}); // a page fetched ahead and never reached is nobody's error
+      return page;
+    };
+    let next = fetch(first.after as string | undefined, remaining);
+    for (;;) {
+      const page = await next;
+      const found = items(page);
+      // The next page is fetched while the caller works through this one.
+      const wanted = remaining === undefined ? undefined : remaining - found.length;
+      const more = page.nextAfter !== undefined && wanted !== 0;
+      if (more) next = fetch(page.nextAfter, wanted);
+      for (const info of found) {
         yield info;
         if (remaining !== undefined && --remaining === 0) return;
       }
-      if (page.nextAfter === undefined) return;
-      after = page.nextAfter;
+      if (!more) return;
     }
   }
 

@@ -243,11 +243,15 @@ export interface DataPlaneConfig {
   backends: BackendConfig[];
   /** the first backend when absent */
   defaultBackend?: string;
+  /** count calls and bytes for `metrics()`; default true */
+  metrics?: boolean;
 }
 
 /** What openDataPlane resolves to: the SPEC's DataPlane, plus a fast path for files and close. */
 export interface OpenDataPlane extends DataPlane {
   ingestFile(path: string, options?: IngestOptions): Promise<IngestResult>;
+  /** Calls, outcomes, latencies, bytes and backend health in the Prometheus text format (README, "Metrics"). */
+  metrics(): Promise<string>;
   /** After close, every call rejects with code CLOSED. */
   close(): Promise<void>;
 }

@@ -1,11 +1,11 @@
 // openDataPlane: the SPEC's DataPlane in this process, on the native addon.
 
 import { abortError, raceAbort } from '../abort';
-import { decodeCbor, encodeCbor } from '../cbor';
+import { decodeOwnCbor, encodeCbor } from '../cbor';
 import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
-import { checkedBackends, checkedIngestOptions } from '../options';
+import { checkedBackends, checkedIngestOptions, optionalBoolean } from '../options';
 import { PlaneCalls } from '../plane-calls';
 import type {
   AddressLike,
@@ -32,8 +32,9 @@ import { NativeObjectStream } from './object-stream';
  */
 export async function openDataPlane(config: DataPlaneConfig): Promise<OpenDataPlane> {
   const { backends, defaultBackend } = checkedBackends(config);
+  const metrics = optionalBoolean(config.metrics, 'metrics');
   const native = addon();
-  const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend));
+  const plane = await translateNative(() => native.NativeDataPlane.open(backends, defaultBackend, metrics));
   return new DataPlaneClient(plane);
 }
 
@@ -112,7 +113,7 @@ class DataPlaneClient extends PlaneCalls {
   /** A unary operation of the core's table: its request and result travel as the wire's CBOR. */
   protected async unary(operation: string, request: Request): Promise<unknown> {
     const encoded = encodeCbor(request);
-    return decodeCbor(await translateNative(() => this.plane.call(operation, encoded)));
+    return decodeOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 
   /**

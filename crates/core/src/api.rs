@@ -259,6 +259,10 @@ pub struct PurgeUploadsRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthRequest {}
 
+/// `metrics`: takes nothing; the result is the text of [`crate::metrics`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsRequest {}
+
 /// Which way bytes flow during an operation, besides its request and its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transfer {
@@ -311,6 +315,7 @@ pub const OPERATIONS: &[Operation] = &[
     operation("abort_upload", "abortUpload", Transfer::Unary),
     operation("list_uploads", "listUploads", Transfer::Unary),
     operation("purge_uploads", "purgeUploads", Transfer::Unary),
+    operation("metrics", "metrics", Transfer::Unary),
 ];
 
 /// The operation with this wire name.

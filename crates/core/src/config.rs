@@ -60,6 +60,8 @@ pub struct BackendConfig {
 pub struct PlaneConfig {
     pub backends: Vec<BackendConfig>,
     pub default_backend: String,
+    /// Count calls and bytes (see [`crate::metrics`]); true unless turned off.
+    pub metrics: bool,
 }
 
 impl PlaneConfig {
@@ -90,7 +92,7 @@ impl PlaneConfig {
                 )))
             }
         };
-        Ok(PlaneConfig { backends, default_backend })
+        Ok(PlaneConfig { backends, default_backend, metrics: true })
     }
 }
 

@@ -1,20 +1,34 @@
 //! Every unary operation served from its wire form: the one place where an operation's name, its
 //! request's CBOR and the [`DataPlane`] method meet, for the front ends that speak CBOR (the Node
-//! binding's `call`, the daemon).
+//! binding's `call`, the daemon). Each call is counted here (see [`crate::metrics`]), except the
+//! one that reads the counts.
 
 use crate::api::{
     operation_named, CommitUploadRequest, DeleteRequest, FindMissingRequest, HealthRequest, IngestRequest, ListRequest,
-    ListUploadsRequest, PurgeUploadsRequest, ScrubRequest, StatRequest, TouchRequest, UploadRequest, VerifyRequest,
+    ListUploadsRequest, MetricsRequest, Operation, PurgeUploadsRequest, ScrubRequest, StatRequest, TouchRequest,
+    UploadRequest, VerifyRequest,
 };
 use crate::error::{Error, Result};
+use crate::metrics::{operation_index, METRICS_OPERATION};
 use crate::plane::DataPlane;
-use crate::wire::Wire;
+use crate::wire::{cbor, Wire};
 
 /// Runs a unary operation given in its wire form: the request's CBOR in, the result's CBOR out.
 /// The daemon (and any front end that speaks CBOR) serves every unary operation through this one
 /// function; an operation that moves bytes is `INVALID_ARGUMENT` here.
 pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u8>> {
     let operation = operation_named(name)?;
+    if operation.name == METRICS_OPERATION {
+        MetricsRequest::from_cbor(request)?;
+        return Ok(cbor::text(&plane.metrics().await?));
+    }
+    let timer = plane.meter().start(operation_index(operation.name));
+    let result = run(plane, operation, request).await;
+    timer.finish(&result);
+    result
+}
+
+async fn run(plane: &DataPlane, operation: &Operation, request: &[u8]) -> Result<Vec<u8>> {
     match operation.name {
         "verify_object" => Ok(plane.verify(&VerifyRequest::from_cbor(request)?).await?.to_cbor()),
         "delete_object" => Ok(plane.delete(&DeleteRequest::from_cbor(request)?).await?.to_cbor()),

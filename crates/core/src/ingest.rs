@@ -15,6 +15,7 @@ use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::error::{Error, Result};
 use crate::hashing::{digest_bytes, Digests, DualHasher};
 use crate::identity::{Digest, DIGEST_LEN};
+use crate::metrics::{ByteCounter, CallTimer};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
 
@@ -66,15 +67,27 @@ pub struct Ingest<T = IngestResult> {
 pub(crate) type Chunks<'a> = &'a mut dyn Iterator<Item = Result<Bytes>>;
 
 impl Ingest {
-    pub(crate) fn start(runtime: &tokio::runtime::Handle, backend: Arc<dyn Backend>, request: IngestRequest) -> Self {
-        Ingest::spawn(runtime, move |chunks, abandoned| store_chunks(backend.as_ref(), chunks, &request, abandoned))
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
+        backend: Arc<dyn Backend>,
+        request: IngestRequest,
+        timer: CallTimer,
+        ingested: ByteCounter,
+    ) -> Self {
+        Ingest::spawn(runtime, ingested, move |chunks, abandoned| {
+            let result = store_chunks(backend.as_ref(), chunks, &request, abandoned);
+            timer.finish(&result);
+            result
+        })
     }
 }
 
 impl<T: Send + 'static> Ingest<T> {
-    /// Runs `job` on a thread of its own, fed with the chunks the caller pushes.
+    /// Runs `job` on a thread of its own, fed with the chunks the caller pushes (counted as
+    /// `ingested`).
     pub(crate) fn spawn(
         runtime: &tokio::runtime::Handle,
+        ingested: ByteCounter,
         job: impl FnOnce(Chunks, &dyn Fn() -> bool) -> Result<T> + Send + 'static,
     ) -> Self {
         let (queue, mut chunks) = chunk_queue(QUEUE_BYTES);
@@ -82,7 +95,11 @@ impl<T: Send + 'static> Ingest<T> {
         let abandoned = Arc::new(AtomicBool::new(false));
         let gave_up = abandoned.clone();
         runtime.spawn_blocking(move || {
-            let mut chunks = std::iter::from_fn(|| chunks.blocking_recv().map(Ok));
+            let mut chunks = std::iter::from_fn(|| {
+                let chunk = chunks.blocking_recv()?;
+                ingested.add(chunk.len());
+                Some(Ok(chunk))
+            });
             // Abandoned by `abort`, or by dropping the ingest unfinished.
             let abandoned = || gave_up.load(Ordering::Acquire) || report.is_closed();
             let result = job(&mut chunks, &abandoned);

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hashing;
 pub mod identity;
 pub mod ingest;
+pub mod metrics;
 pub mod plane;
 pub mod quick_lane;
 pub mod results;
@@ -22,9 +23,9 @@ pub mod wire;
 
 pub use api::{
     AppendRequest, ByteRange, CommitUploadRequest, DeleteRequest, Expectations, FindMissingRequest, HealthRequest,
-    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, ObjectPage, Operation, PurgeUploadsRequest, ScrubPage,
-    ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer, UploadPage, UploadRequest,
-    VerifyRequest, OPERATIONS,
+    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, MetricsRequest, ObjectPage, Operation,
+    PurgeUploadsRequest, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
+    UploadPage, UploadRequest, VerifyRequest, OPERATIONS,
 };
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};

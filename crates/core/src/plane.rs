@@ -19,6 +19,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::ContentAddress;
 use crate::ingest::{store_bytes, store_chunks, Ingest};
+use crate::metrics::{operation_index, CountedReader, Meter, INGEST_FILE};
 use crate::quick_lane::{QuickLane, Ticket};
 use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, VerifyResult};
 use crate::storage::fs::FsBackend;
@@ -40,7 +41,14 @@ pub struct DataPlane {
     runtime: tokio::runtime::Handle,
     /// Where quick ingests run (see [`DataPlane::ingest_quickly`]).
     quick_lane: QuickLane,
+    /// What the plane counts of its calls (see [`crate::metrics`]).
+    meter: Meter,
 }
+
+const INGEST_STREAM: usize = operation_index("ingest_stream");
+const INGEST_FILE_CALL: usize = operation_index(INGEST_FILE);
+const SERVE_OBJECT: usize = operation_index("serve_object");
+const STAT_OBJECT: usize = operation_index("stat_object");
 
 /// The largest object [`DataPlane::ingest_quickly`] takes: hashing 16 KiB takes about 10 µs.
 pub const QUICK_INGEST_MAX_BYTES: usize = 16 * 1024;
@@ -48,6 +56,7 @@ pub const QUICK_INGEST_MAX_BYTES: usize = 16 * 1024;
 impl DataPlane {
     /// Opens every configured backend; fails on the first that cannot be opened.
     pub async fn open(config: PlaneConfig) -> Result<Self> {
+        let metrics = config.metrics;
         let mut backends: Vec<Arc<dyn Backend>> = Vec::with_capacity(config.backends.len());
         for BackendConfig { id, spec } in config.backends {
             backends.push(match spec {
@@ -60,13 +69,29 @@ impl DataPlane {
             .iter()
             .position(|b| b.id() == config.default_backend)
             .expect("PlaneConfig checked that the default backend exists");
+        let meter = if metrics { Meter::new(backends.iter().map(|b| b.id())) } else { Meter::off() };
         Ok(DataPlane {
             backends,
             default_backend,
             closed: AtomicBool::new(false),
             runtime: tokio::runtime::Handle::current(),
             quick_lane: QuickLane::default(),
+            meter,
         })
+    }
+
+    /// What the plane counts of its calls; a front end times the calls it runs itself with it.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Every figure of [`crate::metrics`] in the Prometheus text format, with each backend probed
+    /// now (a probe not counted as a call); empty when the plane was opened with metrics off.
+    pub async fn metrics(&self) -> Result<String> {
+        if self.meter.registry().is_none() {
+            return Ok(String::new());
+        }
+        self.meter.render(&self.health().await?)
     }
 
     /// The backend with this id, the default one for `None`.
@@ -94,20 +119,35 @@ impl DataPlane {
 
     /// Starts a streaming ingest; push chunks into it, then `finish` it.
     pub fn begin_ingest(&self, request: IngestRequest) -> Result<Ingest> {
-        let backend = self.backend(request.backend_id())?;
-        Ok(Ingest::start(&self.runtime, backend, request))
+        let mut timer = self.meter.start(INGEST_STREAM);
+        let backend = self.backend(request.backend_id()).inspect_err(|e| timer.fail(e))?;
+        let ingested = self.meter.ingested(backend.id());
+        Ok(Ingest::start(&self.runtime, backend, request, timer, ingested))
     }
 
     /// Ingests an object that is already whole in memory, in one step.
     pub async fn ingest_bytes(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
-        let backend = self.backend(request.backend_id())?;
-        run_blocking(move || store_bytes(backend.as_ref(), bytes, &request)).await
+        let timer = self.meter.start(INGEST_STREAM);
+        let result = match self.backend(request.backend_id()) {
+            Ok(backend) => {
+                self.meter.ingested(backend.id()).add(bytes.len());
+                run_blocking(move || store_bytes(backend.as_ref(), bytes, &request)).await
+            }
+            Err(e) => Err(e),
+        };
+        timer.finish(&result);
+        result
     }
 
     /// [`Self::ingest_bytes`] on the caller's thread, for callers with a thread pool of their own.
     pub fn ingest_bytes_blocking(&self, bytes: Bytes, request: IngestRequest) -> Result<IngestResult> {
-        let backend = self.backend(request.backend_id())?;
-        store_bytes(backend.as_ref(), bytes, &request)
+        let timer = self.meter.start(INGEST_STREAM);
+        let result = self.backend(request.backend_id()).and_then(|backend| {
+            self.meter.ingested(backend.id()).add(bytes.len());
+            store_bytes(backend.as_ref(), bytes, &request)
+        });
+        timer.finish(&result);
+        result
     }
 
     /// [`Self::ingest_bytes`] on the plane's quick lane, when the ingest takes microseconds: a
@@ -122,15 +162,18 @@ impl DataPlane {
         request: IngestRequest,
         alone: bool,
     ) -> std::result::Result<Ticket<Result<IngestResult>>, (Bytes, IngestRequest)> {
-        let quick = alone
-            && bytes.len() <= QUICK_INGEST_MAX_BYTES
-            && self.quick_lane.is_open()
-            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly());
-        if !quick {
+        if !(alone && self.quick_lane.is_open() && self.stores_quickly(&bytes, &request)) {
             return Err((bytes, request));
         }
         let plane = self.clone();
         Ok(self.quick_lane.run(move || plane.ingest_bytes_blocking(bytes, request)))
+    }
+
+    /// Whether an ingest of `bytes`, whole in memory, takes microseconds: a small object, for a
+    /// backend that stores it without a device flush or a network round trip.
+    pub fn stores_quickly(&self, bytes: &Bytes, request: &IngestRequest) -> bool {
+        bytes.len() <= QUICK_INGEST_MAX_BYTES
+            && self.backend(request.backend_id()).is_ok_and(|backend| backend.puts_small_objects_quickly())
     }
 
     /// Ingests a file on disk. Setting `cancel` abandons the ingest (nothing is stored) unless it
@@ -141,8 +184,10 @@ impl DataPlane {
         request: IngestRequest,
         cancel: Arc<AtomicBool>,
     ) -> Result<IngestResult> {
-        let backend = self.backend(request.backend_id())?;
-        run_blocking(move || {
+        let mut timer = self.meter.start(INGEST_FILE_CALL);
+        let backend = self.backend(request.backend_id()).inspect_err(|e| timer.fail(e))?;
+        let ingested = self.meter.ingested(backend.id());
+        let result = run_blocking(move || {
             let context = || format!("ingestFile: reading {}", path.display());
             let mut file = File::open(&path).context(context)?;
             let cancelled = || cancel.load(Ordering::Acquire);
@@ -151,24 +196,38 @@ impl DataPlane {
                 if cancelled() {
                     return None;
                 }
-                buffers.read_chunk(&mut file).context(context).transpose()
+                let chunk = buffers.read_chunk(&mut file).context(context).transpose();
+                if let Some(Ok(chunk)) = &chunk {
+                    ingested.add(chunk.len());
+                }
+                chunk
             });
             store_chunks(backend.as_ref(), chunks, &request, cancelled)
         })
-        .await
+        .await;
+        timer.finish(&result);
+        result
     }
 
     /// Opens an object (or a half-open byte range of it) for reading: what it is, then its bytes.
+    /// Counted as a call until the object is open; its bytes are counted as they are read.
     pub async fn serve(&self, request: &ServeRequest) -> Result<Served> {
+        let timer = self.meter.start(SERVE_OBJECT);
+        let served = self.open_served(request).await;
+        timer.finish(&served);
+        served
+    }
+
+    async fn open_served(&self, request: &ServeRequest) -> Result<Served> {
         let backend = self.backend(request.backend_id.as_deref())?;
         let address = backend.resolve(&request.address).await?;
-        let reader = backend.open(&ServeRequest { address, ..request.clone() }).await?;
+        let inner = backend.open(&ServeRequest { address, ..request.clone() }).await?;
         let head = ServeHead {
             content_address: address,
-            size_bytes: reader.size_bytes(),
-            total_size_bytes: reader.total_size_bytes(),
+            size_bytes: inner.size_bytes(),
+            total_size_bytes: inner.total_size_bytes(),
         };
-        Ok(Served { head, reader })
+        Ok(Served { head, reader: Box::new(CountedReader { inner, served: self.meter.served(backend.id()) }) })
     }
 
     /// Re-reads an object and reports whether its bytes still digest to its address.
@@ -248,7 +307,12 @@ impl DataPlane {
             Ok(backend) if alone && self.quick_lane.is_open() && backend.answers_in_place() => backend,
             _ => return Err(request),
         };
-        Ok(self.quick_lane.run(move || backend.stat_blocking(&request.address)))
+        let timer = self.meter.start(STAT_OBJECT);
+        Ok(self.quick_lane.run(move || {
+            let info = backend.stat_blocking(&request.address);
+            timer.finish(&info);
+            info
+        }))
     }
 
     /// Sets an object's touch time to now, as an ingest that finds it present does.

@@ -19,6 +19,10 @@ use crate::error::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How long a caller waits in place for a quick job's result (spinning) before it asks to be
+/// called back: the longest an event loop (or an async worker) is held up by a stalled device.
+pub const QUICK_WAIT: Duration = Duration::from_micros(50);
+
 /// How long the lane's thread stays awake after a job, looking for the next one.
 const STAY_AWAKE: Duration = Duration::from_micros(100);
 

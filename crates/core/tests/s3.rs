@@ -13,6 +13,7 @@ use artifactstore_core::{
     VerifyRequest,
 };
 use futures::TryStreamExt;
+use sha2::Digest as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -449,6 +450,38 @@ fn the_catalogue_finds_objects_by_either_digest_and_deletes_only_what_was_not_to
         }
         let bucket = raw_bucket(&config);
         assert_eq!(keys_under(&bucket, &format!("{PREFIX}deleting")).await, Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_bucket_written_before_the_catalogue_is_catalogued_and_its_objects_found_by_sha256() {
+    with_server(|config| async move {
+        // What the data plane wrote before the catalogue: objects under objects/, with no
+        // metadata, no record, no index entry, no index/complete.
+        let bucket = raw_bucket(&config);
+        let mut expected = Vec::new();
+        for (len, seed) in [(10, 1), (3000, 2), (70_000, 3)] {
+            let bytes = content(len, seed);
+            let blake3 = ContentAddress::parse(&format!("blake3:{}", blake3::hash(&bytes).to_hex())).unwrap();
+            let sha256 = ContentAddress::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))).unwrap();
+            let hex = blake3.hex();
+            let key = Path::from(format!("{PREFIX}objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
+            bucket.put(&key, Bytes::from(bytes.clone()).into()).await.unwrap();
+            expected.push((blake3, sha256, bytes));
+        }
+        let plane = open_plane(backend_options(&config)).await;
+        for (blake3, sha256, bytes) in &expected {
+            let info = plane.stat(&StatRequest::from(*sha256)).await.unwrap();
+            assert_eq!(info.content_address, *blake3);
+            assert_eq!(info.sha256_digest.hex(), sha256.hex());
+            assert_eq!(serve(&plane, sha256, None).await, *bytes);
+        }
+        let missing =
+            FindMissingRequest { addresses: expected.iter().map(|(_, sha256, _)| *sha256).collect(), backend_id: None };
+        assert_eq!(plane.find_missing(&missing).await.unwrap(), Vec::new());
+        let index = keys_under(&bucket, &format!("{PREFIX}index/")).await;
+        assert!(index.contains(&format!("{PREFIX}index/complete")), "{index:?}");
+        assert_eq!(index.len(), expected.len() + 1, "one entry per object, and index/complete: {index:?}");
     });
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::collections::VecDeque;
 
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{AppendRequest, Bytes, DataPlane, Error, Ingest, IngestRequest, IngestResult, Served};
-use tokio::sync::{mpsc, oneshot};
+use artifactstore_core::{AppendRequest, Bytes, DataPlane, Ingest, IngestRequest, IngestResult, Served};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::credit::{Inbound, Outbound};
@@ -115,17 +115,15 @@ impl Uploads {
 }
 
 /// A call whose bytes the client sends: an ingest or an upload's append.
-/// `alone`: no other call of the connection was under way when it began.
 pub async fn ingest(
     ctx: CallContext,
     plane: Arc<DataPlane>,
     request: BytesIn,
     uploads: Uploads,
     credit: Arc<Inbound>,
-    alone: bool,
 ) {
     match request {
-        BytesIn::Object(request) => ingest_object(ctx, plane, request, uploads, credit, alone).await,
+        BytesIn::Object(request) => ingest_object(ctx, plane, request, uploads, credit).await,
         BytesIn::Append(request) => append(ctx, plane, request, uploads, credit).await,
     }
 }
@@ -160,7 +158,6 @@ async fn ingest_object(
     request: IngestRequest,
     mut uploads: Uploads,
     credit: Arc<Inbound>,
-    alone: bool,
 ) {
     let whole = tokio::select! {
         whole = uploads.whole_object() => whole,
@@ -168,7 +165,7 @@ async fn ingest_object(
     };
     let outcome = match whole {
         Err(()) => return ctx.aborted().await,
-        Ok(Some(bytes)) => store_whole(&plane, bytes, request, alone).await,
+        Ok(Some(bytes)) => store_whole(&plane, bytes, request).await,
         Ok(None) => match plane.begin_ingest(request) {
             Err(error) => Err(error),
             Ok(ingest) => match streamed(&ctx, ingest, uploads, &credit).await {
@@ -206,24 +203,14 @@ async fn answer<T: Wire>(ctx: &CallContext, outcome: artifactstore_core::Result<
     }
 }
 
-/// An object whole in memory: on the plane's quick lane when it takes microseconds (a small
-/// object, a local disk), as in-process, else on a blocking thread.
-async fn store_whole(
-    plane: &Arc<DataPlane>,
-    bytes: Bytes,
-    request: IngestRequest,
-    alone: bool,
-) -> artifactstore_core::Result<IngestResult> {
-    match plane.ingest_quickly(bytes, request, alone) {
-        Ok(ticket) => {
-            let (done, outcome) = oneshot::channel();
-            ticket.on_done(move |result| {
-                let _ = done.send(result);
-            });
-            outcome.await.unwrap_or_else(|_| Err(Error::io("ingest", std::io::Error::other("the quick lane stopped"))))
-        }
-        Err((bytes, request)) => plane.ingest_bytes(bytes, request).await,
+/// An object whole in memory: stored here, on the connection's thread, when that takes
+/// microseconds (a small object, a local disk; handing it to another thread would cost more than
+/// storing it), else on a blocking thread.
+async fn store_whole(plane: &Arc<DataPlane>, bytes: Bytes, request: IngestRequest) -> artifactstore_core::Result<IngestResult> {
+    if plane.stores_quickly(&bytes, &request) {
+        return plane.ingest_bytes_blocking(bytes, request);
     }
+    plane.ingest_bytes(bytes, request).await
 }
 
 /// Moves chunks into the core, returning credit to the client each time half the window is used.

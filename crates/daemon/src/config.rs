@@ -107,6 +107,8 @@ pub struct Config {
     pub allowed_uids: Vec<u32>,
     pub plane: PlaneConfig,
     pub limits: Limits,
+    /// Where to serve the metrics (`--metrics-address`); nowhere when absent.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -137,6 +139,7 @@ impl Config {
             allowed_uids: file.allowed_uids,
             plane,
             limits: limits(file.limits)?,
+            metrics_address: None,
         })
     }
 }

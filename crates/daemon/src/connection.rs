@@ -44,7 +44,11 @@ enum Ending {
     With(Frame),
 }
 
+/// Ends the connection for breaking the protocol (or a limit), saying so to the peer and, for the
+/// operator, on stderr.
 fn violation(what: impl Into<String>, last_stream_id: u32) -> Ending {
+    let what = what.into();
+    eprintln!("artifactstore-daemon: ending a connection: {what}");
     Ending::With(goaway_frame("INVALID_ARGUMENT", what, last_stream_id))
 }
 
@@ -160,15 +164,18 @@ impl<'a> Connection<'a> {
         let shortest = limits.frame_timeout.min(limits.idle_timeout);
         let mut tick = tokio::time::interval((shortest / 4).min(Duration::from_secs(1)));
         loop {
+            // In this order: the peer's bytes already here are read before a timer looks at how
+            // long a frame has been waiting for them (this task may have been held up, not the peer).
             let step = tokio::select! {
+                biased;
                 _ = self.writer_failed.cancelled() => Err(Ending::Gone),
                 Some(id) = self.finished.1.recv() => {
                     self.calls.remove(&id);
                     Ok(())
                 }
+                _ = self.daemon.shutdown.cancelled(), if !self.going_away => self.go_away().await,
                 frame = self.frames.next() => self.received(frame).await,
                 _ = tick.tick() => self.check_timers(),
-                _ = self.daemon.shutdown.cancelled(), if !self.going_away => self.go_away().await,
             };
             if let Err(ending) = step {
                 return ending;
@@ -285,8 +292,8 @@ impl<'a> Connection<'a> {
                 let (chunks, receiver) = mpsc::unbounded_channel();
                 let credit = Arc::new(Inbound::new(WINDOW_BYTES));
                 call.upload = Some((chunks, credit.clone()));
-                let (plane, alone) = (self.daemon.plane.clone(), self.calls.is_empty());
-                Box::pin(calls::ingest(ctx, plane, request, calls::Uploads::new(receiver), credit, alone))
+                let plane = self.daemon.plane.clone();
+                Box::pin(calls::ingest(ctx, plane, request, calls::Uploads::new(receiver), credit))
             }
             Started::Serve(opening) => {
                 let credit = Arc::new(Outbound::new(WINDOW_BYTES));

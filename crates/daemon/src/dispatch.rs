@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use artifactstore_core::api::{self, Transfer};
+use artifactstore_core::metrics::operation_index;
 use artifactstore_core::wire::cbor::{self, Value};
 use artifactstore_core::wire::fields::Field;
 use artifactstore_core::wire::Wire;
@@ -82,7 +83,11 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
         }
         Transfer::BytesIn => {
             let request = IngestRequest::from_cbor(&args)?;
-            plane.backend(request.backend_id())?;
+            if let Err(e) = plane.backend(request.backend_id()) {
+                // Refused before it reaches the core's ingest: counted here, as the core counts it in-process.
+                plane.meter().start(operation_index(operation.name)).fail(&e);
+                return Err(e);
+            }
             Started::Ingest(BytesIn::Object(request))
         }
         Transfer::BytesOut => {

@@ -16,11 +16,16 @@ struct Cli {
     /// Listen here instead of the config's socketPath.
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (a bare PORT: on 127.0.0.1).
+    #[arg(long, value_name = "HOST:PORT", value_parser = artifactstore_daemon::metrics::parse_address)]
+    metrics_address: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = artifactstore_daemon::Config::load(&cli.config, cli.socket).and_then(|config| {
+    let loaded = artifactstore_daemon::Config::load(&cli.config, cli.socket);
+    let outcome = loaded.map(|config| artifactstore_daemon::Config { metrics_address: cli.metrics_address, ..config });
+    let outcome = outcome.and_then(|config| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -15,6 +15,7 @@ use crate::config::{Config, Limits};
 use crate::connection;
 use crate::listener::{self, PeerPolicy};
 use crate::message::error_frame;
+use crate::metrics::{self, Connections};
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -48,10 +49,15 @@ pub async fn run(config: Config, ready: impl FnOnce(&std::path::Path)) -> Result
         shutdown: CancellationToken::new(),
         abort: CancellationToken::new(),
     });
+    let counted = Connections::register(&daemon.plane);
+    if let Some(address) = config.metrics_address {
+        let bound = metrics::serve(address, daemon.plane.clone(), daemon.shutdown.clone()).await?;
+        eprintln!("artifactstore-daemon metrics on http://{bound}/metrics");
+    }
     ready(&config.socket_path);
     let connections = TaskTracker::new();
     tokio::select! {
-        () = accept(&listener, &daemon, &connections) => {}
+        () = accept(&listener, &daemon, &connections, &counted) => {}
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
     }
@@ -77,7 +83,7 @@ fn boot_id() -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-async fn accept(listener: &UnixListener, daemon: &Arc<Daemon>, connections: &TaskTracker) {
+async fn accept(listener: &UnixListener, daemon: &Arc<Daemon>, connections: &TaskTracker, counted: &Connections) {
     let slots = Arc::new(Semaphore::new(daemon.limits.max_connections as usize));
     loop {
         let stream = match listener.accept().await {
@@ -91,8 +97,11 @@ async fn accept(listener: &UnixListener, daemon: &Arc<Daemon>, connections: &Tas
         };
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
-                let daemon = daemon.clone();
-                connections.spawn(connection::run(stream, daemon, slot));
+                let (daemon, open) = (daemon.clone(), counted.open());
+                connections.spawn(async move {
+                    connection::run(stream, daemon, slot).await;
+                    drop(open);
+                });
             }
             Err(_) => {
                 let max = daemon.limits.max_connections;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use artifactstore_core::wire::Wire;
+use artifactstore_core::quick_lane::QUICK_WAIT;
 use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -20,9 +21,14 @@ pub struct NativeDataPlane {
 #[napi]
 impl NativeDataPlane {
     #[napi(factory)]
-    pub async fn open(backends: Vec<NativeBackendOptions>, default_backend: Option<String>) -> Result<NativeDataPlane> {
+    pub async fn open(
+        backends: Vec<NativeBackendOptions>,
+        default_backend: Option<String>,
+        metrics: Option<bool>,
+    ) -> Result<NativeDataPlane> {
         let backends = backends.into_iter().map(Into::into).collect();
-        let config = PlaneConfig::new(backends, default_backend).map_err(to_js_error)?;
+        let mut config = PlaneConfig::new(backends, default_backend).map_err(to_js_error)?;
+        config.metrics = metrics.unwrap_or(true);
         let plane = DataPlane::open(config).await.map_err(to_js_error)?;
         Ok(NativeDataPlane { plane: Arc::new(plane) })
     }
@@ -153,9 +159,6 @@ where
     }
 }
 
-/// How long the JavaScript thread may wait in place for a quick ingest before it takes a promise
-/// instead: the most a stalled device can hold up the event loop.
-const QUICK_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 
 pub struct IngestBuffer {
     plane: Arc<DataPlane>,

@@ -12,9 +12,12 @@ use crate::api::{
 use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
 use crate::ingest::Ingest;
+use crate::metrics::operation_index;
 use crate::plane::DataPlane;
 use crate::results::{AbortedUpload, IngestResult, PurgedUploads, UploadStatus};
 use crate::storage::Backend;
+
+const APPEND_UPLOAD: usize = operation_index("append_upload");
 
 impl DataPlane {
     /// Starts an upload on the backend the hints name; `expect` is checked again at commit.
@@ -32,22 +35,29 @@ impl DataPlane {
     /// Starts an append: the upload is locked and its offset checked before the first byte is
     /// taken. Push chunks into it, then `finish` it for the upload's new status.
     pub async fn begin_append(&self, request: AppendRequest) -> Result<Ingest<UploadStatus>> {
+        let mut timer = self.meter().start(APPEND_UPLOAD);
+        let (id, backend, mut session) = self.locked_at(request).await.inspect_err(|e| timer.fail(e))?;
+        let ingested = self.meter().ingested(backend.id());
+        Ok(Ingest::spawn(self.runtime(), ingested, move |chunks, abandoned| {
+            let appended = append(session.as_mut(), chunks, abandoned);
+            session.release();
+            let result = appended.map(|(record, updated_at)| status(&id, backend.as_ref(), &record, updated_at));
+            timer.finish(&result);
+            result
+        }))
+    }
+
+    /// The upload an append names, locked, once its offset is checked.
+    async fn locked_at(&self, request: AppendRequest) -> Result<(UploadId, Arc<dyn Backend>, Box<dyn UploadSession>)> {
         let id = UploadId::parse(&request.upload_id)?;
         let upload_id = id.to_string();
-        let (backend, mut session) = self
+        let (backend, session) = self
             .locked(id.clone(), "appendUpload", move |session| match session.record().offset {
-                current if current != request.offset => {
-                    Err(Error::WrongOffset { upload_id, given: request.offset, current })
-                }
+                current if current != request.offset => Err(Error::WrongOffset { upload_id, given: request.offset, current }),
                 _ => Ok(()),
             })
             .await?;
-        Ok(Ingest::spawn(self.runtime(), move |chunks, abandoned| {
-            let appended = append(session.as_mut(), chunks, abandoned);
-            session.release();
-            let (record, updated_at) = appended?;
-            Ok(status(&id, backend.as_ref(), &record, updated_at))
-        }))
+        Ok((id, backend, session))
     }
 
     pub async fn upload_status(&self, request: &UploadRequest) -> Result<UploadStatus> {

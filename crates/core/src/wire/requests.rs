@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use crate::api::{
     AppendRequest, ByteRange, CommitUploadRequest, DeleteRequest, Expectations, FindMissingRequest, HealthRequest,
-    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, ObjectPage, PurgeUploadsRequest, ScrubPage,
-    ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, UploadPage, UploadRequest, VerifyRequest,
+    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, MetricsRequest, ObjectPage, PurgeUploadsRequest,
+    ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, UploadPage, UploadRequest,
+    VerifyRequest,
 };
 use crate::error::Result;
 use crate::identity::ContentAddress;
@@ -208,17 +209,24 @@ impl MapCodec for FindMissingRequest {
     }
 }
 
-impl MapCodec for HealthRequest {
-    const NAME: &'static str = "HealthRequest";
+/// The requests that take nothing: an empty map.
+macro_rules! empty_request {
+    ($($request:ident),*) => {$(
+        impl MapCodec for $request {
+            const NAME: &'static str = stringify!($request);
 
-    fn encode(&self) -> Vec<u8> {
-        cbor::map(Vec::new())
-    }
+            fn encode(&self) -> Vec<u8> {
+                cbor::map(Vec::new())
+            }
 
-    fn decode(_fields: &mut Fields) -> Result<Self> {
-        Ok(HealthRequest {})
-    }
+            fn decode(_fields: &mut Fields) -> Result<Self> {
+                Ok($request {})
+            }
+        }
+    )*};
 }
+
+empty_request!(HealthRequest, MetricsRequest);
 
 impl MapCodec for ListRequest {
     const NAME: &'static str = "ListRequest";

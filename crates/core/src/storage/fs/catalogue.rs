@@ -2,12 +2,15 @@
 //! its SHA-256.
 //!
 //! ```text
-//! objects/<alg>/<aa>/<bb>/<hex>               the object; its mtime is its touch time, and the
-//!                                             extended attribute `user.artifactstore.object`
-//!                                             holds its SHA-256 and the time it was first stored
-//! index/sha256/<aa>/<bb>/<sha256 hex>         a symlink whose target is `blake3:<hex>`: the
+//! objects/<alg>/<aa>/<bb>/<hex>               the object; the extended attribute
+//!                                             `user.artifactstore.object` holds its SHA-256 and
+//!                                             the time it was first stored; its mtime, the last
+//!                                             time it was touched after that
+//! index/sha256/<aa>/<sha256 hex>              a symlink whose target is `blake3:<hex>`: the
 //!                                             BLAKE3-primary object with that SHA-256
 //! ```
+//! The index fans out once (256 directories, as git's loose objects do): its entries are small, and
+//! a fresh store's first objects would otherwise each make a directory of their own.
 //! The attribute is set on the temporary file before it is linked, so an object never lacks it
 //! (unless the filesystem refuses extended attributes, or the object predates them: then its
 //! SHA-256 is computed from its bytes once, and written). An index entry is written before its
@@ -106,15 +109,6 @@ fn times_now(now: SystemTime) -> [libc::timespec; 2] {
     ]
 }
 
-/// Sets a (temporary) file's touch time, its mtime.
-pub(super) fn set_touched(file: &File, at: SystemTime) -> io::Result<()> {
-    let times = times_now(at);
-    match unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
 /// Sets the object's touch time (its mtime) to now, without following a symlink. `false` when
 /// nothing is at `path`: the touch found no object.
 pub(super) fn touch(path: &Path) -> io::Result<bool> {
@@ -131,15 +125,18 @@ pub(super) fn touch(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// The touch time of a file's metadata.
-pub(super) fn touched_at(metadata: &fs::Metadata) -> SystemTime {
-    UNIX_EPOCH + Duration::new(metadata.mtime().max(0) as u64, metadata.mtime_nsec().clamp(0, 999_999_999) as u32)
+/// When an object was last touched: its mtime, or when it was stored if that is later (a fresh
+/// object's mtime is the kernel's coarse clock at its last write, a little before its store time).
+pub(super) fn touched_at(metadata: &fs::Metadata, recorded: Option<&Recorded>) -> SystemTime {
+    let mtime =
+        UNIX_EPOCH + Duration::new(metadata.mtime().max(0) as u64, metadata.mtime_nsec().clamp(0, 999_999_999) as u32);
+    recorded.map_or(mtime, |recorded| mtime.max(recorded.stored_at))
 }
 
 /// Where the index entry for a SHA-256 lives below the root.
 pub(super) fn index_path(root: &Path, sha256: &[u8; DIGEST_LEN]) -> PathBuf {
     let hex = hex::encode(sha256);
-    root.join(format!("index/sha256/{}/{}/{hex}", &hex[0..2], &hex[2..4]))
+    root.join(format!("index/sha256/{}/{hex}", &hex[0..2]))
 }
 
 /// Points the SHA-256 of a BLAKE3-primary object at it. An entry already there is left alone when
@@ -160,6 +157,15 @@ pub(super) fn write_index(root: &Path, sha256: &[u8; DIGEST_LEN], primary: &Cont
                 write_index(root, sha256, primary)
             }
         },
+        Err(e) => Err(e),
+    }
+}
+
+/// [`write_index`] for an entry that is most likely there already: one look when it is.
+pub(super) fn ensure_index(root: &Path, sha256: &[u8; DIGEST_LEN], primary: &ContentAddress) -> io::Result<()> {
+    match fs::symlink_metadata(index_path(root, sha256)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => write_index(root, sha256, primary),
         Err(e) => Err(e),
     }
 }

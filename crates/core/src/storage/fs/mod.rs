@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <root>/objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
-//! <root>/index/sha256/<aa>/<bb>/<sha256 hex>               the catalogue (see [`catalogue`])
+//! <root>/index/sha256/<aa>/<sha256 hex>                    the catalogue (see [`catalogue`])
 //! <root>/tmp/                                              ingests in progress, health probes
 //! <root>/deleting/                                         objects a conditional delete moved aside
 //! <root>/uploads/<id>/                                      resumable uploads (see [`uploads`])
@@ -150,7 +150,7 @@ impl Backend for FsBackend {
     }
 
     fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
-        self.store.info(&self.store.resolve(address)?)
+        self.store.info_of(address)
     }
 
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
@@ -199,12 +199,8 @@ impl Backend for FsBackend {
         self.blocking(move |store| {
             let mut missing = Vec::new();
             for address in addresses {
-                let primary = store.resolve(&address)?;
-                let locator = object_locator(&primary);
-                match fs::symlink_metadata(store.root.join(&locator)) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(address),
-                    Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", store.id), e)),
+                if store.lookup(&address)?.is_none() {
+                    missing.push(address);
                 }
             }
             Ok(missing)
@@ -294,22 +290,55 @@ impl Store {
         self.root.join(object_locator(address))
     }
 
-    /// See [`Backend::resolve`]. A dangling index entry (its object deleted, or lost to a crash
-    /// before it was linked) is removed on the way.
+    /// See [`Backend::resolve`].
     fn resolve(&self, address: &ContentAddress) -> Result<ContentAddress> {
-        if !catalogue::names_another(address) || exists(&self.object_path(address))? {
+        if !catalogue::names_another(address) {
             return Ok(*address);
+        }
+        Ok(self.lookup(address)?.unwrap_or(*address))
+    }
+
+    /// [`Self::info`] of the object `address` names, looked up as [`Self::lookup`] does, with one
+    /// look at each file fewer.
+    fn info_of(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+        let found = self.info(address);
+        if !catalogue::names_another(address) || !matches!(found, Err(Error::NotFound { .. })) {
+            return found;
         }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
-            return Ok(*address);
+            return found;
+        };
+        match self.info(&primary) {
+            Err(Error::NotFound { .. }) => {
+                let object = self.object_path(&primary);
+                catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
+                found
+            }
+            other => other,
+        }
+    }
+
+    /// The address of the object `address` names, if the store holds it: the address itself, or
+    /// for a SHA-256 the BLAKE3-primary object the index names. A dangling index entry (its object
+    /// deleted, or lost to a crash before it was linked) is removed on the way.
+    fn lookup(&self, address: &ContentAddress) -> Result<Option<ContentAddress>> {
+        if exists(&self.object_path(address))? {
+            return Ok(Some(*address));
+        }
+        if !catalogue::names_another(address) {
+            return Ok(None);
+        }
+        let context = || format!("backend '{}': looking up {address} in the index", self.id);
+        let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
+            return Ok(None);
         };
         let object = self.object_path(&primary);
         if exists(&object)? {
-            return Ok(primary);
+            return Ok(Some(primary));
         }
         catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
-        Ok(*address)
+        Ok(None)
     }
 
     /// The object's catalogue entry. An object stored before the catalogue recorded its SHA-256 is
@@ -336,8 +365,7 @@ impl Store {
             backend_id: self.id.clone(),
             locator,
             stored_at: recorded.stored_at,
-            // An object stored before the catalogue was last written before its store time was taken.
-            touched_at: catalogue::touched_at(&metadata).max(recorded.stored_at),
+            touched_at: catalogue::touched_at(&metadata, Some(&recorded)),
         })
     }
 
@@ -350,7 +378,7 @@ impl Store {
     ) -> Result<Recorded> {
         let (file, _, _) = self.open_object(address)?;
         let digests = digest_file(file, address, locator)?;
-        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(metadata) };
+        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(metadata, None) };
         let context = || format!("backend '{}': recording the catalogue entry of {locator}", self.id);
         catalogue::record_at(path, &recorded).context(context)?;
         self.index(address, &digests).context(context)?;
@@ -410,7 +438,7 @@ impl Store {
             };
         };
         let touched_at = match fs::symlink_metadata(&path) {
-            Ok(metadata) => catalogue::touched_at(&metadata),
+            Ok(metadata) => catalogue::touched_at(&metadata, recorded.as_ref()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
             Err(e) => return Err(e),
         };
@@ -423,7 +451,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
             Err(e) => return Err(e),
         }
-        let touched_at = catalogue::touched_at(&fs::symlink_metadata(&aside)?);
+        let touched_at = catalogue::touched_at(&fs::symlink_metadata(&aside)?, recorded.as_ref());
         if touched_at >= since {
             catalogue::put_back(&aside, &path)?;
             return Ok(Deletion::Kept(touched_at));
@@ -603,7 +631,6 @@ impl Store {
         }
         let stored_at = SystemTime::now();
         catalogue::record(file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
-        catalogue::set_touched(file, stored_at).context(context)?;
         if self.durable {
             file.sync_data().context(context)?;
         }
@@ -621,7 +648,9 @@ impl Store {
             Err(e) => return Err(Error::io(context(), e)),
         }
         // A conditional delete of an older copy may have removed the entry meanwhile.
-        self.index(address, digests).context(context)?;
+        if catalogue::indexed(address) {
+            catalogue::ensure_index(&self.root, &digests.sha256.bytes, address).context(context)?;
+        }
         if self.durable {
             if let Err(e) = sync_dir(path.parent().expect("objects have a parent")) {
                 // Not durable, so not stored: no later ingest may deduplicate against it.

@@ -13,6 +13,7 @@
 //!                                                set before its digest is known)
 //! <prefix>deleting/<alg>-<hex>-<unique>          a copy a conditional delete holds while it looks
 //!                                                at the touch time a second time
+//! <prefix>index/complete                         every object has its catalogue entry
 //! ```
 //! S3 cannot change an object's metadata in place, hence the touch record beside it. An index entry
 //! is written before its object and checked again after, and removed only after the object is
@@ -37,6 +38,8 @@ use crate::storage::{digest_reader, object_locator, Deletion};
 /// time its caller read from the same kind of clock, and LastModified has whole seconds.
 const SHA256_METADATA: &str = "sha256";
 const STORED_AT_METADATA: &str = "stored-at";
+/// Objects of a bucket written before the catalogue looked at concurrently while cataloguing it.
+const CATALOGUED_AT_ONCE: usize = 8;
 
 /// The attributes an object is written with.
 pub(super) fn object_attributes(sha256: &[u8; DIGEST_LEN], stored_at: SystemTime) -> Attributes {
@@ -230,9 +233,49 @@ impl Bucket {
         })
     }
 
+    /// Gives every object of a bucket written before the catalogue existed its entry (digesting
+    /// those without a recorded SHA-256), once per bucket: `index/complete` marks a bucket whose
+    /// every object has one. Run by the sweep at open; a lookup by SHA-256 that finds no entry
+    /// before it has finished waits for it.
+    pub(super) async fn ensure_catalogued(&self) -> Result<()> {
+        self.catalogued.get_or_try_init(|| self.catalogue_existing_objects()).await.map(|_| ())
+    }
+
+    async fn catalogue_existing_objects(&self) -> Result<()> {
+        let complete = self.key("index/complete".into());
+        if self.small_body(&complete).await?.is_some() {
+            return Ok(());
+        }
+        let mut after = None;
+        loop {
+            let (addresses, more) = self.address_page(after.as_ref(), LIST_PAGE_LEN).await?;
+            for batch in addresses.chunks(CATALOGUED_AT_ONCE) {
+                futures::future::try_join_all(batch.iter().map(|address| self.catalogue_one(address))).await?;
+            }
+            match (more, addresses.last()) {
+                (true, Some(last)) => after = Some(*last),
+                _ => break,
+            }
+        }
+        self.put_small(&complete, String::new()).await
+    }
+
+    /// Gives an object without a recorded SHA-256 its entry (`info` digests and indexes it).
+    async fn catalogue_one(&self, address: &ContentAddress) -> Result<()> {
+        match self.head_object(address).await? {
+            Some(head) if head.sha256.is_none() => self.info(address, head).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// The addresses of up to `limit` keys under `objects/` after `after`, in key order (which is
     /// address order), from one listing request.
     pub(super) async fn addresses(&self, after: Option<&ContentAddress>, limit: usize) -> Result<Vec<ContentAddress>> {
+        Ok(self.address_page(after, limit).await?.0)
+    }
+
+    /// [`Self::addresses`], and whether keys may follow (the listing gave `limit` of them).
+    async fn address_page(&self, after: Option<&ContentAddress>, limit: usize) -> Result<(Vec<ContentAddress>, bool)> {
         let objects = self.key("objects/".into());
         let offset = match after {
             Some(after) => self.object_path(after),
@@ -247,7 +290,8 @@ impl Bucket {
             .into_iter()
             .collect::<object_store::Result<_>>()
             .map_err(|e| self.unavailable(format!("listing {objects}"), &e))?;
-        Ok(keys.iter().filter_map(|meta| self.address_of(&meta.location)).collect())
+        let more = keys.len() == limit;
+        Ok((keys.iter().filter_map(|meta| self.address_of(&meta.location)).collect(), more))
     }
 
     /// One page of the objects after `request.after`; their entries are looked up a few at a time.

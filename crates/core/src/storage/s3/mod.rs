@@ -63,6 +63,9 @@ struct Bucket {
     /// The runtime the backend was opened on, which drives the requests of writers on threads
     /// outside it; `None` when opened outside any.
     runtime: Option<tokio::runtime::Handle>,
+    /// Set once every object of the bucket is known to have its catalogue entry (see
+    /// `Bucket::catalogue_existing_objects`).
+    catalogued: tokio::sync::OnceCell<()>,
 }
 
 impl S3Backend {
@@ -77,6 +80,7 @@ impl S3Backend {
             bucket_name: config.bucket.clone(),
             prefix: config.prefix.clone(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            catalogued: tokio::sync::OnceCell::new(),
             id,
         });
         if let Some(runtime) = &bucket.runtime {
@@ -116,7 +120,15 @@ impl Backend for S3Backend {
         if address.algorithm != HashAlgorithm::Sha256 || bucket.head_object(address).await?.is_some() {
             return Ok(*address);
         }
-        match bucket.read_index(&address.bytes).await? {
+        let indexed = match bucket.read_index(&address.bytes).await? {
+            None if !bucket.catalogued.initialized() => {
+                // Perhaps an object stored before the catalogue, not yet given its entry.
+                bucket.ensure_catalogued().await?;
+                bucket.read_index(&address.bytes).await?
+            }
+            indexed => indexed,
+        };
+        match indexed {
             Some(primary) if bucket.head_object(&primary).await?.is_some() => Ok(primary),
             Some(primary) => {
                 bucket.remove_index(&address.bytes, &primary).await?;
@@ -313,6 +325,8 @@ impl Bucket {
                 Err(e) => return Err(self.unavailable(format!("deleting {}", meta.location), &e)),
             }
         }
-        Ok(removed + uploads::abort_stale(self).await?)
+        let removed = removed + uploads::abort_stale(self).await?;
+        self.ensure_catalogued().await?;
+        Ok(removed)
     }
 }
