@@ -115,13 +115,7 @@ impl Uploads {
 }
 
 /// A call whose bytes the client sends: an ingest or an upload's append.
-pub async fn ingest(
-    ctx: CallContext,
-    plane: Arc<DataPlane>,
-    request: BytesIn,
-    uploads: Uploads,
-    credit: Arc<Inbound>,
-) {
+pub async fn ingest(ctx: CallContext, plane: Arc<DataPlane>, request: BytesIn, uploads: Uploads, credit: Arc<Inbound>) {
     match request {
         BytesIn::Object(request) => ingest_object(ctx, plane, request, uploads, credit).await,
         BytesIn::Append(request) => append(ctx, plane, request, uploads, credit).await,
@@ -206,7 +200,11 @@ async fn answer<T: Wire>(ctx: &CallContext, outcome: artifactstore_core::Result<
 /// An object whole in memory: stored here, on the connection's thread, when that takes
 /// microseconds (a small object, a local disk; handing it to another thread would cost more than
 /// storing it), else on a blocking thread.
-async fn store_whole(plane: &Arc<DataPlane>, bytes: Bytes, request: IngestRequest) -> artifactstore_core::Result<IngestResult> {
+async fn store_whole(
+    plane: &Arc<DataPlane>,
+    bytes: Bytes,
+    request: IngestRequest,
+) -> artifactstore_core::Result<IngestResult> {
     if plane.stores_quickly(&bytes, &request) {
         return plane.ingest_bytes_blocking(bytes, request);
     }

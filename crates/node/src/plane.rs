@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use artifactstore_core::wire::Wire;
 use artifactstore_core::quick_lane::QUICK_WAIT;
+use artifactstore_core::wire::Wire;
 use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -158,7 +158,6 @@ where
         }
     }
 }
-
 
 pub struct IngestBuffer {
     plane: Arc<DataPlane>,

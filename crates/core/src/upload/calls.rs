@@ -53,7 +53,9 @@ impl DataPlane {
         let upload_id = id.to_string();
         let (backend, session) = self
             .locked(id.clone(), "appendUpload", move |session| match session.record().offset {
-                current if current != request.offset => Err(Error::WrongOffset { upload_id, given: request.offset, current }),
+                current if current != request.offset => {
+                    Err(Error::WrongOffset { upload_id, given: request.offset, current })
+                }
                 _ => Ok(()),
             })
             .await?;
