@@ -13,10 +13,10 @@ use artifactstore_core::{
     VerifyRequest,
 };
 use futures::TryStreamExt;
+use sha2::Digest as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use sha2::Digest as _;
 
 const MIB: usize = 1 << 20;
 const PREFIX: &str = "cas/";
@@ -463,8 +463,7 @@ fn a_bucket_written_before_the_catalogue_is_catalogued_and_its_objects_found_by_
         for (len, seed) in [(10, 1), (3000, 2), (70_000, 3)] {
             let bytes = content(len, seed);
             let blake3 = ContentAddress::parse(&format!("blake3:{}", blake3::hash(&bytes).to_hex())).unwrap();
-            let sha256 =
-                ContentAddress::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))).unwrap();
+            let sha256 = ContentAddress::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))).unwrap();
             let hex = blake3.hex();
             let key = Path::from(format!("{PREFIX}objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
             bucket.put(&key, Bytes::from(bytes.clone()).into()).await.unwrap();
