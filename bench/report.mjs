@@ -167,10 +167,11 @@ export function renderTargets(targets, quick) {
   const s3 = targets.some((t) => t.text.startsWith('S3'));
   const lines = [`Targets (issues 3${s3 ? ' and 4' : ''}; medians, durable: false${quick ? `; --quick: indicative only, the targets are for 1 GiB objects${s3 ? ' (S3: 256 MiB)' : ''}` : ''}):`];
   for (const t of targets) {
-    const value = t.kind === 'bytes' ? formatBytes(t.value) : t.kind === 'rate' ? `${formatRate(t.value, 'objects/s')}/s` : `${formatRatio(t.value)}`;
-    const need = t.kind === 'bytes' ? `<= ${formatBytes(t.need)}` : t.kind === 'rate' ? `>= ${formatRate(t.need, 'objects/s')}/s` : `>= ${formatRatio(t.need)}`;
+    const percent = (x) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+    const value = t.kind === 'bytes' ? formatBytes(t.value) : t.kind === 'rate' ? `${formatRate(t.value, 'objects/s')}/s` : t.kind === 'share' ? percent(t.value) : `${formatRatio(t.value)}`;
+    const need = t.kind === 'bytes' || t.kind === 'share' ? `<= ${t.kind === 'share' ? percent(t.need) : formatBytes(t.need)}` : t.kind === 'rate' ? `>= ${formatRate(t.need, 'objects/s')}/s` : `>= ${formatRatio(t.need)}`;
     const short = t.margin === undefined ? 0 : (-t.margin * 100).toFixed(0);
-    const by = t.pass || t.margin === undefined ? '' : t.kind === 'bytes' ? `  (over by ${short}%)` : `  (missed by ${short}%)`;
+    const by = t.pass || t.margin === undefined ? '' : t.kind === 'bytes' || t.kind === 'share' ? `  (over by ${short}%)` : `  (missed by ${short}%)`;
     lines.push(`  ${t.pass ? 'PASS' : 'FAIL'}  ${pad(t.text, 58)} ${pad(value, 10, true)}  need ${need}${by}`);
   }
   return lines.join('\n');

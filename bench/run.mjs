@@ -23,6 +23,7 @@ import { peerCases } from './cases/peers.mjs';
 import { prepareReadObject, readCases } from './cases/reads.mjs';
 import { s3Cases, s3Sizes, startS3 } from './cases/s3.mjs';
 import { smallCases } from './cases/small.mjs';
+import { uploadCases } from './cases/uploads.mjs';
 import { checkRepetition } from './checks.mjs';
 import { MiB, Workload } from './data.mjs';
 import { defaultRoot, machineInfo, workDirectory } from './env.mjs';
@@ -39,7 +40,7 @@ function contenders(params) {
   const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
-    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...cliCases(sizes), ...s3].map(
+    [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...uploadCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...cliCases(sizes), ...s3].map(
       (c) => [c.id, c],
     ),
   );
@@ -53,6 +54,7 @@ function contenders(params) {
     ['The command line, and the cost of metrics', ['cli.put', 'ours.serve.toFile', 'cli.get', 'ours.small.sequential.metricsOff']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
     ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
+    [`Resumable uploads of one ${params.objectLabel} object`, ['ours.upload.16MiB', 'ours.upload.commit']],
     ['CBOR codec (the daemon\'s control messages)', ['ours.cbor.encode.IngestResult', 'ours.cbor.decode.IngestResult', 'ours.cbor.encode.ObjectInfo', 'ours.cbor.decode.ObjectInfo']],
     [`Through the daemon (connectDataPlane), ${params.objectLabel} object and ${params.smallObjects} x 4 KiB`, ['daemon.stream.1MiB', 'daemon.serve', 'daemon.small.sequential', 'daemon.small.x16']],
     [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],

@@ -131,7 +131,7 @@ export function renderSvg(results) {
   parts.push(`<text x="20" y="${y}" class="section">${escape(`Targets (issues 3 and 4, medians, durable: false${results.params.quick ? '; --quick run: indicative only' : ''})`)}</text>`);
   for (const t of results.targets) {
     y += 18;
-    const value = t.kind === 'bytes' ? `${((t.value ?? NaN) / 2 ** 20).toFixed(1)} MiB` : t.kind === 'rate' ? `${Math.round(t.value ?? NaN)}/s` : formatRatio(t.value);
+    const value = t.kind === 'bytes' ? `${((t.value ?? NaN) / 2 ** 20).toFixed(1)} MiB` : t.kind === 'rate' ? `${Math.round(t.value ?? NaN)}/s` : t.kind === 'share' ? `${((t.value ?? NaN) * 100).toFixed(2)}%` : formatRatio(t.value);
     parts.push(`<text x="30" y="${y}" class="note"><tspan class="${t.pass ? 'pass' : 'fail'}">${t.pass ? 'PASS' : 'FAIL'}</tspan><tspan dx="10">${escape(`${t.text}: ${value}`)}</tspan></text>`);
   }
   y += 24;

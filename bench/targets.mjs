@@ -29,6 +29,17 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     margin: bytes === undefined ? undefined : 1 - bytes / limit,
   });
   const rate = (text, value, need) => ({ ...atLeast(text, value, need, 'objects/s'), kind: 'rate' });
+  const share = (text, value, limit) => ({
+    text,
+    value,
+    need: limit,
+    kind: 'share',
+    pass: value !== undefined && value <= limit,
+    margin: value === undefined ? undefined : 1 - value / limit,
+  });
+  // The commit's time over the time the same object's appends took (seconds = amount / rate).
+  const upload = rowsById.get('ours.upload.16MiB');
+  const commitShare = upload && median('ours.upload.commit') ? 1 / median('ours.upload.commit') / (upload.amount / 1e9 / upload.median) : undefined;
   const rss = (id) => memory.find((m) => m.id === id)?.peakGrowthBytes;
   const s3 = rowsById.has('ours.s3.ingest')
     ? [
@@ -66,6 +77,8 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     rate('listObjects >= 200,000 objects/s', median('ours.list'), 200_000),
     atLeast('scrub >= 0.9 x verifyObject', ratio('ours.scrub', median('ours.verify')), 0.9, 'verifyObject'),
     atMost('peak RSS growth, listObjects of the catalogue store <= 32 MiB', rss('rss.listObjects'), 32 * MiB),
+    atLeast('uploads: 16 MiB appends >= 0.9 x ingestStream', ratio('ours.upload.16MiB', median('ours.stream.1MiB')), 0.9, 'ingestStream'),
+    share('uploads: commitUpload <= 2% of the appends\' time', commitShare, 0.02),
     atMost('peak RSS growth, ingestStream <= 64 MiB', rss('rss.ingestStream'), 64 * MiB),
     atMost('peak RSS growth, serveObject to a slow consumer <= 64 MiB', rss('rss.serveSlow'), 64 * MiB),
     atMost('daemon RSS growth, serving to a slow client <= 64 MiB', rss('rss.daemon.serveSlow'), 64 * MiB),

@@ -18,7 +18,18 @@ import {
   optionalString,
   optionalTime,
 } from './options';
-import type { AddressLike, DeleteOptions, IngestOptions, ListOptions, ScrubOptions, ServeOptions } from './types';
+import type {
+  AddressLike,
+  AppendUploadOptions,
+  CommitUploadOptions,
+  DeleteOptions,
+  IngestOptions,
+  ListOptions,
+  ListUploadsOptions,
+  PurgeUploadsOptions,
+  ScrubOptions,
+  ServeOptions,
+} from './types';
 
 export type Request = Record<string, unknown>;
 
@@ -34,6 +45,37 @@ function ingestRequest(options: IngestOptions | undefined): Request {
     hints: present({ sizeHint: o.sizeHint, primaryAlgorithm: o.primaryAlgorithm, backendId: o.backendId }),
     expect: present({ sizeBytes: o.expectSizeBytes, sha256: o.expectSha256, primary: o.expectPrimary }),
   });
+}
+
+/** An upload's id: any text goes to the core (which answers NOT_FOUND for one that names nothing). */
+function uploadRequest(uploadId: string): Request {
+  if (typeof uploadId !== 'string') {
+    throw new DataPlaneError('INVALID_ARGUMENT', `uploadId must be a string, got ${describe(uploadId)}`);
+  }
+  return { uploadId };
+}
+
+function appendRequest(uploadId: string, options: AppendUploadOptions): Request {
+  const offset = optionalCount(optionalRecord(options, 'options').offset, 'options.offset');
+  if (offset === undefined) throw new DataPlaneError('INVALID_ARGUMENT', 'appendUpload: options.offset is required (the upload\'s current offset)');
+  return { ...uploadRequest(uploadId), offset };
+}
+
+function commitRequest(uploadId: string, options: CommitUploadOptions | undefined): Request {
+  const { expect } = ingestRequest({ expect: optionalRecord(options, 'options').expect } as IngestOptions);
+  return present({ ...uploadRequest(uploadId), expect });
+}
+
+function listUploadsRequest(options: ListUploadsOptions | undefined): Request {
+  const all = optionalRecord(options, 'options');
+  return present({ backendId: backendIdOf(all), updatedBefore: optionalTime(all.updatedBefore, 'options.updatedBefore') });
+}
+
+function purgeUploadsRequest(options: PurgeUploadsOptions): Request {
+  const all = optionalRecord(options, 'options');
+  const updatedBefore = optionalTime(all.updatedBefore, 'options.updatedBefore');
+  if (updatedBefore === undefined) throw new DataPlaneError('INVALID_ARGUMENT', 'purgeUploads: options.updatedBefore is required');
+  return present({ updatedBefore, backendId: backendIdOf(all) });
 }
 
 function addressRequest(address: AddressLike, options: unknown): Request {
@@ -103,5 +145,12 @@ export const OPERATIONS = {
   findMissing: { op: 'find_missing', request: findMissingRequest },
   listObjects: { op: 'list_objects', request: listRequest },
   scrub: { op: 'scrub', request: scrubRequest },
+  createUpload: { op: 'create_upload', request: ingestRequest },
+  appendUpload: { op: 'append_upload', request: appendRequest },
+  uploadStatus: { op: 'upload_status', request: uploadRequest },
+  commitUpload: { op: 'commit_upload', request: commitRequest },
+  abortUpload: { op: 'abort_upload', request: uploadRequest },
+  listUploads: { op: 'list_uploads', request: listUploadsRequest },
+  purgeUploads: { op: 'purge_uploads', request: purgeUploadsRequest },
   metrics: { op: 'metrics', request: (): Request => ({}) },
 } as const;

@@ -10,27 +10,39 @@ import { DataPlaneError } from './errors';
 import { OPERATIONS, type Request } from './operations';
 import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
 import type {
+  AbortUploadResult,
   AddressLike,
+  AppendUploadOptions,
   BackendOptions,
   BackendStatus,
+  CommitUploadOptions,
   ContentAddress,
+  CreateUploadOptions,
   DeleteOptions,
   DeletionResult,
   IngestOptions,
   IngestResult,
   ListOptions,
+  ListUploadsOptions,
   ObjectInfo,
   ObjectStream,
   OpenDataPlane,
+  PurgeUploadsOptions,
   ScrubOptions,
   ScrubProgress,
   ScrubReport,
   ServeOptions,
+  UploadStatus,
   VerifyResult,
 } from './types';
 
 interface ObjectPage {
   objects: ObjectInfo[];
+  nextAfter?: string;
+}
+
+interface UploadPage {
+  uploads: UploadStatus[];
   nextAfter?: string;
 }
 
@@ -57,6 +69,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
   abstract ingestStream(stream: AsyncIterable<Uint8Array>, options?: IngestOptions): Promise<IngestResult>;
   abstract ingestFile(path: string, options?: IngestOptions): Promise<IngestResult>;
   abstract serveObject(address: AddressLike, options?: ServeOptions): Promise<ObjectStream>;
+  abstract appendUpload(uploadId: string, stream: AsyncIterable<Uint8Array>, options: AppendUploadOptions): Promise<UploadStatus>;
   abstract close(): Promise<void>;
 
   /** Runs an operation that is one request and one result (see lib/operations.ts). */
@@ -93,27 +106,57 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   /** Pages through the backend's objects as the caller consumes them; memory stays one page. */
   listObjects(options?: ListOptions): AsyncIterable<ObjectInfo> {
-    return { [Symbol.asyncIterator]: () => this.listing(options) };
+    return { [Symbol.asyncIterator]: () => this.listing('listObjects', (page) => (page as ObjectPage).objects, options) };
   }
 
-  private async *listing(options: ListOptions | undefined): AsyncGenerator<ObjectInfo, void, undefined> {
-    const { op, request } = OPERATIONS.listObjects;
-    const first = request(options);
+  createUpload(options?: CreateUploadOptions): Promise<UploadStatus> {
+    return this.call('createUpload', options, async () => (await this.unary(OPERATIONS.createUpload.op, OPERATIONS.createUpload.request(options))) as UploadStatus);
+  }
+
+  uploadStatus(uploadId: string): Promise<UploadStatus> {
+    return this.simple('uploadStatus', () => OPERATIONS.uploadStatus.request(uploadId));
+  }
+
+  commitUpload(uploadId: string, options?: CommitUploadOptions): Promise<IngestResult> {
+    return this.call('commitUpload', options, async () => (await this.unary(OPERATIONS.commitUpload.op, OPERATIONS.commitUpload.request(uploadId, options))) as IngestResult);
+  }
+
+  abortUpload(uploadId: string): Promise<AbortUploadResult> {
+    return this.simple('abortUpload', () => OPERATIONS.abortUpload.request(uploadId));
+  }
+
+  /** Pages through a backend's uploads, ascending by id, as the caller consumes them. */
+  listUploads(options?: ListUploadsOptions): AsyncIterable<UploadStatus> {
+    return { [Symbol.asyncIterator]: () => this.listing('listUploads', (page) => (page as UploadPage).uploads, options) };
+  }
+
+  purgeUploads(options: PurgeUploadsOptions): Promise<{ purged: number }> {
+    return this.simple('purgeUploads', () => OPERATIONS.purgeUploads.request(options));
+  }
+
+  private async *listing<T>(
+    what: 'listObjects' | 'listUploads',
+    items: (page: unknown) => T[],
+    options: ListOptions | ListUploadsOptions | undefined,
+  ): AsyncGenerator<T, void, undefined> {
+    const { op, request } = OPERATIONS[what];
+    const first: Request = request(options as never);
     let remaining = first.limit as number | undefined;
     if (remaining === 0) return;
     const fetch = (after: string | undefined, limit: number | undefined) => {
-      const page = this.call('listObjects', options, () => this.unary(op, { ...first, after, limit })) as Promise<ObjectPage>;
+      const page = this.call(what, options, () => this.unary(op, { ...first, after, limit })) as Promise<{ nextAfter?: string }>;
       page.catch(() => {}); // a page fetched ahead and never reached is nobody's error
       return page;
     };
     let next = fetch(first.after as string | undefined, remaining);
     for (;;) {
       const page = await next;
+      const found = items(page);
       // The next page is fetched while the caller works through this one.
-      const wanted = remaining === undefined ? undefined : remaining - page.objects.length;
+      const wanted = remaining === undefined ? undefined : remaining - found.length;
       const more = page.nextAfter !== undefined && wanted !== 0;
       if (more) next = fetch(page.nextAfter, wanted);
-      for (const info of page.objects) {
+      for (const info of found) {
         yield info;
         if (remaining !== undefined && --remaining === 0) return;
       }

@@ -124,6 +124,45 @@ export interface ScrubOptions extends BackendOptions {
   onProgress?: (progress: ScrubProgress) => void;
 }
 
+export interface UploadStatus {
+  /** opaque text with 128 random bits */
+  uploadId: string;
+  backendId: string;
+  /** bytes appended so far: where the next append starts */
+  offset: number;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface CreateUploadOptions {
+  hints?: IngestHints;
+  /** checked at commit, beside the commit's own */
+  expect?: IngestExpectations;
+  signal?: AbortSignal;
+}
+export interface AppendUploadOptions {
+  /** must equal the upload's current offset */
+  offset: number;
+  signal?: AbortSignal;
+}
+export interface CommitUploadOptions {
+  expect?: IngestExpectations;
+  signal?: AbortSignal;
+}
+export interface AbortUploadResult {
+  uploadId: string;
+  /** false: the upload was absent */
+  aborted: boolean;
+}
+export interface ListUploadsOptions extends BackendOptions {
+  /** RFC 3339: only uploads last updated earlier */
+  updatedBefore?: string;
+  signal?: AbortSignal;
+}
+export interface PurgeUploadsOptions extends BackendOptions {
+  /** RFC 3339: removes every upload last updated earlier */
+  updatedBefore: string;
+}
+
 export interface BackendHealth {
   backendId: string;
   kind: 'fs' | 's3';
@@ -170,6 +209,14 @@ export interface DataPlane {
   findMissing(addresses: AddressLike[], options?: BackendOptions): Promise<ContentAddress[]>;
   listObjects(options?: ListOptions): AsyncIterable<ObjectInfo>;
   scrub(options?: ScrubOptions): Promise<ScrubReport>;
+  // Resumable uploads (SPEC Part 2)
+  createUpload(options?: CreateUploadOptions): Promise<UploadStatus>;
+  appendUpload(uploadId: string, stream: AsyncIterable<Uint8Array>, options: AppendUploadOptions): Promise<UploadStatus>;
+  uploadStatus(uploadId: string): Promise<UploadStatus>;
+  commitUpload(uploadId: string, options?: CommitUploadOptions): Promise<IngestResult>;
+  abortUpload(uploadId: string): Promise<AbortUploadResult>;
+  listUploads(options?: ListUploadsOptions): AsyncIterable<UploadStatus>;
+  purgeUploads(options: PurgeUploadsOptions): Promise<{ purged: number }>;
 }
 
 export interface FsBackendConfig {

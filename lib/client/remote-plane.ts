@@ -7,7 +7,7 @@ import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
 import { PlaneCalls } from '../plane-calls';
-import type { AddressLike, IngestOptions, IngestResult, ObjectStream, ServeOptions } from '../types';
+import type { AddressLike, AppendUploadOptions, IngestOptions, IngestResult, ObjectStream, ServeOptions, UploadStatus } from '../types';
 import { Call } from './call';
 import { Connection } from './connection';
 import { dial } from './dial';
@@ -39,6 +39,13 @@ export class RemoteDataPlane extends PlaneCalls {
     return this.call('ingestStream', options, (signal) => {
       const { op, request } = OPERATIONS.ingestStream;
       return upload(stream, op, request(options), signal, this.begin(signal, 'ingestStream'), 'ingestStream');
+    });
+  }
+
+  appendUpload(uploadId: string, stream: AsyncIterable<Uint8Array>, options: AppendUploadOptions): Promise<UploadStatus> {
+    return this.call('appendUpload', options, (signal) => {
+      const { op, request } = OPERATIONS.appendUpload;
+      return upload<UploadStatus>(stream, op, request(uploadId, options), signal, this.begin(signal, 'appendUpload'), 'appendUpload');
     });
   }
 

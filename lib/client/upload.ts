@@ -93,14 +93,14 @@ class Upload extends Call {
  * lost) ends the wait for the source at once; after END, the ingest completes whatever the
  * signal does.
  */
-export async function upload(
+export async function upload<T = IngestResult>(
   stream: unknown,
   op: string,
   args: Record<string, unknown>,
   signal: AbortSignal,
   begin: Begin,
   what: string,
-): Promise<IngestResult> {
+): Promise<T> {
   const call = new Upload(op, args, begin);
   const chunks = new ChunkReader(stream, call.signal, what);
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
@@ -119,7 +119,7 @@ export async function upload(
       if (going) await call.send(EMPTY, true);
     }
     stopCancelling();
-    return (await call.answer).value as IngestResult;
+    return (await call.answer).value as T;
   } catch (error) {
     stopCancelling();
     const released = call.cancel(error as DataPlaneError);

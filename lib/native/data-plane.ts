@@ -7,10 +7,23 @@ import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
 import { checkedBackends, checkedIngestOptions, optionalBoolean } from '../options';
 import { PlaneCalls } from '../plane-calls';
-import type { AddressLike, BackendOptions, ContentAddress, DataPlaneConfig, IngestOptions, IngestResult, ObjectInfo, ObjectStream, OpenDataPlane, ServeOptions } from '../types';
+import type {
+  AddressLike,
+  AppendUploadOptions,
+  BackendOptions,
+  ContentAddress,
+  DataPlaneConfig,
+  IngestOptions,
+  IngestResult,
+  ObjectInfo,
+  ObjectStream,
+  OpenDataPlane,
+  ServeOptions,
+  UploadStatus,
+} from '../types';
 import { addon, type NativeDataPlane } from './addon';
 import { translateNative } from './errors';
-import { ingestStream } from './ingest';
+import { appendUpload, ingestStream } from './ingest';
 import { NativeObjectStream } from './object-stream';
 
 /**
@@ -36,6 +49,13 @@ class DataPlaneClient extends PlaneCalls {
     return this.call('ingestStream', options, (signal) =>
       ingestStream(this.plane, stream, checkedIngestOptions(options), signal, () => this.calls.size === 1),
     );
+  }
+
+  appendUpload(uploadId: string, stream: AsyncIterable<Uint8Array>, options: AppendUploadOptions): Promise<UploadStatus> {
+    return this.call('appendUpload', options, async (signal) => {
+      const request = encodeCbor(OPERATIONS.appendUpload.request(uploadId, options));
+      return appendUpload(this.plane, stream, request, signal);
+    });
   }
 
   ingestFile(path: string, options?: IngestOptions): Promise<IngestResult> {

@@ -210,6 +210,51 @@ request_for_address!(
     TouchRequest {}
 );
 
+/// `appendUpload`: the bytes travel beside it, and must start at the upload's current offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendRequest {
+    pub upload_id: String,
+    pub offset: u64,
+}
+
+/// `uploadStatus` and `abortUpload`: the upload, by its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadRequest {
+    pub upload_id: String,
+}
+
+/// `commitUpload`: expectations checked beside those given at create.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitUploadRequest {
+    pub upload_id: String,
+    pub expect: Expectations,
+}
+
+/// One page of `listUploads`: uploads after the id `after` (all when absent), ascending by id,
+/// at most `limit`, only those last updated before `updated_before` when given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListUploadsRequest {
+    pub backend_id: Option<String>,
+    pub updated_before: Option<SystemTime>,
+    pub after: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// What one `ListUploadsRequest` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadPage {
+    pub uploads: Vec<crate::results::UploadStatus>,
+    /// Where the next page starts (its `after`); absent when the listing is complete.
+    pub next_after: Option<String>,
+}
+
+/// `purgeUploads`: removes every upload last updated before `updated_before`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgeUploadsRequest {
+    pub updated_before: SystemTime,
+    pub backend_id: Option<String>,
+}
+
 /// `backendHealth`: takes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthRequest {}
@@ -263,6 +308,13 @@ pub const OPERATIONS: &[Operation] = &[
     operation("find_missing", "findMissing", Transfer::Unary),
     operation("list_objects", "listObjects", Transfer::Unary),
     operation("scrub", "scrub", Transfer::Unary),
+    operation("create_upload", "createUpload", Transfer::Unary),
+    operation("append_upload", "appendUpload", Transfer::BytesIn),
+    operation("upload_status", "uploadStatus", Transfer::Unary),
+    operation("commit_upload", "commitUpload", Transfer::Unary),
+    operation("abort_upload", "abortUpload", Transfer::Unary),
+    operation("list_uploads", "listUploads", Transfer::Unary),
+    operation("purge_uploads", "purgeUploads", Transfer::Unary),
     operation("metrics", "metrics", Transfer::Unary),
 ];
 

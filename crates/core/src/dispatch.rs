@@ -4,8 +4,9 @@
 //! one that reads the counts.
 
 use crate::api::{
-    operation_named, DeleteRequest, FindMissingRequest, HealthRequest, ListRequest, MetricsRequest, Operation,
-    ScrubRequest, StatRequest, TouchRequest, VerifyRequest,
+    operation_named, CommitUploadRequest, DeleteRequest, FindMissingRequest, HealthRequest, IngestRequest, ListRequest,
+    ListUploadsRequest, MetricsRequest, Operation, PurgeUploadsRequest, ScrubRequest, StatRequest, TouchRequest,
+    UploadRequest, VerifyRequest,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{operation_index, METRICS_OPERATION};
@@ -40,6 +41,12 @@ async fn run(plane: &DataPlane, operation: &Operation, request: &[u8]) -> Result
         "find_missing" => Ok(plane.find_missing(&FindMissingRequest::from_cbor(request)?).await?.to_cbor()),
         "list_objects" => Ok(plane.list(&ListRequest::from_cbor(request)?).await?.to_cbor()),
         "scrub" => Ok(plane.scrub(&ScrubRequest::from_cbor(request)?).await?.to_cbor()),
+        "create_upload" => Ok(plane.create_upload(&IngestRequest::from_cbor(request)?).await?.to_cbor()),
+        "upload_status" => Ok(plane.upload_status(&UploadRequest::from_cbor(request)?).await?.to_cbor()),
+        "commit_upload" => Ok(plane.commit_upload(&CommitUploadRequest::from_cbor(request)?).await?.to_cbor()),
+        "abort_upload" => Ok(plane.abort_upload(&UploadRequest::from_cbor(request)?).await?.to_cbor()),
+        "list_uploads" => Ok(plane.list_uploads(&ListUploadsRequest::from_cbor(request)?).await?.to_cbor()),
+        "purge_uploads" => Ok(plane.purge_uploads(&PurgeUploadsRequest::from_cbor(request)?).await?.to_cbor()),
         _ => Err(Error::invalid_argument(format!("{operation} moves bytes: it is not a unary call"))),
     }
 }

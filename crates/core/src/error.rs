@@ -23,6 +23,15 @@ pub enum Error {
     IntegrityMismatch(String),
     #[error("{0}")]
     Aborted(String),
+    /// An upload id that names no upload (or is not an upload id at all).
+    #[error("{0}")]
+    UnknownUpload(String),
+    /// An append at an offset other than the upload's current one.
+    #[error("appendUpload: offset {given} is not the current offset of upload {upload_id:?}, which is {current}")]
+    WrongOffset { upload_id: String, given: u64, current: u64 },
+    /// The operation collides with another under way on the same thing.
+    #[error("{0}")]
+    Conflict(String),
     #[error("backend '{backend}' unavailable: {cause}")]
     BackendUnavailable { backend: String, cause: String },
     #[error("the data plane is closed")]
@@ -43,6 +52,9 @@ impl Error {
             Error::UnsupportedAlgorithm(_) => "UNSUPPORTED_ALGORITHM",
             Error::IntegrityMismatch(_) => "INTEGRITY_MISMATCH",
             Error::Aborted(_) => "ABORTED",
+            Error::UnknownUpload(_) => "NOT_FOUND",
+            Error::WrongOffset { .. } => "INVALID_RANGE",
+            Error::Conflict(_) => "CONFLICT",
             Error::BackendUnavailable { .. } => "BACKEND_UNAVAILABLE",
             Error::Closed => "CLOSED",
             Error::Io { .. } => "IO",

@@ -26,8 +26,19 @@ pub struct Digests {
     pub size_bytes: u64,
 }
 
-pub struct DualHasher {
-    blake3: Option<blake3::Hasher>,
+/// A BLAKE3 hasher fed on the caller's thread: the plain one, or an upload's resumable tree.
+pub trait Blake3Lane: Send {
+    fn update(&mut self, chunk: &Bytes);
+}
+
+impl Blake3Lane for blake3::Hasher {
+    fn update(&mut self, chunk: &Bytes) {
+        blake3::Hasher::update(self, chunk);
+    }
+}
+
+pub struct DualHasher<B: Blake3Lane = blake3::Hasher> {
+    blake3: Option<B>,
     sha256: Sha256Lane,
     size_bytes: u64,
 }
@@ -41,7 +52,41 @@ enum Sha256Lane {
 impl DualHasher {
     pub fn new(primary: HashAlgorithm) -> Self {
         let blake3 = (primary == HashAlgorithm::Blake3).then(blake3::Hasher::new);
-        DualHasher { blake3, sha256: Sha256Lane::Inline(Sha256::new()), size_bytes: 0 }
+        DualHasher::resume(blake3, Sha256::new(), 0)
+    }
+
+    pub fn finalize(mut self) -> Digests {
+        let (blake3, sha256, size_bytes) = self.take_states();
+        let sha256 = Digest::new(HashAlgorithm::Sha256, sha256.finalize().into());
+        let primary = match blake3 {
+            Some(blake3) => Digest::new(HashAlgorithm::Blake3, *blake3.finalize().as_bytes()),
+            None => sha256,
+        };
+        Digests { primary, sha256, size_bytes }
+    }
+}
+
+impl<B: Blake3Lane> DualHasher<B> {
+    /// Goes on from states that have hashed `size_bytes` bytes (BLAKE3's only for a BLAKE3 primary).
+    pub fn resume(blake3: Option<B>, sha256: Sha256, size_bytes: u64) -> Self {
+        DualHasher { blake3, sha256: Sha256Lane::Inline(sha256), size_bytes }
+    }
+
+    /// The states as they stand, once the SHA-256 thread (if any) has caught up.
+    pub fn into_states(mut self) -> (Option<B>, Sha256, u64) {
+        self.take_states()
+    }
+
+    fn take_states(&mut self) -> (Option<B>, Sha256, u64) {
+        let sha256 = match std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {
+            Sha256Lane::Inline(state) => state,
+            Sha256Lane::Offloaded { queue, worker } => {
+                drop(queue);
+                worker.join().expect("the SHA-256 thread does not panic")
+            }
+            Sha256Lane::Taken => unreachable!("finalize twice"),
+        };
+        (self.blake3.take(), sha256, self.size_bytes)
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -65,23 +110,6 @@ impl DualHasher {
         }
     }
 
-    pub fn finalize(mut self) -> Digests {
-        let sha256 = match std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {
-            Sha256Lane::Inline(state) => state,
-            Sha256Lane::Offloaded { queue, worker } => {
-                drop(queue);
-                worker.join().expect("the SHA-256 thread does not panic")
-            }
-            Sha256Lane::Taken => unreachable!("finalize twice"),
-        };
-        let sha256 = Digest::new(HashAlgorithm::Sha256, sha256.finalize().into());
-        let primary = match &self.blake3 {
-            Some(blake3) => Digest::new(HashAlgorithm::Blake3, *blake3.finalize().as_bytes()),
-            None => sha256,
-        };
-        Digests { primary, sha256, size_bytes: self.size_bytes }
-    }
-
     fn offload_sha256(&mut self) {
         if !matches!(self.sha256, Sha256Lane::Inline(_)) {
             return;
@@ -103,7 +131,7 @@ impl DualHasher {
     }
 }
 
-impl Drop for DualHasher {
+impl<B: Blake3Lane> Drop for DualHasher<B> {
     fn drop(&mut self) {
         // An abandoned ingest still joins its SHA-256 thread, so no thread outlives the hasher.
         if let Sha256Lane::Offloaded { queue, worker } = std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {

@@ -33,7 +33,7 @@ impl Expectations {
         }
     }
 
-    fn check(&self, digests: &Digests) -> Result<()> {
+    pub(crate) fn check(&self, digests: &Digests) -> Result<()> {
         if let Some(expected) = self.size_bytes.filter(|&size| size != digests.size_bytes) {
             return Err(Error::IntegrityMismatch(format!(
                 "expected {expected} bytes, the stream had {}",
@@ -55,12 +55,16 @@ fn check_digest(what: &str, expected: Option<[u8; DIGEST_LEN]>, actual: &Digest)
     }
 }
 
-/// The write side of an ingest: the caller pushes chunks, then finishes or drops it.
-pub struct Ingest {
+/// The write side of an ingest (or of an upload's append, whose outcome is the upload's status):
+/// the caller pushes chunks, then finishes or drops it.
+pub struct Ingest<T = IngestResult> {
     queue: ChunkSender,
-    outcome: oneshot::Receiver<Result<IngestResult>>,
+    outcome: oneshot::Receiver<Result<T>>,
     abandoned: Arc<AtomicBool>,
 }
+
+/// What a streaming job gets: the chunks as they arrive, and whether its caller gave up.
+pub(crate) type Chunks<'a> = &'a mut dyn Iterator<Item = Result<Bytes>>;
 
 impl Ingest {
     pub(crate) fn start(
@@ -70,20 +74,35 @@ impl Ingest {
         timer: CallTimer,
         ingested: ByteCounter,
     ) -> Self {
+        Ingest::spawn(runtime, ingested, move |chunks, abandoned| {
+            let result = store_chunks(backend.as_ref(), chunks, &request, abandoned);
+            timer.finish(&result);
+            result
+        })
+    }
+}
+
+impl<T: Send + 'static> Ingest<T> {
+    /// Runs `job` on a thread of its own, fed with the chunks the caller pushes (counted as
+    /// `ingested`).
+    pub(crate) fn spawn(
+        runtime: &tokio::runtime::Handle,
+        ingested: ByteCounter,
+        job: impl FnOnce(Chunks, &dyn Fn() -> bool) -> Result<T> + Send + 'static,
+    ) -> Self {
         let (queue, mut chunks) = chunk_queue(QUEUE_BYTES);
         let (report, outcome) = oneshot::channel();
         let abandoned = Arc::new(AtomicBool::new(false));
         let gave_up = abandoned.clone();
         runtime.spawn_blocking(move || {
-            let chunks = std::iter::from_fn(|| {
+            let mut chunks = std::iter::from_fn(|| {
                 let chunk = chunks.blocking_recv()?;
                 ingested.add(chunk.len());
                 Some(Ok(chunk))
             });
             // Abandoned by `abort`, or by dropping the ingest unfinished.
             let abandoned = || gave_up.load(Ordering::Acquire) || report.is_closed();
-            let result = store_chunks(backend.as_ref(), chunks, &request, abandoned);
-            timer.finish(&result);
+            let result = job(&mut chunks, &abandoned);
             let _ = report.send(result);
         });
         Ingest { queue, outcome, abandoned }
@@ -101,7 +120,7 @@ impl Ingest {
     }
 
     /// Ends the stream and waits for the object to be committed.
-    pub async fn finish(self) -> Result<IngestResult> {
+    pub async fn finish(self) -> Result<T> {
         let Ingest { queue, outcome, .. } = self;
         drop(queue);
         outcome.await.unwrap_or_else(|_| Err(Error::io("ingest", std::io::Error::other("the ingest thread panicked"))))
@@ -151,7 +170,7 @@ pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, request: &IngestR
     Ok(ingest_result(backend.id(), &digests, committed))
 }
 
-fn ingest_result(backend_id: &str, digests: &Digests, committed: Committed) -> IngestResult {
+pub(crate) fn ingest_result(backend_id: &str, digests: &Digests, committed: Committed) -> IngestResult {
     IngestResult {
         primary_digest: digests.primary,
         sha256_digest: digests.sha256,

@@ -18,12 +18,14 @@ pub mod plane;
 pub mod quick_lane;
 pub mod results;
 pub mod storage;
+pub mod upload;
 pub mod wire;
 
 pub use api::{
-    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    MetricsRequest, ObjectPage, Operation, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest,
-    Transfer, VerifyRequest, OPERATIONS,
+    AppendRequest, ByteRange, CommitUploadRequest, DeleteRequest, Expectations, FindMissingRequest, HealthRequest,
+    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, MetricsRequest, ObjectPage, Operation,
+    PurgeUploadsRequest, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, Transfer,
+    UploadPage, UploadRequest, VerifyRequest, OPERATIONS,
 };
 pub use bytes::Bytes;
 pub use config::{BackendOptions, PlaneConfig};
@@ -33,7 +35,7 @@ pub use ingest::{Ingest, WriteOutcome};
 pub use plane::{DataPlane, Served};
 pub use quick_lane::{QuickLane, Ticket};
 pub use results::{
-    BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, ScrubProgress, ScrubReport,
-    StorageReceipt, UploadStatus, VerifyResult,
+    AbortedUpload, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, PurgedUploads,
+    ScrubProgress, ScrubReport, StorageReceipt, UploadStatus, VerifyResult,
 };
 pub use storage::ObjectReader;

@@ -105,6 +105,18 @@ impl DataPlane {
         }
     }
 
+    /// Every backend, the default one first: where an upload's id is looked for.
+    pub(crate) fn backends_in_turn(&self) -> Result<Vec<Arc<dyn Backend>>> {
+        let default = self.backend(None)?;
+        let others: Vec<_> = self.backends.iter().filter(|b| b.id() != default.id()).cloned().collect();
+        Ok(std::iter::once(default).chain(others).collect())
+    }
+
+    /// Where streaming calls run their threads.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
     /// Starts a streaming ingest; push chunks into it, then `finish` it.
     pub fn begin_ingest(&self, request: IngestRequest) -> Result<Ingest> {
         let mut timer = self.meter.start(INGEST_STREAM);

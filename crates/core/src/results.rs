@@ -80,6 +80,19 @@ pub struct UploadStatus {
     pub updated_at: SystemTime,
 }
 
+/// What `abortUpload` did: `aborted` is false when the upload was absent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbortedUpload {
+    pub upload_id: String,
+    pub aborted: bool,
+}
+
+/// What `purgeUploads` removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgedUploads {
+    pub purged: u64,
+}
+
 /// How far a scrub has come, reported now and then while it runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrubProgress {

@@ -7,20 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use artifactstore_core::{
-    BackendOptions, Bytes, ContentAddress, DataPlane, DeleteRequest, Digest, FindMissingRequest, HashAlgorithm,
-    IngestHints, IngestRequest, ListRequest, PlaneConfig, ScrubRequest, StatRequest, TouchRequest, VerifyRequest,
+    Bytes, ContentAddress, DataPlane, DeleteRequest, Digest, FindMissingRequest, HashAlgorithm, IngestHints,
+    IngestRequest, ListRequest, ScrubRequest, StatRequest, TouchRequest, VerifyRequest,
 };
 
-async fn open(root: &std::path::Path) -> DataPlane {
-    let options = BackendOptions {
-        id: Some("local".into()),
-        kind: Some("fs".into()),
-        root: Some(root.to_string_lossy().into_owned()),
-        durable: Some(false),
-        ..Default::default()
-    };
-    DataPlane::open(PlaneConfig::new(vec![options], None).unwrap()).await.unwrap()
-}
+mod support;
+use support::open_fs as open;
 
 fn sha256_primary() -> IngestRequest {
     IngestRequest {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::collections::VecDeque;
 
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{Bytes, DataPlane, Ingest, IngestRequest, IngestResult, Served};
+use artifactstore_core::{AppendRequest, Bytes, DataPlane, Ingest, IngestRequest, IngestResult, Served};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::credit::{Inbound, Outbound};
-use crate::dispatch::Pending;
+use crate::dispatch::{BytesIn, Pending};
 use crate::frame::{Frame, Kind, END, MAX_DATA_PAYLOAD, MORE};
 use crate::message::{core_error_frame, error_frame};
 use crate::outbound::Outbox;
@@ -114,8 +114,39 @@ impl Uploads {
     }
 }
 
+/// A call whose bytes the client sends: an ingest or an upload's append.
+pub async fn ingest(ctx: CallContext, plane: Arc<DataPlane>, request: BytesIn, uploads: Uploads, credit: Arc<Inbound>) {
+    match request {
+        BytesIn::Object(request) => ingest_object(ctx, plane, request, uploads, credit).await,
+        BytesIn::Append(request) => append(ctx, plane, request, uploads, credit).await,
+    }
+}
+
+/// An append: the upload is locked and its offset checked first, then the client's bytes are fed
+/// in; a cancelled append still saves what it took.
+async fn append(
+    ctx: CallContext,
+    plane: Arc<DataPlane>,
+    request: AppendRequest,
+    uploads: Uploads,
+    credit: Arc<Inbound>,
+) {
+    let begun = tokio::select! {
+        begun = plane.begin_append(request) => begun,
+        _ = ctx.cancel.cancelled() => return ctx.aborted().await,
+    };
+    let outcome = match begun {
+        Err(error) => Err(error),
+        Ok(append) => match streamed(&ctx, append, uploads, &credit).await {
+            Some(outcome) => outcome,
+            None => return,
+        },
+    };
+    answer(&ctx, outcome).await
+}
+
 /// An ingest: stored in one step when its bytes came whole, streamed into the core otherwise.
-pub async fn ingest(
+async fn ingest_object(
     ctx: CallContext,
     plane: Arc<DataPlane>,
     request: IngestRequest,
@@ -131,15 +162,35 @@ pub async fn ingest(
         Ok(Some(bytes)) => store_whole(&plane, bytes, request).await,
         Ok(None) => match plane.begin_ingest(request) {
             Err(error) => Err(error),
-            Ok(ingest) => match feed(&ctx, &ingest, uploads, &credit).await {
-                Fed::End | Fed::Stopped => ingest.finish().await,
-                Fed::Cancelled => {
-                    ingest.abort().await;
-                    return ctx.aborted().await;
-                }
+            Ok(ingest) => match streamed(&ctx, ingest, uploads, &credit).await {
+                Some(outcome) => outcome,
+                None => return,
             },
         },
     };
+    answer(&ctx, outcome).await
+}
+
+/// Feeds the client's DATA to a streaming call and waits for its outcome; `None` when the call
+/// was cancelled (then its work is abandoned and ABORTED sent).
+async fn streamed<T: Send + 'static>(
+    ctx: &CallContext,
+    ingest: Ingest<T>,
+    uploads: Uploads,
+    credit: &Inbound,
+) -> Option<artifactstore_core::Result<T>> {
+    match feed(ctx, &ingest, uploads, credit).await {
+        Fed::End | Fed::Stopped => Some(ingest.finish().await),
+        Fed::Cancelled => {
+            ingest.abort().await;
+            ctx.aborted().await;
+            None
+        }
+    }
+}
+
+/// The call's last frame: its result, or its error.
+async fn answer<T: Wire>(ctx: &CallContext, outcome: artifactstore_core::Result<T>) {
     match outcome {
         Ok(result) => ctx.respond(0, result.to_cbor()).await,
         Err(error) => ctx.fail(&error).await,
@@ -149,7 +200,11 @@ pub async fn ingest(
 /// An object whole in memory: stored here, on the connection's thread, when that takes
 /// microseconds (a small object, a local disk; handing it to another thread would cost more than
 /// storing it), else on a blocking thread.
-async fn store_whole(plane: &Arc<DataPlane>, bytes: Bytes, request: IngestRequest) -> artifactstore_core::Result<IngestResult> {
+async fn store_whole(
+    plane: &Arc<DataPlane>,
+    bytes: Bytes,
+    request: IngestRequest,
+) -> artifactstore_core::Result<IngestResult> {
     if plane.stores_quickly(&bytes, &request) {
         return plane.ingest_bytes_blocking(bytes, request);
     }
@@ -157,7 +212,7 @@ async fn store_whole(plane: &Arc<DataPlane>, bytes: Bytes, request: IngestReques
 }
 
 /// Moves chunks into the core, returning credit to the client each time half the window is used.
-async fn feed(ctx: &CallContext, ingest: &Ingest, mut uploads: Uploads, credit: &Inbound) -> Fed {
+async fn feed<T: Send + 'static>(ctx: &CallContext, ingest: &Ingest<T>, mut uploads: Uploads, credit: &Inbound) -> Fed {
     let mut consumed = 0u64;
     loop {
         let chunk = tokio::select! {

@@ -13,7 +13,9 @@ use artifactstore_core::metrics::operation_index;
 use artifactstore_core::wire::cbor::{self, Value};
 use artifactstore_core::wire::fields::Field;
 use artifactstore_core::wire::Wire;
-use artifactstore_core::{Bytes, DataPlane, Error, IngestRequest, Operation, Result, ServeRequest, Served};
+use artifactstore_core::{
+    AppendRequest, Bytes, DataPlane, Error, IngestRequest, Operation, Result, ServeRequest, Served,
+};
 
 pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
@@ -21,10 +23,18 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 pub enum Started {
     /// The result's CBOR, when the core has it.
     Unary(Pending<Vec<u8>>),
-    /// The client's DATA is this ingest's bytes (its backend exists).
-    Ingest(IngestRequest),
+    /// The client's DATA is this ingest's (or append's) bytes.
+    Ingest(BytesIn),
     /// The object, once open.
     Serve(Pending<Served>),
+}
+
+/// What the client's DATA goes to.
+pub enum BytesIn {
+    /// A new object (its backend exists).
+    Object(IngestRequest),
+    /// An upload's append.
+    Append(AppendRequest),
 }
 
 /// A REQUEST's payload, `{op, args}`; `args` keeps its CBOR for the core to decode.
@@ -68,6 +78,9 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
                 async move { artifactstore_core::dispatch::call(&plane, operation.name, &args).await },
             ))
         }
+        Transfer::BytesIn if operation.name == "append_upload" => {
+            Started::Ingest(BytesIn::Append(AppendRequest::from_cbor(&args)?))
+        }
         Transfer::BytesIn => {
             let request = IngestRequest::from_cbor(&args)?;
             if let Err(e) = plane.backend(request.backend_id()) {
@@ -75,7 +88,7 @@ pub fn start(plane: &Arc<DataPlane>, request: Request, open: bool) -> Result<Sta
                 plane.meter().start(operation_index(operation.name)).fail(&e);
                 return Err(e);
             }
-            Started::Ingest(request)
+            Started::Ingest(BytesIn::Object(request))
         }
         Transfer::BytesOut => {
             let request = ServeRequest::from_cbor(&args)?;

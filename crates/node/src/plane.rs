@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use artifactstore_core::wire::Wire;
 use artifactstore_core::quick_lane::QUICK_WAIT;
+use artifactstore_core::wire::Wire;
 use artifactstore_core::{DataPlane, PlaneConfig, ServeRequest, StatRequest, Ticket};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::*;
-use crate::ingest::NativeIngest;
+use crate::ingest::{NativeAppend, NativeIngest};
 use crate::reader::NativeObjectReader;
 
 #[napi]
@@ -37,6 +37,15 @@ impl NativeDataPlane {
     pub fn begin_ingest(&self, options: NativeIngestOptions) -> Result<NativeIngest> {
         let ingest = self.plane.begin_ingest(options.try_into()?).map_err(to_js_error)?;
         Ok(NativeIngest::new(ingest))
+    }
+
+    /// Starts an append to an upload; `request` is an `AppendRequest` in the wire's CBOR. Rejects
+    /// before any byte is taken when the upload is absent, busy or at another offset.
+    #[napi]
+    pub async fn begin_append(&self, request: Buffer) -> Result<NativeAppend> {
+        let request = artifactstore_core::AppendRequest::from_cbor(&request).map_err(to_js_error)?;
+        let append = self.plane.begin_append(request).await.map_err(to_js_error)?;
+        Ok(NativeAppend::new(append))
     }
 
     /// An object that arrived whole in one chunk: one round trip. With `wait_in_place` (the caller
@@ -149,7 +158,6 @@ where
         }
     }
 }
-
 
 pub struct IngestBuffer {
     plane: Arc<DataPlane>,

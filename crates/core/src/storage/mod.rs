@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::results::{BackendHealth, ObjectInfo};
+use crate::upload::{UploadId, UploadRecord, UploadSession};
 pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
 /// Reads of a served object and writes during an ingest move in chunks of this size.
@@ -89,6 +90,24 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Removes temporary data left behind by ingests that died; returns how many items it removed.
     async fn sweep(&self) -> Result<u64>;
+
+    // Resumable uploads (see `crate::upload`); all blocking.
+
+    /// Makes a new upload with this record; returns its update time.
+    fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<SystemTime>;
+
+    /// An upload's record and update time; `None` when this backend has no such upload.
+    fn read_upload(&self, id: &UploadId) -> Result<Option<(UploadRecord, SystemTime)>>;
+
+    /// Locks an upload for `what` (an append or a commit): `CONFLICT` while another holds it, in
+    /// any process; `None` when this backend has no such upload.
+    fn lock_upload(&self, id: &UploadId, what: &str) -> Result<Option<Box<dyn UploadSession>>>;
+
+    /// Removes an upload and its bytes: `CONFLICT` while it is locked, `false` when absent.
+    fn remove_upload(&self, id: &UploadId) -> Result<bool>;
+
+    /// The ids of every upload this backend holds, in no particular order.
+    fn upload_ids(&self) -> Result<Vec<UploadId>>;
 }
 
 /// The receiving end of an ingest. It is driven from a blocking thread (the ingest's own), so its

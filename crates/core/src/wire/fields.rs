@@ -69,6 +69,14 @@ impl Field {
         data.as_slice().try_into().map_err(|_| self.rejected(&format!("{len} bytes, expected {N}")))
     }
 
+    /// A byte string of any length.
+    pub fn bytes(self) -> Result<Vec<u8>> {
+        match self.item.value {
+            Value::Bytes(data) => Ok(data),
+            _ => Err(self.wrong_type("a byte string")),
+        }
+    }
+
     pub fn array(self) -> Result<Vec<Field>> {
         let Value::Array(items) = self.item.value else { return Err(self.wrong_type("an array")) };
         let path = self.path;

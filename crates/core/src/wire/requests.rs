@@ -4,8 +4,9 @@
 use std::time::SystemTime;
 
 use crate::api::{
-    ByteRange, DeleteRequest, Expectations, FindMissingRequest, HealthRequest, IngestHints, IngestRequest, ListRequest,
-    MetricsRequest, ObjectPage, ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest,
+    AppendRequest, ByteRange, CommitUploadRequest, DeleteRequest, Expectations, FindMissingRequest, HealthRequest,
+    IngestHints, IngestRequest, ListRequest, ListUploadsRequest, MetricsRequest, ObjectPage, PurgeUploadsRequest,
+    ScrubPage, ScrubRequest, ServeHead, ServeRequest, StatRequest, TouchRequest, UploadPage, UploadRequest,
     VerifyRequest,
 };
 use crate::error::Result;
@@ -314,6 +315,109 @@ impl MapCodec for ScrubPage {
             quarantined: fields.required("quarantined")?.unsigned()?,
             last_address: fields.optional("last_address").map(address).transpose()?,
             next_after: fields.optional("next_after").map(address).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for AppendRequest {
+    const NAME: &'static str = "AppendRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![("upload_id", cbor::text(&self.upload_id)), ("offset", cbor::unsigned(self.offset))])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(AppendRequest {
+            upload_id: fields.required("upload_id")?.text()?,
+            offset: fields.required("offset")?.unsigned()?,
+        })
+    }
+}
+
+impl MapCodec for UploadRequest {
+    const NAME: &'static str = "UploadRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![("upload_id", cbor::text(&self.upload_id))])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(UploadRequest { upload_id: fields.required("upload_id")?.text()? })
+    }
+}
+
+impl MapCodec for CommitUploadRequest {
+    const NAME: &'static str = "CommitUploadRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("upload_id", cbor::text(&self.upload_id))];
+        let expect = (self.expect != Expectations::default()).then_some(&self.expect);
+        push_optional(&mut entries, "expect", expect, MapCodec::encode);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let expect = fields.optional("expect").map(Field::decode::<CallerExpectations>).transpose()?;
+        Ok(CommitUploadRequest {
+            upload_id: fields.required("upload_id")?.text()?,
+            expect: expect.map(|e| e.0).unwrap_or_default(),
+        })
+    }
+}
+
+impl MapCodec for ListUploadsRequest {
+    const NAME: &'static str = "ListUploadsRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = Entries::new();
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "updated_before", self.updated_before, |t| cbor::text(&rfc3339_millis(t)));
+        push_optional(&mut entries, "after", self.after.as_deref(), cbor::text);
+        push_optional(&mut entries, "limit", self.limit, cbor::unsigned);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(ListUploadsRequest {
+            backend_id: optional_text(fields, "backend_id")?,
+            updated_before: fields.optional("updated_before").map(request_time).transpose()?,
+            after: optional_text(fields, "after")?,
+            limit: fields.optional("limit").map(Field::unsigned).transpose()?,
+        })
+    }
+}
+
+impl MapCodec for UploadPage {
+    const NAME: &'static str = "UploadPage";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("uploads", cbor::array(self.uploads.iter().map(MapCodec::encode).collect()))];
+        push_optional(&mut entries, "next_after", self.next_after.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        let uploads = fields.required("uploads")?.array()?;
+        Ok(UploadPage {
+            uploads: uploads.into_iter().map(Field::decode).collect::<Result<_>>()?,
+            next_after: optional_text(fields, "next_after")?,
+        })
+    }
+}
+
+impl MapCodec for PurgeUploadsRequest {
+    const NAME: &'static str = "PurgeUploadsRequest";
+
+    fn encode(&self) -> Vec<u8> {
+        let mut entries = vec![("updated_before", cbor::text(&rfc3339_millis(self.updated_before)))];
+        push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        cbor::map(entries)
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(PurgeUploadsRequest {
+            updated_before: request_time(fields.required("updated_before")?)?,
+            backend_id: optional_text(fields, "backend_id")?,
         })
     }
 }

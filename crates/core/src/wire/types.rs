@@ -7,8 +7,8 @@ use crate::api::{Expectations, IngestHints};
 use crate::error::Result;
 use crate::identity::{parse_hex_digest, Digest, HashAlgorithm, DIGEST_LEN};
 use crate::results::{
-    rfc3339_millis, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo, ScrubProgress,
-    ScrubReport, StorageReceipt, UploadStatus, VerifyResult,
+    rfc3339_millis, AbortedUpload, BackendHealth, BackendKind, BackendStatus, DeletionResult, IngestResult, ObjectInfo,
+    PurgedUploads, ScrubProgress, ScrubReport, StorageReceipt, UploadStatus, VerifyResult,
 };
 
 use super::cbor;
@@ -249,6 +249,33 @@ impl MapCodec for UploadStatus {
             created_at: time(fields.required("created_at")?)?,
             updated_at: time(fields.required("updated_at")?)?,
         })
+    }
+}
+
+impl MapCodec for AbortedUpload {
+    const NAME: &'static str = "AbortedUpload";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![("upload_id", cbor::text(&self.upload_id)), ("aborted", cbor::boolean(self.aborted))])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(AbortedUpload {
+            upload_id: fields.required("upload_id")?.text()?,
+            aborted: fields.required("aborted")?.boolean()?,
+        })
+    }
+}
+
+impl MapCodec for PurgedUploads {
+    const NAME: &'static str = "PurgedUploads";
+
+    fn encode(&self) -> Vec<u8> {
+        cbor::map(vec![("purged", cbor::unsigned(self.purged))])
+    }
+
+    fn decode(fields: &mut Fields) -> Result<Self> {
+        Ok(PurgedUploads { purged: fields.required("purged")?.unsigned()? })
     }
 }
 

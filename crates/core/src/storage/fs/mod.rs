@@ -5,6 +5,7 @@
 //! <root>/index/sha256/<aa>/<sha256 hex>                    the catalogue (see [`catalogue`])
 //! <root>/tmp/                                              ingests in progress, health probes
 //! <root>/deleting/                                         objects a conditional delete moved aside
+//! <root>/uploads/<id>/                                      resumable uploads (see [`uploads`])
 //! ```
 //! An object appears under `objects/` by a single `link` of a fully written temporary file, so it
 //! is never visible half-written; with `durable` the file is flushed before and its directory after.
@@ -13,6 +14,7 @@ mod catalogue;
 mod listing;
 mod reader;
 mod temp;
+mod uploads;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -37,6 +39,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hashing::{Digests, DualHasher};
 use crate::identity::{ContentAddress, Digest, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind, ObjectInfo};
+use crate::upload::{UploadId, UploadRecord, UploadSession};
 
 #[derive(Debug)]
 pub struct FsBackend {
@@ -64,6 +67,7 @@ impl FsBackend {
         catalogue::restore_aside(&root, temp::process_alive)
             .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
         let store = Store { id, root, tmp, durable: config.durable };
+        store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
         Ok(FsBackend { store: Arc::new(store) })
     }
@@ -241,8 +245,31 @@ impl Backend for FsBackend {
     }
 
     async fn sweep(&self) -> Result<u64> {
-        self.blocking(|store| temp::sweep_stale(&store.tmp).context(|| format!("sweeping {}", store.tmp.display())))
-            .await
+        self.blocking(|store| {
+            let temps = temp::sweep_stale(&store.tmp).context(|| format!("sweeping {}", store.tmp.display()))?;
+            Ok(temps + store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?)
+        })
+        .await
+    }
+
+    fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<SystemTime> {
+        self.store.create_upload(id, record)
+    }
+
+    fn read_upload(&self, id: &UploadId) -> Result<Option<(UploadRecord, SystemTime)>> {
+        self.store.read_upload(id)
+    }
+
+    fn lock_upload(&self, id: &UploadId, what: &str) -> Result<Option<Box<dyn UploadSession>>> {
+        uploads::lock(&self.store, id, what)
+    }
+
+    fn remove_upload(&self, id: &UploadId) -> Result<bool> {
+        uploads::remove_unlocked(&self.store, id)
+    }
+
+    fn upload_ids(&self) -> Result<Vec<UploadId>> {
+        self.store.upload_ids()
     }
 }
 
@@ -574,29 +601,44 @@ impl ObjectWriter for FsWriter {
             .context(|| format!("writing to a temporary file in {}", self.store.tmp.display()))
     }
 
-    /// Touches an object already there first, then looks (so that a conditional delete running at
-    /// the same time either sees the touch or has moved the object away: see `Store::delete`);
-    /// otherwise records the catalogue's facts, links the file into place and checks the index.
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed> {
-        let store = &self.store;
+        let link_as = |path: &Path| self.temp.link_as(path);
+        self.store.commit_file(&self.temp.file, &link_as, self.checked_absent, address, digests)
+    }
+}
+
+impl Store {
+    /// Makes a fully written file the object at `address`, `link_as` giving it its name under
+    /// `objects/`. Touches an object already there first, then looks (so that a conditional
+    /// delete running at the same time either sees the touch or has moved the object away: see
+    /// `Store::delete`); otherwise records the catalogue's facts, links the file into place and
+    /// checks the index. `checked_absent`: no object was at the address a moment ago.
+    fn commit_file(
+        &self,
+        file: &File,
+        link_as: &dyn Fn(&Path) -> io::Result<()>,
+        checked_absent: bool,
+        address: &ContentAddress,
+        digests: &Digests,
+    ) -> Result<Committed> {
         let locator = object_locator(address);
-        let path = store.root.join(&locator);
-        let context = || format!("backend '{}': storing {locator}", store.id);
-        if !self.checked_absent {
-            if let Some(stored_at) = store.touch_existing(&path, digests).context(context)? {
+        let path = self.root.join(&locator);
+        let context = || format!("backend '{}': storing {locator}", self.id);
+        if !checked_absent {
+            if let Some(stored_at) = self.touch_existing(&path, digests).context(context)? {
                 return Ok(Committed { locator, stored_at, deduplicated: true });
             }
         }
         let stored_at = SystemTime::now();
-        catalogue::record(&self.temp.file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
-        if store.durable {
-            self.temp.file.sync_data().context(context)?;
+        catalogue::record(file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
+        if self.durable {
+            file.sync_data().context(context)?;
         }
-        store.index(address, digests).context(context)?;
-        match self.link(&path) {
+        self.index(address, digests).context(context)?;
+        match self.link(link_as, &path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let stored_at = store.touch_existing(&path, digests).context(context)?;
+                let stored_at = self.touch_existing(&path, digests).context(context)?;
                 return Ok(Committed {
                     locator,
                     stored_at: stored_at.unwrap_or_else(SystemTime::now),
@@ -607,9 +649,9 @@ impl ObjectWriter for FsWriter {
         }
         // A conditional delete of an older copy may have removed the entry meanwhile.
         if catalogue::indexed(address) {
-            catalogue::ensure_index(&store.root, &digests.sha256.bytes, address).context(context)?;
+            catalogue::ensure_index(&self.root, &digests.sha256.bytes, address).context(context)?;
         }
-        if store.durable {
+        if self.durable {
             if let Err(e) = sync_dir(path.parent().expect("objects have a parent")) {
                 // Not durable, so not stored: no later ingest may deduplicate against it.
                 let _ = fs::remove_file(&path);
@@ -618,15 +660,13 @@ impl ObjectWriter for FsWriter {
         }
         Ok(Committed { locator, stored_at, deduplicated: false })
     }
-}
 
-impl FsWriter {
-    /// Links the temporary file as `path`, creating the shard directories on first use.
-    fn link(&self, path: &Path) -> io::Result<()> {
-        match self.temp.link_as(path) {
+    /// Links a file as `path` with `link_as`, creating the shard directories on first use.
+    fn link(&self, link_as: &dyn Fn(&Path) -> io::Result<()>, path: &Path) -> io::Result<()> {
+        match link_as(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.create_shard_dirs(path.parent().expect("objects have a parent"))?;
-                self.temp.link_as(path)
+                link_as(path)
             }
             other => other,
         }
@@ -643,7 +683,7 @@ impl FsWriter {
             }
             Err(e) => return Err(e),
         }
-        if self.store.durable {
+        if self.durable {
             sync_dir(parent)?;
         }
         Ok(())

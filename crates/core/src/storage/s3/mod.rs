@@ -4,6 +4,7 @@
 //! <prefix>objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
 //! <prefix>staging/<unique>                                  large ingests on their way to objects/
 //! <prefix>index/, touched/, deleting/                       the catalogue (see [`catalogue`])
+//! <prefix>uploads/<id>/                                     resumable uploads (see [`resumable`])
 //! ```
 //! A small object is kept in memory and written with one create-only PUT under its final key. A
 //! large one streams by multipart upload to a staging key and is copied to its final key once its
@@ -12,6 +13,7 @@
 mod catalogue;
 mod client;
 mod reader;
+mod resumable;
 mod uploads;
 mod writer;
 
@@ -33,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind, ObjectInfo};
+use crate::upload::{UploadId, UploadRecord, UploadSession};
 
 /// A staging object lives only while one server-side copy runs; one older than this was left by an
 /// ingest that died between completing its upload and committing it.
@@ -223,6 +226,26 @@ impl Backend for S3Backend {
 
     async fn sweep(&self) -> Result<u64> {
         self.bucket.sweep().await
+    }
+
+    fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<SystemTime> {
+        self.bucket.create_upload(id, record)
+    }
+
+    fn read_upload(&self, id: &UploadId) -> Result<Option<(UploadRecord, SystemTime)>> {
+        self.bucket.read_upload(id)
+    }
+
+    fn lock_upload(&self, id: &UploadId, what: &str) -> Result<Option<Box<dyn UploadSession>>> {
+        self.bucket.lock_upload(id, what)
+    }
+
+    fn remove_upload(&self, id: &UploadId) -> Result<bool> {
+        self.bucket.remove_upload(id)
+    }
+
+    fn upload_ids(&self) -> Result<Vec<UploadId>> {
+        self.bucket.upload_ids()
     }
 }
 

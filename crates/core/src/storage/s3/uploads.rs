@@ -1,4 +1,5 @@
-//! Aborting the multipart uploads that ingests which died left unfinished under `<prefix>staging/`.
+//! Aborting the multipart uploads that ingests which died left unfinished under `<prefix>staging/`,
+//! and those of a resumable upload being removed (see [`super::resumable`]).
 //!
 //! object_store cannot list incomplete uploads, so the listing (ListMultipartUploads) is a GET of
 //! `/<bucket>?uploads&prefix=...`, signed by object_store itself (a presigned URL: the same
@@ -28,7 +29,7 @@ struct Listing {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Upload {
+pub(super) struct Upload {
     key: String,
     upload_id: String,
     /// RFC 3339, e.g. `2024-05-01T12:00:00.000Z`.
@@ -43,7 +44,11 @@ const STALE_UPLOAD: Duration = Duration::from_secs(24 * 60 * 60);
 /// Aborts the uploads under `<prefix>staging/` initiated more than [`STALE_UPLOAD`] ago; returns
 /// how many it aborted.
 pub(super) async fn abort_stale(bucket: &Bucket) -> Result<u64> {
-    let prefix = format!("{}staging/", bucket.prefix);
+    abort_under(bucket, &format!("{}staging/", bucket.prefix), is_stale).await
+}
+
+/// Aborts the uploads under `prefix` that `chosen` picks; returns how many it aborted.
+pub(super) async fn abort_under(bucket: &Bucket, prefix: &str, chosen: impl Fn(&Upload) -> bool) -> Result<u64> {
     let doing = format!("listing multipart uploads under s3://{}/{prefix}", bucket.bucket_name);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -54,8 +59,8 @@ pub(super) async fn abort_stale(bucket: &Bucket) -> Result<u64> {
     let mut key_marker: Option<String> = None;
     loop {
         let listing =
-            list(bucket, &http, &prefix, key_marker.as_deref()).await.map_err(|e| unavailable(bucket, &doing, e))?;
-        for upload in listing.uploads.iter().filter(|upload| is_stale(upload)) {
+            list(bucket, &http, prefix, key_marker.as_deref()).await.map_err(|e| unavailable(bucket, &doing, e))?;
+        for upload in listing.uploads.iter().filter(|upload| chosen(upload)) {
             // A key object_store would spell differently is not one of ours.
             let Ok(path) = Path::parse(&upload.key) else { continue };
             match bucket.store.abort_multipart(&path, &upload.upload_id).await {
@@ -78,7 +83,8 @@ fn is_stale(upload: &Upload) -> bool {
 }
 
 /// One page of the uploads under `prefix`, from the first key after `key_marker` on. Pages go by
-/// key alone (no upload-id-marker): a staging key is never uploaded to twice, and versitygw rejects
+/// key alone (no upload-id-marker): a staging key is never uploaded to twice (nor an upload's data
+/// key, but by a process that died before recording it), and versitygw rejects
 /// the NextUploadIdMarker it hands out itself.
 async fn list(
     bucket: &Bucket,

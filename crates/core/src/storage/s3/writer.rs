@@ -47,6 +47,8 @@ enum State {
     Uploading { staging: Path, upload: WriteMultipart },
     /// Uploaded to a staging key, not yet copied to the final one.
     Staged(Path),
+    /// A resumable upload's completed object, to copy to the final key; the upload's to remove.
+    Completed(Path),
     /// Nothing of this writer's left on the server but a committed object.
     Done,
 }
@@ -91,6 +93,19 @@ impl S3Writer {
             }
         }
         writer.write(bytes)?;
+        writer.commit(address, digests)
+    }
+
+    /// Stores the object a resumable upload completed at `completed` as an ingest would, leaving
+    /// that key where it is (the upload removes it once the object is in place).
+    pub(super) fn commit_completed(
+        bucket: Arc<Bucket>,
+        completed: Path,
+        address: &ContentAddress,
+        digests: &Digests,
+    ) -> Result<Committed> {
+        let mut writer = Box::new(S3Writer::create(bucket, None)?);
+        writer.state = State::Completed(completed);
         writer.commit(address, digests)
     }
 
@@ -162,18 +177,24 @@ impl S3Writer {
         self.block_on(upload.finish())
             .map_err(|e| self.bucket.unavailable(format!("completing the upload to {staging}"), &e))?;
         self.state = State::Staged(staging.clone());
-        let target = self.bucket.object_path(address);
-        let placed = match self.intact_object_at(address, digests.size_bytes)? {
-            Some(_) => match self.touched_intact_object(address, digests)? {
-                Some(stored_at) => Placed::AlreadyThere(stored_at),
-                None => self.copy(&staging, &target, address, digests)?,
-            },
-            None => self.copy(&staging, &target, address, digests)?,
-        };
+        let placed = self.place_staged(&staging, address, digests)?;
         // Best effort: once the object is in place, a leftover staging object is the sweep's.
         let _ = self.block_on(self.bucket.store.delete(&staging));
         self.state = State::Done;
         Ok(placed)
+    }
+
+    /// Copies a whole object at `staging` to its place unless an intact object is there already
+    /// (and still there once touched).
+    fn place_staged(&self, staging: &Path, address: &ContentAddress, digests: &Digests) -> Result<Placed> {
+        let target = self.bucket.object_path(address);
+        Ok(match self.intact_object_at(address, digests.size_bytes)? {
+            Some(_) => match self.touched_intact_object(address, digests)? {
+                Some(stored_at) => Placed::AlreadyThere(stored_at),
+                None => self.copy(staging, &target, address, digests)?,
+            },
+            None => self.copy(staging, &target, address, digests)?,
+        })
     }
 
     /// Touches the object at the address, then looks for an intact copy there: when it was stored.
@@ -233,7 +254,7 @@ impl S3Writer {
                     .boxed(),
                 )
             }
-            State::Buffered { .. } | State::Done => None,
+            State::Buffered { .. } | State::Completed(_) | State::Done => None,
         }
     }
 }
@@ -256,7 +277,7 @@ impl ObjectWriter for S3Writer {
                 Ok(())
             }
             State::Uploading { .. } => self.upload(chunk),
-            State::Staged(_) | State::Done => unreachable!("written after commit"),
+            State::Staged(_) | State::Completed(_) | State::Done => unreachable!("written after commit"),
         }
     }
 
@@ -269,6 +290,7 @@ impl ObjectWriter for S3Writer {
         let placed = match std::mem::replace(&mut self.state, State::Done) {
             State::Buffered { chunks, .. } => self.put_whole(address, chunks, digests)?,
             State::Uploading { staging, upload } => self.place_upload(staging, upload, address, digests)?,
+            State::Completed(completed) => self.place_staged(&completed, address, digests)?,
             State::Staged(_) | State::Done => unreachable!("committed twice"),
         };
         let (stored_at, deduplicated) = match placed {
