@@ -179,16 +179,32 @@ async function installedDaemon(project) {
   const socketPath = join(project, 'daemon.sock');
   const config = join(project, 'daemon.json');
   await writeFile(config, JSON.stringify({ socketPath, backends: [{ id: 'local', kind: 'fs', root: join(project, 'daemon-store') }] }));
-  const child = spawn('npx', ['--offline', 'artifactstore-daemon', '--config', config], { cwd: project, stdio: ['ignore', 'ignore', 'pipe'] });
+  // In a process group of its own (npx, the package's launcher, the daemon): stopped as a whole,
+  // as a service manager stops it, whatever npx passes on.
+  const child = spawn('npx', ['--offline', 'artifactstore-daemon', '--config', config], { cwd: project, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // 'close': every process holding its stderr, the daemon included, has ended.
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  const stop = async () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    await closed;
+  };
   let said = '';
-  await new Promise((resolve, reject) => {
-    child.stderr.on('data', (data) => {
-      said += data;
-      if (/listening on/.test(said)) resolve();
+  try {
+    await new Promise((resolve, reject) => {
+      child.stderr.on('data', (data) => {
+        said += data;
+        if (/listening on/.test(said)) resolve();
+      });
+      closed.then(() => reject(new Error(`npx artifactstore-daemon ended before listening: ${said}`)));
     });
-    child.on('exit', (code) => reject(new Error(`npx artifactstore-daemon exited (${code}) before listening: ${said}`)));
-  });
-  const stop = () => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve).kill('SIGTERM') : resolve()));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return { socketPath, stop };
 }
 
