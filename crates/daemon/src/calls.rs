@@ -255,7 +255,12 @@ pub async fn serve(ctx: CallContext, opening: Pending<Served>, credit: Arc<Outbo
         };
         let chunk = match chunk {
             Ok(Some(chunk)) => chunk,
-            Ok(None) => return ctx.send(Frame::new(Kind::Data, ctx.stream_id, END, Bytes::new())).await,
+            Ok(None) => {
+                // Closed before the client hears the end, as in-process: a client whose loop has
+                // ended finds the object released.
+                let _ = tokio::task::spawn_blocking(move || drop(reader)).await;
+                return ctx.send(Frame::new(Kind::Data, ctx.stream_id, END, Bytes::new())).await;
+            }
             Err(error) => return ctx.fail(&error).await,
         };
         for start in (0..chunk.len()).step_by(MAX_DATA_PAYLOAD) {
