@@ -159,10 +159,24 @@ impl S3Writer {
         if let Some(stored_at) = existing {
             return Ok(Placed::AlreadyThere(stored_at));
         }
+        // What is there is not the object (or it went away): overwritten. A conditional delete
+        // putting the object back at the same moment may make the server refuse this write with a
+        // conflict (versitygw's posix backend answers 409): then the object is there again, or
+        // the write is tried again.
         let options = PutOptions { attributes, ..Default::default() };
-        self.block_on(self.bucket.store.put_opts(&target, payload, options))
-            .map_err(|e| self.bucket.unavailable(doing(), &e))?;
-        Ok(Placed::New(stored_at))
+        for tries in 1.. {
+            match self.block_on(self.bucket.store.put_opts(&target, payload.clone(), options.clone())) {
+                Ok(_) => return Ok(Placed::New(stored_at)),
+                Err(object_store::Error::AlreadyExists { .. }) if tries < 5 => {
+                    if let Some(stored_at) = self.touched_intact_object(address, digests)? {
+                        return Ok(Placed::AlreadyThere(stored_at));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+                }
+                Err(e) => return Err(self.bucket.unavailable(doing(), &e)),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     /// Completes the upload, then copies the staging object to its place unless an intact object
