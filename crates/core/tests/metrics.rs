@@ -6,18 +6,13 @@ use std::sync::Arc;
 
 use artifactstore_core::wire::{cbor, Wire};
 use artifactstore_core::{
-    BackendOptions, Bytes, DataPlane, Expectations, IngestRequest, PlaneConfig, ServeRequest, StatRequest,
+    Bytes, DataPlane, Expectations, IngestRequest, ServeRequest, StatRequest,
 };
 
+mod support;
+
 async fn open(root: &std::path::Path, metrics: bool) -> DataPlane {
-    let options = BackendOptions {
-        id: Some("local".into()),
-        kind: Some("fs".into()),
-        root: Some(root.to_string_lossy().into_owned()),
-        durable: Some(false),
-        ..Default::default()
-    };
-    let mut config = PlaneConfig::new(vec![options], None).unwrap();
+    let mut config = support::fs_config(root);
     config.metrics = metrics;
     DataPlane::open(config).await.unwrap()
 }

@@ -2,8 +2,9 @@
 
 use artifactstore_core::{BackendOptions, DataPlane, PlaneConfig};
 
-/// A data plane over the fs store at `root` (backend id "local", not durable).
-pub async fn open_fs(root: &std::path::Path) -> DataPlane {
+/// The configuration of a plane over the fs store at `root` (backend id "local", not durable).
+#[allow(dead_code)] // not every test file that includes this module calls each helper
+pub fn fs_config(root: &std::path::Path) -> PlaneConfig {
     let options = BackendOptions {
         id: Some("local".into()),
         kind: Some("fs".into()),
@@ -11,5 +12,11 @@ pub async fn open_fs(root: &std::path::Path) -> DataPlane {
         durable: Some(false),
         ..Default::default()
     };
-    DataPlane::open(PlaneConfig::new(vec![options], None).unwrap()).await.unwrap()
+    PlaneConfig::new(vec![options], None).unwrap()
+}
+
+/// A data plane over the fs store at `root` (backend id "local", not durable).
+#[allow(dead_code)]
+pub async fn open_fs(root: &std::path::Path) -> DataPlane {
+    DataPlane::open(fs_config(root)).await.unwrap()
 }
