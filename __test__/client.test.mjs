@@ -729,8 +729,10 @@ test('bytes from the daemon are bounded: a frame above max_frame_bytes ends the 
 
 test('DATA beyond the granted credit, or an unknown frame type, ends the connection', async (t) => {
   const content = bytes(MiB + 1);
+  let servingConnectionClosed;
   const fake = await fakeDaemon(t, (socket, streamId, request, index) => {
     if (request.op === 'backend_health') return socket.write(frame(index === 0 ? 99 : 3, 0, streamId, healthy));
+    servingConnectionClosed = new Promise((resolve) => socket.on('close', resolve));
     socket.write(frame(3, 2, streamId, encodeCbor({ contentAddress: { algorithm: 'blake3', hex: 'a'.repeat(64) }, sizeBytes: content.length, totalSizeBytes: content.length })));
     for (let offset = 0; offset < content.length; offset += 256 * KiB) {
       const last = offset + 256 * KiB >= content.length;
@@ -741,7 +743,8 @@ test('DATA beyond the granted credit, or an unknown frame type, ends the connect
   t.teardown(() => dp.close());
   await rejectsWith(t, dp.backendHealth(), 'BACKEND_UNAVAILABLE', ['unknown type 99']);
   const stream = await dp.serveObject(`blake3:${'a'.repeat(64)}`);
-  await sleep(1000); // nothing consumed, so no credit returned: the last byte is one too many
+  // Nothing consumed, so no credit returned: the last byte is one too many, and the client hangs up.
+  await servingConnectionClosed;
   await rejectsWith(t, collect(stream), 'BACKEND_UNAVAILABLE', ['credit']);
 });
 
