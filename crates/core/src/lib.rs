@@ -18,6 +18,7 @@ pub mod plane;
 pub mod quick_lane;
 pub mod results;
 pub mod storage;
+pub mod tree;
 pub mod upload;
 pub mod wire;
 
