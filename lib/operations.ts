@@ -85,8 +85,10 @@ function addressRequest(address: AddressLike, options: unknown): Request {
 
 function serveRequest(address: AddressLike, options: ServeOptions | undefined): Request {
   const text = addressText(address);
-  const byteRange = byteRangeOf(isRecord(options) ? options.byteRange : undefined);
-  return present({ address: text, byteRange, backendId: backendIdOf(options) });
+  const all = optionalRecord(options, 'options');
+  const byteRange = byteRangeOf(all.byteRange);
+  const verify = optionalBoolean(all.verify, 'options.verify');
+  return present({ address: text, byteRange, backendId: backendIdOf(options), verify: verify === false ? false : undefined });
 }
 
 function deleteRequest(address: AddressLike, options: DeleteOptions | undefined): Request {

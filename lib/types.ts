@@ -192,6 +192,8 @@ export interface ServeOptions {
   byteRange?: [start: number, end: number];
   backendId?: string;
   signal?: AbortSignal;
+  /** check every byte against the object's hash tree before it is yielded; true by default */
+  verify?: boolean;
 }
 export interface BackendOptions {
   backendId?: string;

@@ -81,6 +81,8 @@ pub struct ServeRequest {
     /// The whole object when absent.
     pub byte_range: Option<ByteRange>,
     pub backend_id: Option<String>,
+    /// Check every byte against the object's tree before it is handed out (the default).
+    pub verify: bool,
 }
 
 /// What a serve says before its first byte: which object, and how many bytes will follow.
@@ -187,7 +189,7 @@ pub struct FindMissingRequest {
 impl ServeRequest {
     /// The bytes `[start, end)` of the object at `address`, on the default backend.
     pub fn range(address: ContentAddress, start: u64, end: u64) -> Self {
-        ServeRequest { address, byte_range: Some(ByteRange { start, end }), backend_id: None }
+        ServeRequest { address, byte_range: Some(ByteRange { start, end }), backend_id: None, verify: true }
     }
 }
 
@@ -203,7 +205,7 @@ macro_rules! request_for_address {
 }
 
 request_for_address!(
-    ServeRequest { byte_range: None },
+    ServeRequest { byte_range: None, verify: true },
     VerifyRequest {},
     DeleteRequest { unless_touched_since: None },
     StatRequest {},

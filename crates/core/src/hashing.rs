@@ -4,6 +4,9 @@
 //! past a few hundred KiB its SHA-256 moves to a thread of its own, while BLAKE3 and the write run on
 //! the caller's thread: an ingest then costs max(SHA-256, BLAKE3 + write), not their sum. Small
 //! objects stay on one thread, where starting another would cost more than it saves.
+//!
+//! BLAKE3 runs for every object, whatever its primary: its pass also builds the object's tree
+//! ([`crate::tree`]), which verified serving checks ranges against.
 
 use std::thread::JoinHandle;
 
@@ -12,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::identity::{Digest, HashAlgorithm};
+use crate::tree::{GroupTree, Outboard};
 
 /// Bytes hashed inline before SHA-256 moves to its own thread.
 const OFFLOAD_AFTER_BYTES: u64 = 256 * 1024;
@@ -31,13 +35,8 @@ pub trait Blake3Lane: Send {
     fn update(&mut self, chunk: &Bytes);
 }
 
-impl Blake3Lane for blake3::Hasher {
-    fn update(&mut self, chunk: &Bytes) {
-        blake3::Hasher::update(self, chunk);
-    }
-}
-
-pub struct DualHasher<B: Blake3Lane = blake3::Hasher> {
+pub struct DualHasher<B: Blake3Lane = GroupTree> {
+    primary: HashAlgorithm,
     blake3: Option<B>,
     sha256: Sha256Lane,
     size_bytes: u64,
@@ -51,25 +50,32 @@ enum Sha256Lane {
 
 impl DualHasher {
     pub fn new(primary: HashAlgorithm) -> Self {
-        let blake3 = (primary == HashAlgorithm::Blake3).then(blake3::Hasher::new);
-        DualHasher::resume(blake3, Sha256::new(), 0)
+        DualHasher { primary, blake3: Some(GroupTree::new()), sha256: Sha256Lane::Inline(Sha256::new()), size_bytes: 0 }
     }
 
-    pub fn finalize(mut self) -> Digests {
-        let (blake3, sha256, size_bytes) = self.take_states();
+    pub fn finalize(self) -> Digests {
+        self.finalize_with_tree().0
+    }
+
+    /// The digests, and the tree the BLAKE3 pass built (its root is the BLAKE3 hash whatever the
+    /// primary).
+    pub fn finalize_with_tree(mut self) -> (Digests, Outboard) {
+        let (tree, sha256, size_bytes) = self.take_states();
+        let tree = tree.expect("a new hasher runs BLAKE3").finish();
         let sha256 = Digest::new(HashAlgorithm::Sha256, sha256.finalize().into());
-        let primary = match blake3 {
-            Some(blake3) => Digest::new(HashAlgorithm::Blake3, *blake3.finalize().as_bytes()),
-            None => sha256,
+        let primary = match self.primary {
+            HashAlgorithm::Blake3 => Digest::new(HashAlgorithm::Blake3, *tree.root.as_bytes()),
+            HashAlgorithm::Sha256 => sha256,
         };
-        Digests { primary, sha256, size_bytes }
+        (Digests { primary, sha256, size_bytes }, tree)
     }
 }
 
 impl<B: Blake3Lane> DualHasher<B> {
     /// Goes on from states that have hashed `size_bytes` bytes (BLAKE3's only for a BLAKE3 primary).
     pub fn resume(blake3: Option<B>, sha256: Sha256, size_bytes: u64) -> Self {
-        DualHasher { blake3, sha256: Sha256Lane::Inline(sha256), size_bytes }
+        let primary = if blake3.is_some() { HashAlgorithm::Blake3 } else { HashAlgorithm::Sha256 };
+        DualHasher { primary, blake3, sha256: Sha256Lane::Inline(sha256), size_bytes }
     }
 
     /// The states as they stand, once the SHA-256 thread (if any) has caught up.
@@ -143,6 +149,11 @@ impl<B: Blake3Lane> Drop for DualHasher<B> {
 
 /// Hashes one contiguous buffer, splitting it into chunks so large inputs use both threads.
 pub fn digest_bytes(primary: HashAlgorithm, bytes: &Bytes, chunk_len: usize) -> Digests {
+    digest_bytes_with_tree(primary, bytes, chunk_len).0
+}
+
+/// [`digest_bytes`], and the buffer's tree.
+pub fn digest_bytes_with_tree(primary: HashAlgorithm, bytes: &Bytes, chunk_len: usize) -> (Digests, Outboard) {
     let mut hasher = DualHasher::new(primary);
     let mut offset = 0;
     while offset < bytes.len() {
@@ -150,7 +161,7 @@ pub fn digest_bytes(primary: HashAlgorithm, bytes: &Bytes, chunk_len: usize) -> 
         hasher.update(&bytes.slice(offset..end));
         offset = end;
     }
-    hasher.finalize()
+    hasher.finalize_with_tree()
 }
 
 #[cfg(test)]

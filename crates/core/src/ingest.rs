@@ -13,11 +13,12 @@ use crate::api::{Expectations, IngestRequest};
 pub use crate::chunk_queue::WriteOutcome;
 use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::error::{Error, Result};
-use crate::hashing::{digest_bytes, Digests, DualHasher};
-use crate::identity::{Digest, DIGEST_LEN};
+use crate::hashing::{digest_bytes_with_tree, Digests, DualHasher};
+use crate::identity::{Digest, HashAlgorithm, DIGEST_LEN};
 use crate::metrics::{ByteCounter, CallTimer};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
+use crate::tree::{has_tree, Outboard};
 
 /// Bytes queued between the caller and the ingest thread: enough to keep both busy, few enough
 /// that a fast producer waits for a slow disk instead of filling memory.
@@ -155,8 +156,9 @@ pub(crate) fn store_chunks(
     if abandoned() {
         return Err(Error::Aborted("the ingest was abandoned by its caller".into()));
     }
-    let digests = hasher.finalize();
+    let (digests, tree) = hasher.finalize_with_tree();
     request.expect.check(&digests)?;
+    put_tree(backend, &digests, &tree)?;
     let committed = writer.commit(&digests.primary, &digests)?;
     Ok(ingest_result(backend.id(), &digests, committed))
 }
@@ -164,10 +166,20 @@ pub(crate) fn store_chunks(
 /// Stores an object that is whole in memory: digests first, so a stored copy is found before
 /// anything is written. Blocking.
 pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, request: &IngestRequest) -> Result<IngestResult> {
-    let digests = digest_bytes(request.primary(), &bytes, CHUNK_LEN);
+    let (digests, tree) = digest_bytes_with_tree(request.primary(), &bytes, CHUNK_LEN);
     request.expect.check(&digests)?;
+    put_tree(backend, &digests, &tree)?;
     let committed = backend.put(&digests.primary, &digests, bytes)?;
     Ok(ingest_result(backend.id(), &digests, committed))
+}
+
+/// Keeps the tree of an object of more than one group beside it, before the object is committed.
+fn put_tree(backend: &dyn Backend, digests: &Digests, tree: &Outboard) -> Result<()> {
+    if !has_tree(digests.size_bytes) {
+        return Ok(());
+    }
+    let root_in_file = digests.primary.algorithm != HashAlgorithm::Blake3;
+    backend.put_tree(&digests.primary, tree.file_bytes(root_in_file), false)
 }
 
 pub(crate) fn ingest_result(backend_id: &str, digests: &Digests, committed: Committed) -> IngestResult {

@@ -20,6 +20,7 @@ pub mod results;
 pub mod storage;
 pub mod tree;
 pub mod upload;
+mod verified;
 pub mod wire;
 
 pub use api::{

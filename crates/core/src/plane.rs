@@ -25,6 +25,7 @@ use crate::results::{BackendStatus, DeletionResult, IngestResult, ObjectInfo, Ve
 use crate::storage::fs::FsBackend;
 use crate::storage::s3::S3Backend;
 use crate::storage::{Backend, Deletion, HeldObject, ObjectReader, CHUNK_LEN};
+use crate::verified::VerifiedReader;
 
 /// An object being served: which one (by its primary address) and how many bytes, then the bytes.
 pub struct Served {
@@ -221,7 +222,11 @@ impl DataPlane {
     async fn open_served(&self, request: &ServeRequest) -> Result<Served> {
         let backend = self.backend(request.backend_id.as_deref())?;
         let address = backend.resolve(&request.address).await?;
-        let inner = backend.open(&ServeRequest { address, ..request.clone() }).await?;
+        let request = ServeRequest { address, ..request.clone() };
+        let inner = match request.verify {
+            true => Box::new(VerifiedReader::open(backend.clone(), &request).await?),
+            false => backend.open(&request).await?,
+        };
         let head = ServeHead {
             content_address: address,
             size_bytes: inner.size_bytes(),

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::hashing::Digests;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::results::{BackendHealth, ObjectInfo};
+use crate::tree;
 use crate::upload::{UploadId, UploadRecord, UploadSession};
 pub(crate) use served::{ServedObject, READ_AHEAD_CHUNKS};
 
@@ -39,9 +40,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// Opens the requested object, or its byte range, for reading. Fails with `NOT_FOUND` or
-    /// `INVALID_RANGE` before any byte is read.
+    /// Opens the requested object, or its byte range, for reading: the bytes [`read_range`] says.
+    /// Fails with `NOT_FOUND` or `INVALID_RANGE` before any byte is read.
     async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>>;
+
+    /// Keeps an object's tree file beside it (see [`crate::tree`]): before the object is committed,
+    /// so that a visible object has its tree. A tree already there is kept (trees are
+    /// deterministic), unless `replace` (it was found damaged). Blocking.
+    fn put_tree(&self, address: &ContentAddress, tree_file: Bytes, replace: bool) -> Result<()>;
+
+    /// The length of an object's tree file; `None` when it has none.
+    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>>;
+
+    /// `len` bytes of an object's tree file from `offset`, which [`Self::tree_len`] said it holds.
+    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes>;
 
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
@@ -173,6 +185,24 @@ pub fn resolve_range(range: Option<ByteRange>, size: u64) -> Result<Range<u64>> 
         return Err(invalid("end is past the end of the object"));
     }
     Ok(start..end)
+}
+
+/// The bytes a serve of an object of `size` bytes reads: the requested range, widened to whole
+/// groups when each group is to be checked against the object's tree.
+pub fn read_range(request: &ServeRequest, size: u64) -> Result<Range<u64>> {
+    let range = resolve_range(request.byte_range, size)?;
+    if !request.verify || range.is_empty() {
+        return Ok(range);
+    }
+    let (first, last) = tree::groups_covering(range.start, range.end);
+    Ok(first * tree::GROUP_LEN..(last * tree::GROUP_LEN).min(size))
+}
+
+/// Where an object's tree file lives below a backend root or S3 prefix:
+/// `trees/<algorithm>/<hex[0:2]>/<hex>.obao4`.
+pub fn tree_locator(address: &ContentAddress) -> String {
+    let hex = address.hex();
+    format!("trees/{}/{}/{}{}", address.algorithm, &hex[0..2], hex, tree::TREE_SUFFIX)
 }
 
 /// Digests the chunks of a reader, for backends without a faster way to re-read an object.

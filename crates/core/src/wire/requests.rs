@@ -106,6 +106,7 @@ impl MapCodec for ServeRequest {
             cbor::array(vec![cbor::unsigned(range.start), cbor::unsigned(range.end)])
         });
         push_optional(&mut entries, "backend_id", self.backend_id.as_deref(), cbor::text);
+        push_optional(&mut entries, "verify", (!self.verify).then_some(false), cbor::boolean);
         cbor::map(entries)
     }
 
@@ -114,6 +115,7 @@ impl MapCodec for ServeRequest {
             address: address(fields.required("address")?)?,
             byte_range: fields.optional("byte_range").map(byte_range).transpose()?,
             backend_id: optional_text(fields, "backend_id")?,
+            verify: fields.optional("verify").map(Field::boolean).transpose()?.unwrap_or(true),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! <root>/objects/<algorithm>/<hex[0:2]>/<hex[2:4]>/<hex>   whole objects, and nothing else
 //! <root>/index/sha256/<aa>/<sha256 hex>                    the catalogue (see [`catalogue`])
+//! <root>/trees/<algorithm>/<hex[0:2]>/<hex>.obao4         objects' hash trees (see [`trees`])
 //! <root>/tmp/                                              ingests in progress, health probes
 //! <root>/deleting/                                         objects a conditional delete moved aside
 //! <root>/uploads/<id>/                                      resumable uploads (see [`uploads`])
@@ -14,6 +15,7 @@ mod catalogue;
 mod listing;
 mod reader;
 mod temp;
+mod trees;
 mod uploads;
 
 use std::fs::{self, File, OpenOptions};
@@ -29,7 +31,7 @@ use bytes::Bytes;
 use self::catalogue::Recorded;
 use self::temp::TempFile;
 use super::{
-    object_locator, resolve_range, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
+    object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
 };
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
 use crate::blocking::run_blocking;
@@ -69,6 +71,7 @@ impl FsBackend {
         let store = Store { id, root, tmp, durable: config.durable };
         store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
+        store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
         Ok(FsBackend { store: Arc::new(store) })
     }
 
@@ -113,13 +116,32 @@ impl Backend for FsBackend {
     }
 
     async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
-        let (address, range) = (request.address, request.byte_range);
+        let (address, request) = (request.address, request.clone());
         self.blocking(move |store| {
             let (file, size, locator) = store.open_object(&address)?;
-            let range = resolve_range(range, size)?;
+            let range = read_range(&request, size)?;
             Ok(Box::new(reader::serve_file(file, range, size, locator)?) as Box<dyn ObjectReader>)
         })
         .await
+    }
+
+    fn put_tree(&self, address: &ContentAddress, tree_file: Bytes, replace: bool) -> Result<()> {
+        let context = || format!("backend '{}': writing {}", self.store.id, tree_locator(address));
+        self.store.write_tree(address, &tree_file, replace).context(context)
+    }
+
+    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>> {
+        let address = *address;
+        self.blocking(move |store| {
+            store.tree_len(&address).context(|| format!("backend '{}': looking up {}", store.id, tree_locator(&address)))
+        })
+        .await
+    }
+
+    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes> {
+        let context = || format!("backend '{}': reading {}", self.store.id, tree_locator(address));
+        // A few KiB from the page cache: not worth a trip to a blocking thread.
+        self.store.read_tree(address, offset, len as usize).context(context)
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
@@ -186,6 +208,7 @@ impl Backend for FsBackend {
             let context = || format!("backend '{}': quarantining {locator}", store.id);
             let recorded = catalogue::recorded(&store.root.join(&locator)).context(context)?;
             let moved = catalogue::quarantine(&store.root, &locator).context(context)?;
+            catalogue::quarantine(&store.root, &tree_locator(&address)).context(context)?;
             if moved {
                 store.forget(&address, recorded, &store.root.join(&locator)).context(context)?;
             }
@@ -247,7 +270,8 @@ impl Backend for FsBackend {
     async fn sweep(&self) -> Result<u64> {
         self.blocking(|store| {
             let temps = temp::sweep_stale(&store.tmp).context(|| format!("sweeping {}", store.tmp.display()))?;
-            Ok(temps + store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?)
+            let trees = store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
+            Ok(temps + trees + store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?)
         })
         .await
     }
@@ -515,6 +539,7 @@ impl Store {
 
     /// Removes the index entry of a deleted object.
     fn forget(&self, address: &ContentAddress, recorded: Option<Recorded>, path: &Path) -> io::Result<()> {
+        self.remove_tree(address)?;
         match recorded {
             Some(recorded) if catalogue::indexed(address) => {
                 catalogue::remove_index(&self.root, &recorded.sha256, address, path)

@@ -14,6 +14,7 @@
 //! <prefix>deleting/<alg>-<hex>-<unique>          a copy a conditional delete holds while it looks
 //!                                                at the touch time a second time
 //! <prefix>index/complete                         every object has its catalogue entry
+//! <prefix>trees/<alg>/<aa>/<hex>.obao4           the object's hash tree (see `trees.rs`)
 //! ```
 //! S3 cannot change an object's metadata in place, hence the touch record beside it. An index entry
 //! is written before its object and checked again after, and removed only after the object is
@@ -65,7 +66,7 @@ impl Head {
 }
 
 impl Bucket {
-    fn key(&self, relative: String) -> Path {
+    pub(super) fn key(&self, relative: String) -> Path {
         Path::from(format!("{}{relative}", self.prefix))
     }
 
@@ -213,7 +214,7 @@ impl Bucket {
         let sha256 = match head.sha256.or(record.sha256) {
             Some(sha256) => sha256,
             None => {
-                let mut reader = super::reader::open(self, address, None).await?;
+                let mut reader = super::reader::open(self, &crate::api::ServeRequest::from(*address)).await?;
                 let digests = digest_reader(&mut reader, address.algorithm).await?;
                 let sha256 = digests.sha256.bytes;
                 self.write_index(&sha256, address).await?;
@@ -337,6 +338,7 @@ impl Bucket {
         if let Some(sha256) = sha256.filter(|_| address.algorithm == HashAlgorithm::Blake3) {
             self.remove_index(&sha256, address).await?;
         }
+        self.remove_tree(address).await?;
         self.forget_touch(address).await
     }
 
@@ -386,6 +388,7 @@ impl Bucket {
             Err(e) => return Err(self.unavailable(doing("copying"), &e)),
         }
         self.store.delete(&path).await.map_err(|e| self.unavailable(doing("deleting"), &e))?;
+        self.quarantine_tree(address).await?;
         self.forget(address, head.sha256).await?;
         Ok(true)
     }

@@ -14,6 +14,7 @@ mod catalogue;
 mod client;
 mod reader;
 mod resumable;
+mod trees;
 mod uploads;
 mod writer;
 
@@ -107,11 +108,23 @@ impl Backend for S3Backend {
     }
 
     async fn open(&self, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
-        Ok(Box::new(reader::open(&self.bucket, &request.address, request.byte_range).await?))
+        Ok(Box::new(reader::open(&self.bucket, request).await?))
+    }
+
+    fn put_tree(&self, address: &ContentAddress, tree_file: Bytes, replace: bool) -> Result<()> {
+        self.bucket.put_tree(address, tree_file, replace)
+    }
+
+    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>> {
+        self.bucket.tree_len(address).await
+    }
+
+    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes> {
+        self.bucket.read_tree(address, offset, len).await
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {
-        let mut reader = reader::open(&self.bucket, address, None).await?;
+        let mut reader = reader::open(&self.bucket, &ServeRequest::from(*address)).await?;
         Ok(HeldObject::Digested(digest_reader(&mut reader, address.algorithm).await?))
     }
 

@@ -11,16 +11,17 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt}
 use tokio::sync::mpsc;
 
 use super::Bucket;
-use crate::api::ByteRange;
+use crate::api::ServeRequest;
 use crate::error::{Error, Result};
 use crate::identity::ContentAddress;
-use crate::storage::{resolve_range, ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
+use crate::storage::{read_range, ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
 
 /// Opens `range` of an object (the whole object for `None`) for serving. Fails with `NOT_FOUND` or
 /// `INVALID_RANGE` before any byte is read.
-pub(super) async fn open(bucket: &Bucket, address: &ContentAddress, range: Option<ByteRange>) -> Result<ServedObject> {
+pub(super) async fn open(bucket: &Bucket, request: &ServeRequest) -> Result<ServedObject> {
+    let address = &request.address;
     let path = bucket.object_path(address);
-    let (body, wanted, total_size_bytes) = match range {
+    let (body, wanted, total_size_bytes) = match request.byte_range {
         // One GET both sizes and streams a whole object.
         None => {
             let body = get(bucket, address, &path, None).await?;
@@ -33,7 +34,7 @@ pub(super) async fn open(bucket: &Bucket, address: &ContentAddress, range: Optio
                 Ok(meta) => meta,
                 Err(e) => return Err(bucket.read_failure(address, format!("reading {path}"), e).await),
             };
-            let range = resolve_range(range, meta.size)?;
+            let range = read_range(request, meta.size)?;
             let body = match range.is_empty() {
                 true => None,
                 false => Some(get(bucket, address, &path, Some(GetRange::Bounded(range.clone()))).await?),

@@ -97,7 +97,7 @@ impl Bucket {
         Path::from(format!("{}uploads/{id}/{name}", self.prefix))
     }
 
-    fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
         let runtime = self.runtime.as_ref().ok_or_else(|| Error::BackendUnavailable {
             backend: self.id.clone(),
             cause: "no async runtime to drive S3 requests from: the backend was opened outside one".into(),
@@ -115,7 +115,7 @@ impl Bucket {
         }
     }
 
-    fn put_bytes(&self, key: &Path, bytes: Bytes, mode: PutMode) -> Result<std::result::Result<(), ()>> {
+    pub(super) fn put_bytes(&self, key: &Path, bytes: Bytes, mode: PutMode) -> Result<std::result::Result<(), ()>> {
         let options = PutOptions { mode, ..Default::default() };
         match self.block_on(self.store.put_opts(key, PutPayload::from(bytes), options))? {
             Ok(_) => Ok(Ok(())),

@@ -1,0 +1,99 @@
+//! Trees beside objects (see [`crate::tree`]): `trees/<algorithm>/<hex[0:2]>/<hex>.obao4`, written
+//! through an anonymous temporary file and linked into place before the object itself, so a whole
+//! tree is there by the time its object is. Not flushed even on a durable store: a tree lost or torn
+//! in a crash is found damaged by the next verified serve, which checks the object whole and writes
+//! the tree again.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::temp::TempFile;
+use super::Store;
+use crate::identity::ContentAddress;
+use crate::storage::{object_locator, tree_locator};
+
+impl Store {
+    pub(super) fn write_tree(&self, address: &ContentAddress, tree_file: &[u8], replace: bool) -> io::Result<()> {
+        let path = self.root.join(tree_locator(address));
+        let mut temp = TempFile::create(&self.tmp)?;
+        temp.file.write_all(tree_file)?;
+        if replace {
+            remove_if_present(&path)?;
+        }
+        match self.link(&|target| temp.link_as(target), &path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    }
+
+    pub(super) fn tree_len(&self, address: &ContentAddress) -> io::Result<Option<u64>> {
+        match fs::symlink_metadata(self.root.join(tree_locator(address))) {
+            Ok(metadata) if metadata.is_file() => Ok(Some(metadata.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn read_tree(&self, address: &ContentAddress, offset: u64, len: usize) -> io::Result<Bytes> {
+        let file = File::open(self.root.join(tree_locator(address)))?;
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, offset)?;
+        Ok(bytes.into())
+    }
+
+    pub(super) fn remove_tree(&self, address: &ContentAddress) -> io::Result<()> {
+        remove_if_present(&self.root.join(tree_locator(address)))
+    }
+
+    /// Removes the trees whose object is gone (a crash between a tree and its object, or between a
+    /// delete of an object and of its tree); returns how many.
+    pub(super) fn sweep_orphan_trees(&self) -> io::Result<u64> {
+        let mut removed = 0;
+        for tree in tree_files(&self.root.join("trees"))? {
+            let Some(address) = address_of(&tree) else { continue };
+            if fs::symlink_metadata(self.root.join(object_locator(&address))).is_err() {
+                remove_if_present(&tree)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Every file two levels below `trees/<algorithm>/`.
+fn tree_files(trees: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for algorithm in read_dir_if_present(trees)? {
+        for shard in read_dir_if_present(&algorithm)? {
+            files.extend(read_dir_if_present(&shard)?);
+        }
+    }
+    Ok(files)
+}
+
+fn read_dir_if_present(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.map(|entry| entry.map(|entry| entry.path())).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The object a tree file belongs to, from its path: `.../<algorithm>/<aa>/<hex>.obao4`.
+fn address_of(tree: &Path) -> Option<ContentAddress> {
+    let hex = tree.file_name()?.to_str()?.strip_suffix(crate::tree::TREE_SUFFIX)?;
+    let algorithm = tree.parent()?.parent()?.file_name()?.to_str()?;
+    ContentAddress::parse(&format!("{algorithm}:{hex}")).ok()
+}

@@ -1,0 +1,284 @@
+//! Serving with `verify` (SPEC Part 2, "Verified serving"): the backend reads the range widened to
+//! whole 16 KiB groups, and each group is checked against the object's tree (or, for an object of
+//! one group, against its address) before any of its bytes is handed out, in the very buffer that
+//! was hashed. An object whose tree is missing or damaged is checked whole against its address
+//! before serving goes on, and its tree is written again.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest as _, Sha256};
+
+use crate::api::ServeRequest;
+use crate::blocking::run_blocking;
+use crate::error::{Error, Result};
+use crate::hashing::DualHasher;
+use crate::identity::{ContentAddress, HashAlgorithm};
+use crate::storage::{read_range, resolve_range, Backend, ObjectReader};
+use crate::tree::{groups_covering, has_tree, outboard_len, DamagedPair, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN};
+
+pub(crate) struct VerifiedReader {
+    backend: Arc<dyn Backend>,
+    address: ContentAddress,
+    inner: Box<dyn ObjectReader>,
+    total: u64,
+    /// The bytes asked for; `inner` yields them widened to whole groups.
+    wanted: Range<u64>,
+    /// Where the next byte from `inner` sits in the object.
+    next: u64,
+    /// The last group the range covers, plus one.
+    end_group: u64,
+    checks: Checks,
+    /// A group begun in one chunk and not yet ended.
+    partial: BytesMut,
+    /// Checked bytes not yet handed out.
+    ready: VecDeque<Bytes>,
+    /// Ends the stream once the bytes checked before it are out.
+    failure: Option<Error>,
+    exhausted: bool,
+}
+
+enum Checks {
+    /// An object of one group, checked against its address.
+    Whole,
+    Tree { walk: TreeWalk, pairs: Pairs },
+}
+
+enum Pairs {
+    /// The stored tree file, whose pairs begin at this offset in it.
+    Stored(u64),
+    /// A tree rebuilt from the object's bytes.
+    Rebuilt(Bytes),
+}
+
+impl VerifiedReader {
+    /// Opens the object `request` names (by its primary address) for a verified serve.
+    pub(crate) async fn open(backend: Arc<dyn Backend>, request: &ServeRequest) -> Result<Self> {
+        let inner = backend.open(request).await?;
+        let total = inner.total_size_bytes();
+        let wanted = resolve_range(request.byte_range, total)?;
+        let read = read_range(request, total)?;
+        let (start_group, end_group) = groups_covering(read.start, read.end);
+        let mut reader = VerifiedReader {
+            backend,
+            address: request.address,
+            inner,
+            total,
+            wanted,
+            next: read.start,
+            end_group,
+            checks: Checks::Whole,
+            partial: BytesMut::new(),
+            ready: VecDeque::new(),
+            failure: None,
+            exhausted: false,
+        };
+        if has_tree(total) && start_group < end_group {
+            reader.checks = reader.stored_tree(start_group).await?;
+        }
+        Ok(reader)
+    }
+
+    /// The checks of the stored tree, or of one rebuilt now when it is missing or the wrong length.
+    async fn stored_tree(&mut self, start_group: u64) -> Result<Checks> {
+        let header = if self.address.algorithm == HashAlgorithm::Blake3 { 0 } else { ROOT_LEN };
+        let stored_len = self.backend.tree_len(&self.address).await?;
+        if stored_len != Some(header + outboard_len(self.total)) {
+            let why = if stored_len.is_none() { "has no tree" } else { "has a tree of the wrong length" };
+            return self.rebuild(start_group, why).await;
+        }
+        let root = match header {
+            0 => blake3::Hash::from_bytes(self.address.bytes),
+            _ => {
+                let root = self.backend.read_tree(&self.address, 0, ROOT_LEN).await?;
+                blake3::Hash::from_bytes(root[..].try_into().expect("a root is 32 bytes"))
+            }
+        };
+        let walk = TreeWalk::new(root, self.total, start_group, self.end_group);
+        Ok(Checks::Tree { walk, pairs: Pairs::Stored(header) })
+    }
+
+    /// Checks the object whole against its address, keeps the tree that pass built, and goes on
+    /// with it from `group`. `INTEGRITY_MISMATCH` when the object itself is not what its address says.
+    async fn rebuild(&mut self, group: u64, why: &str) -> Result<Checks> {
+        let mut whole = self.backend.open(&ServeRequest { verify: false, ..ServeRequest::from(self.address) }).await?;
+        let mut hasher = DualHasher::new(self.address.algorithm);
+        while let Some(chunk) = whole.next_chunk().await? {
+            hasher.update(&chunk);
+        }
+        let (digests, tree) = hasher.finalize_with_tree();
+        if digests.primary != self.address || digests.size_bytes != self.total {
+            return Err(Error::IntegrityMismatch(format!(
+                "{}: the object {why}, and its {} bytes digest to {}, not to its address",
+                self.address, digests.size_bytes, digests.primary
+            )));
+        }
+        let tree_file = tree.file_bytes(self.address.algorithm != HashAlgorithm::Blake3);
+        let (backend, address) = (self.backend.clone(), self.address);
+        run_blocking(move || backend.put_tree(&address, tree_file, true)).await?;
+        let walk = TreeWalk::new(tree.root, self.total, group, self.end_group);
+        Ok(Checks::Tree { walk, pairs: Pairs::Rebuilt(tree.pairs) })
+    }
+
+    /// Checks the bytes of one whole group.
+    async fn check(&mut self, group: u64, bytes: &[u8]) -> Result<()> {
+        loop {
+            let step = match &mut self.checks {
+                Checks::Whole => return self.verdict(group, matches_address(&self.address, bytes)),
+                Checks::Tree { walk, .. } => walk.step(),
+            };
+            match step {
+                Ok(Step::Check(check)) => {
+                    debug_assert_eq!(check.group, group);
+                    return self.verdict(group, check.matches(bytes));
+                }
+                Ok(Step::Read { first_pair, pairs }) => {
+                    if let Err(why) = self.supply(first_pair, pairs).await {
+                        self.checks = self.rebuild(group, &why).await?;
+                    }
+                }
+                Ok(Step::Done) => unreachable!("a walk covers every group of its range"),
+                Err(DamagedPair(pair)) => {
+                    self.checks = self.rebuild(group, &format!("has a tree damaged at pair {pair}")).await?;
+                }
+            }
+        }
+    }
+
+    /// Hands the walk the pairs it asked for; what went wrong when they cannot be read.
+    async fn supply(&mut self, first_pair: u64, pairs: u64) -> std::result::Result<(), String> {
+        let Checks::Tree { walk, pairs: source } = &mut self.checks else { unreachable!("only a tree asks for pairs") };
+        let (offset, len) = (first_pair * PAIR_LEN, pairs * PAIR_LEN);
+        let bytes = match source {
+            Pairs::Rebuilt(all) => all.slice(offset as usize..(offset + len) as usize),
+            Pairs::Stored(header) => {
+                let read = self.backend.read_tree(&self.address, *header + offset, len).await;
+                read.map_err(|e| format!("has a tree that could not be read ({e})"))?
+            }
+        };
+        if bytes.len() as u64 != len {
+            return Err("has a tree shorter than when it was looked up".into());
+        }
+        walk.supply(first_pair, bytes);
+        Ok(())
+    }
+
+    fn verdict(&self, group: u64, matches: bool) -> Result<()> {
+        if matches {
+            return Ok(());
+        }
+        let start = group << GROUP_LOG;
+        let end = (start + GROUP_LEN).min(self.total);
+        Err(Error::IntegrityMismatch(format!(
+            "{}: bytes [{start}, {end}) (group {group}) do not match the object's address; nothing from byte {start} on was served",
+            self.address
+        )))
+    }
+
+    /// Where the group holding the next byte from `inner` ends.
+    fn group_end(&self, group_start: u64) -> u64 {
+        (group_start + GROUP_LEN).min(self.total)
+    }
+
+    /// Splits a chunk from `inner` into groups and checks each; whole groups in the chunk are
+    /// handed out as one piece of it, a group cut across chunks from a copy.
+    async fn take(&mut self, mut chunk: Bytes) {
+        while !chunk.is_empty() && self.failure.is_none() {
+            let group_start = self.next - self.partial.len() as u64;
+            if !self.partial.is_empty() {
+                let take = ((self.group_end(group_start) - self.next) as usize).min(chunk.len());
+                self.partial.extend_from_slice(&chunk.split_to(take));
+                self.next += take as u64;
+                if self.next == self.group_end(group_start) {
+                    let group = self.partial.split().freeze();
+                    match self.check(group_start >> GROUP_LOG, &group).await {
+                        Ok(()) => self.hand_out(group_start, group),
+                        Err(e) => self.failure = Some(e),
+                    }
+                }
+                continue;
+            }
+            let mut checked = 0;
+            loop {
+                let start = self.next + checked as u64;
+                let len = (self.group_end(start) - start) as usize;
+                if len == 0 || chunk.len() - checked < len {
+                    break;
+                }
+                match self.check(start >> GROUP_LOG, &chunk[checked..checked + len]).await {
+                    Ok(()) => checked += len,
+                    Err(e) => {
+                        self.failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            let at = self.next;
+            self.next += checked as u64;
+            self.hand_out(at, chunk.split_to(checked));
+            if self.failure.is_none() {
+                self.next += chunk.len() as u64;
+                self.partial.extend_from_slice(&chunk);
+                chunk.clear();
+            }
+        }
+    }
+
+    /// Queues the part of checked bytes (from `at` in the object) that the caller asked for.
+    fn hand_out(&mut self, at: u64, bytes: Bytes) {
+        let start = self.wanted.start.max(at);
+        let end = self.wanted.end.min(at + bytes.len() as u64);
+        if start < end {
+            self.ready.push_back(bytes.slice((start - at) as usize..(end - at) as usize));
+        }
+    }
+}
+
+fn matches_address(address: &ContentAddress, bytes: &[u8]) -> bool {
+    match address.algorithm {
+        HashAlgorithm::Blake3 => blake3::hash(bytes).as_bytes() == &address.bytes,
+        HashAlgorithm::Sha256 => Sha256::digest(bytes)[..] == address.bytes,
+    }
+}
+
+#[async_trait]
+impl ObjectReader for VerifiedReader {
+    fn size_bytes(&self) -> u64 {
+        self.wanted.end - self.wanted.start
+    }
+
+    fn total_size_bytes(&self) -> u64 {
+        self.total
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            if let Some(piece) = self.ready.pop_front() {
+                return Ok(Some(piece));
+            }
+            if let Some(failure) = self.failure.take() {
+                self.exhausted = true;
+                return Err(failure);
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            match self.inner.next_chunk().await? {
+                Some(chunk) => self.take(chunk).await,
+                None => {
+                    self.exhausted = true;
+                    if !self.partial.is_empty() {
+                        let at = self.next - self.partial.len() as u64;
+                        return Err(Error::IntegrityMismatch(format!(
+                            "{}: the object ended at byte {}, inside the group from byte {at}",
+                            self.address, self.next
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
