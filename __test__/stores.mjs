@@ -3,7 +3,7 @@
 // look at from outside the plane; a plane is opened over it separately (conformance.mjs).
 
 import test from 'ava';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startS3Server } from '../scripts/s3-server.mjs';
@@ -41,6 +41,8 @@ let storeCount = 0;
  *                   locator is a key of the shared bucket: one under another prefix is not);
  *   replace(locator, bytes)  puts other bytes where an object is, as corruption would (fs: the
  *                   file, s3: the key; the object's recorded SHA-256 and times stay as they were);
+ *   read(locator)   the bytes at a locator (a file or key), undefined when there is none;
+ *   drop(locator)   removes the file or key at a locator;
  *   remove()        deletes the store;
  * and fs: root; s3: server, prefix.
  */
@@ -54,6 +56,8 @@ const FACTORIES = {
       stored: () => readdir(join(root, 'objects')),
       holds: (locator) => stat(join(root, locator)).then(() => true, () => false),
       replace: (locator, bytes) => writeFile(join(root, locator), bytes),
+      read: (locator) => readFile(join(root, locator)).catch((e) => (e.code === 'ENOENT' ? undefined : Promise.reject(e))),
+      drop: (locator) => rm(join(root, locator)),
       remove: () => rm(root, { recursive: true, force: true }),
     };
   },
@@ -70,6 +74,16 @@ const FACTORIES = {
       async replace(locator, bytes) {
         const response = await server.request('PUT', `/${server.bucket}/${locator}`, { body: bytes });
         if (!response.ok) throw new Error(`replacing ${locator}: HTTP ${response.status} ${await response.text()}`);
+      },
+      async read(locator) {
+        const response = await server.request('GET', `/${server.bucket}/${locator}`);
+        if (response.status === 404) return undefined;
+        if (!response.ok) throw new Error(`reading ${locator}: HTTP ${response.status} ${await response.text()}`);
+        return Buffer.from(await response.arrayBuffer());
+      },
+      async drop(locator) {
+        const response = await server.request('DELETE', `/${server.bucket}/${locator}`);
+        if (!response.ok) throw new Error(`deleting ${locator}: HTTP ${response.status} ${await response.text()}`);
       },
       remove: async () => {},
     };

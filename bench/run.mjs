@@ -173,7 +173,8 @@ async function main() {
 
     const { rows, ceilings } = buildRows(list, samples);
     const rowsById = new Map(rows.map((r) => [r.id, r]));
-    const targets = evaluateTargets(rowsById, ceilings, memory);
+    const treeShare = ctx.read ? ctx.read.treeBytes / ctx.read.size : undefined;
+    const targets = evaluateTargets(rowsById, ceilings, memory, { treeShare });
     const results = {
       schema: 1,
       date: new Date().toISOString(),

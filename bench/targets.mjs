@@ -4,8 +4,22 @@
 
 const MiB = 1024 * 1024;
 
-/** [{ text, value, need, unit, pass, margin }] from rows by id, the ceilings and the memory figures. */
-export function evaluateTargets(rowsById, ceilings, memory) {
+/**
+ * The rate of checking 1 MiB ranges the way a store without trees must (bb-storage): hashing from
+ * byte 0 to each range's end. Over the ranges of an object of `size` bytes that is the whole
+ * object's re-hash (`verifyRate`, GB/s) times (n + 1) / 2 for n ranges.
+ */
+function rehashFromZero(verifyRate, size) {
+  if (verifyRate === undefined || size === undefined) return undefined;
+  const n = Math.ceil(size / MiB);
+  return (verifyRate * 2) / (n + 1);
+}
+
+/**
+ * [{ text, value, need, unit, pass, margin }] from rows by id, the ceilings, the memory figures and
+ * `treeShare` (the bytes of the read object's tree per byte of it).
+ */
+export function evaluateTargets(rowsById, ceilings, memory, { treeShare } = {}) {
   const median = (id) => rowsById.get(id)?.median;
   const ratio = (id, against) => {
     const a = median(id);
@@ -58,6 +72,13 @@ export function evaluateTargets(rowsById, ceilings, memory) {
     atLeast('ingestStream, 1 MiB chunks >= 0.8 x the lower ceiling', ratio('ours.stream.1MiB', ceilings.ingest), 0.8, ceilings.ingestName),
     atLeast('ingestStream, 1 MiB chunks >= 3 x the plain Node pipeline', ratio('ours.stream.1MiB', median('peer.plain')), 3, 'plain pipeline'),
     atLeast('ingestFile >= 0.9 x the lower ceiling', ratio('ours.file', ceilings.ingest), 0.9, ceilings.ingestName),
+    // Issue 13: verified serving, and ingests that write trees.
+    atLeast('ingestStream with trees, 1 MiB chunks >= 0.9 x the SHA-256 ceiling', ratio('ours.stream.1MiB', ceilings.sha256), 0.9, 'SHA-256'),
+    atLeast('ingestFile with trees >= 0.9 x the SHA-256 ceiling', ratio('ours.file', ceilings.sha256), 0.9, 'SHA-256'),
+    atLeast('serveObject whole, verified >= 0.85 x verify: false', ratio('ours.serve', median('ours.serve.unverified')), 0.85, 'verify: false'),
+    atLeast('serveObject 1 MiB ranges, verified >= 0.8 x verify: false', ratio('ours.serve.ranges', median('ours.serve.ranges.unverified')), 0.8, 'verify: false'),
+    atLeast('serveObject 1 MiB ranges, verified >= 100 x re-hashing from byte 0', ratio('ours.serve.ranges', rehashFromZero(median('ours.verify'), rowsById.get('ours.serve.ranges')?.amount)), 100, 'verifyObject up to each range'),
+    share('trees: bytes per object byte <= 0.4%', treeShare, 0.004),
     atLeast('verifyObject >= 0.9 x the SHA-256 ceiling', ratio('ours.verify', ceilings.sha256), 0.9, 'SHA-256'),
     atLeast('serveObject whole >= 1.5 x fs.createReadStream', ratio('ours.serve', median('peer.readStream')), 1.5, 'fs.createReadStream'),
     atLeast('4 KiB one after another >= 10 x cacache.put', ratio('ours.small.sequential', median('peer.cacache.small')), 10, 'cacache.put'),

@@ -1,9 +1,10 @@
-// Reading back: verifyObject, serveObject whole and in 1 MiB ranges, against fs.createReadStream
-// consuming the same stored file. One object is stored once for all of these rows.
+// Reading back: verifyObject, serveObject whole and in 1 MiB ranges (checked against the object's
+// tree, the default, and with verify: false), against fs.createReadStream consuming the same stored
+// file. One object is stored once for all of these rows.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { openDataPlane } from '@artifactstore/data-plane';
 import { chunksOf } from '../data.mjs';
@@ -26,7 +27,10 @@ export async function prepareReadObject(ctx) {
   if (size !== ctx.work.sizeBytes || served.digest('hex') !== sha256) {
     throw new Error('read object: serveObject did not give back the bytes that were ingested');
   }
-  return { dp, root, address: result.primaryDigest, file: path.join(root, result.receipt.locator), sha256, size, close: () => dp.close() };
+  const hex = result.primaryDigest.hex;
+  const tree = await stat(path.join(root, 'trees', 'blake3', hex.slice(0, 2), `${hex}.obao4`));
+  const file = path.join(root, result.receipt.locator);
+  return { dp, root, address: result.primaryDigest, file, sha256, size, treeBytes: tree.size, close: () => dp.close() };
 }
 
 async function drain(iterable) {
@@ -70,7 +74,7 @@ export function readCases({ sizeBytes }) {
       group: 'ours',
       unit: 'GB/s',
       amount: sizeBytes,
-      peers: ['peer.readStream', 'peer.readStream.1MiB'],
+      peers: ['ours.serve.unverified', 'peer.readStream', 'peer.readStream.1MiB'],
       async run(ctx) {
         const read = ctx.read;
         const { seconds, cpuSeconds, value } = await timed(async () => drain(await read.dp.serveObject(read.address)));
@@ -79,23 +83,36 @@ export function readCases({ sizeBytes }) {
       },
     },
     {
-      id: 'ours.serve.ranges',
-      label: 'serveObject, 1 MiB byte ranges one after another',
+      id: 'ours.serve.unverified',
+      label: 'serveObject, whole object, verify: false',
       group: 'ours',
       unit: 'GB/s',
       amount: sizeBytes,
-      peers: ['peer.readStream.ranges'],
+      async run(ctx) {
+        const read = ctx.read;
+        const { seconds, cpuSeconds, value } = await timed(async () => drain(await read.dp.serveObject(read.address, { verify: false })));
+        expectBytes('serveObject verify: false', value, read.size);
+        return { seconds, cpuSeconds, digests: [] };
+      },
+    },
+    ...[true, false].map((verify) => ({
+      id: verify ? 'ours.serve.ranges' : 'ours.serve.ranges.unverified',
+      label: `serveObject, 1 MiB byte ranges one after another${verify ? '' : ', verify: false'}`,
+      group: 'ours',
+      unit: 'GB/s',
+      amount: sizeBytes,
+      peers: verify ? ['ours.serve.ranges.unverified', 'peer.readStream.ranges'] : [],
       async run(ctx) {
         const read = ctx.read;
         const { seconds, cpuSeconds, value } = await timed(async () => {
           let bytes = 0;
-          for (const byteRange of ranges(read.size)) bytes += await drain(await read.dp.serveObject(read.address, { byteRange }));
+          for (const byteRange of ranges(read.size)) bytes += await drain(await read.dp.serveObject(read.address, { byteRange, verify }));
           return bytes;
         });
         expectBytes('serveObject ranges', value, read.size);
         return { seconds, cpuSeconds, digests: [] };
       },
-    },
+    })),
     {
       id: 'peer.readStream',
       label: 'fs.createReadStream(file), default 64 KiB reads',

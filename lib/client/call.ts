@@ -70,6 +70,10 @@ export class Call implements CallEvents {
     this.connection?.violation(`WINDOW on stream ${this.streamId}, a call that sends no DATA`);
   }
 
+  error(error: DataPlaneError): void {
+    this.fail(error);
+  }
+
   fail(error: DataPlaneError): void {
     this.failure ??= error;
     this.settle.reject(error);

@@ -29,6 +29,8 @@ export interface CallEvents {
   response(value: unknown, more: boolean): void;
   data(piece: Buffer, last: boolean): void;
   window(credit: number): void;
+  /** The server's ERROR for this call. */
+  error(error: DataPlaneError): void;
   fail(error: DataPlaneError): void;
 }
 
@@ -158,6 +160,7 @@ export class Connection implements FrameSink {
         response: (_value, more) => more || resolve(),
         data: (_piece, last) => last && resolve(),
         window: () => {},
+        error: () => resolve(),
         fail: () => resolve(),
       });
     });
@@ -298,7 +301,7 @@ export class Connection implements FrameSink {
       case FrameType.ERROR: {
         const error = serverError(payload);
         this.forget(streamId);
-        return call.fail(error);
+        return call.error(error);
       }
       case FrameType.WINDOW:
         if (payload.length !== 4) return this.violation(`a WINDOW frame of ${payload.length} bytes on stream ${streamId}`);

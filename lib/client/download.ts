@@ -21,6 +21,8 @@ export class Download extends Call {
   private receivable = 0;
   /** Bytes taken by the loop since credit was last returned. */
   private taken = 0;
+  /** The server's ERROR after its DATA (a verified serve's bad group): it comes after the pieces before it. */
+  private ended: DataPlaneError | undefined;
 
   override response(value: unknown, more: boolean): void {
     this.receivable = this.connection!.hello.windowBytes;
@@ -39,6 +41,13 @@ export class Download extends Call {
     this.wake();
   }
 
+  override error(error: DataPlaneError): void {
+    if (!this.answered) return super.error(error);
+    this.ended = error;
+    this.finished = true;
+    this.wake();
+  }
+
   /** The next piece, or undefined at the end; rejects with why the call failed. */
   async next(): Promise<Buffer | undefined> {
     for (;;) {
@@ -49,6 +58,7 @@ export class Download extends Call {
         this.took(piece.length);
         return piece;
       }
+      if (this.ended) throw this.ended;
       if (this.finished) return undefined;
       await this.changed();
     }

@@ -17,7 +17,7 @@ use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
 use crate::hashing::DualHasher;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::storage::{read_range, resolve_range, Backend, ObjectReader};
+use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile};
 use crate::tree::{groups_covering, has_tree, outboard_len, DamagedPair, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN};
 
 pub(crate) struct VerifiedReader {
@@ -48,8 +48,8 @@ enum Checks {
 }
 
 enum Pairs {
-    /// The stored tree file, whose pairs begin at this offset in it.
-    Stored(u64),
+    /// The stored tree file, open since the serve was, whose pairs begin at this offset in it.
+    Stored(Box<dyn TreeFile>, u64),
     /// A tree rebuilt from the object's bytes.
     Rebuilt(Bytes),
 }
@@ -85,20 +85,21 @@ impl VerifiedReader {
     /// The checks of the stored tree, or of one rebuilt now when it is missing or the wrong length.
     async fn stored_tree(&mut self, start_group: u64) -> Result<Checks> {
         let header = if self.address.algorithm == HashAlgorithm::Blake3 { 0 } else { ROOT_LEN };
-        let stored_len = self.backend.tree_len(&self.address).await?;
-        if stored_len != Some(header + outboard_len(self.total)) {
-            let why = if stored_len.is_none() { "has no tree" } else { "has a tree of the wrong length" };
-            return self.rebuild(start_group, why).await;
+        let Some(mut tree) = self.backend.open_tree(&self.address).await? else {
+            return self.rebuild(start_group, "has no tree").await;
+        };
+        if tree.len() != header + outboard_len(self.total) {
+            return self.rebuild(start_group, "has a tree of the wrong length").await;
         }
         let root = match header {
             0 => blake3::Hash::from_bytes(self.address.bytes),
             _ => {
-                let root = self.backend.read_tree(&self.address, 0, ROOT_LEN).await?;
+                let root = tree.read_at(0, ROOT_LEN).await?;
                 blake3::Hash::from_bytes(root[..].try_into().expect("a root is 32 bytes"))
             }
         };
         let walk = TreeWalk::new(root, self.total, start_group, self.end_group);
-        Ok(Checks::Tree { walk, pairs: Pairs::Stored(header) })
+        Ok(Checks::Tree { walk, pairs: Pairs::Stored(tree, header) })
     }
 
     /// Checks the object whole against its address, keeps the tree that pass built, and goes on
@@ -154,8 +155,8 @@ impl VerifiedReader {
         let (offset, len) = (first_pair * PAIR_LEN, pairs * PAIR_LEN);
         let bytes = match source {
             Pairs::Rebuilt(all) => all.slice(offset as usize..(offset + len) as usize),
-            Pairs::Stored(header) => {
-                let read = self.backend.read_tree(&self.address, *header + offset, len).await;
+            Pairs::Stored(tree, header) => {
+                let read = tree.read_at(*header + offset, len).await;
                 read.map_err(|e| format!("has a tree that could not be read ({e})"))?
             }
         };

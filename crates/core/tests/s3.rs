@@ -540,3 +540,32 @@ fn an_ingest_racing_a_conditional_delete_leaves_the_object() {
         }
     });
 }
+
+#[test]
+fn a_tree_is_put_before_its_object_and_one_left_by_a_crash_before_the_commit_is_harmless() {
+    use bao_tree::io::outboard::PostOrderMemOutboard;
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let raw = raw_bucket(&config);
+        for (len, seed) in [(100 * 1024, 3u8), (5 * MIB + 7, 4)] {
+            let bytes = content(len, seed);
+            let expected = PostOrderMemOutboard::create(&bytes, bao_tree::BlockSize::from_chunk_log(4));
+            let address = ContentAddress::new(artifactstore_core::HashAlgorithm::Blake3, *expected.root.as_bytes());
+            let hex = address.hex();
+            let tree_key = Path::from(format!("{PREFIX}trees/blake3/{}/{hex}.obao4", &hex[0..2]));
+            // What a crash between the tree's PUT and the object's commit leaves: the tree alone.
+            raw.put(&tree_key, expected.data.clone().into()).await.unwrap();
+            assert_eq!(code(plane.serve(&serve_request(&address, None)).await).0, "NOT_FOUND");
+            let stored = ingest_streaming(&plane, &bytes, IngestRequest::default()).await.unwrap();
+            assert!(!stored.receipt.deduplicated);
+            assert_eq!(stored.primary_digest, address);
+            let tree = raw.get(&tree_key).await.unwrap().bytes().await.unwrap();
+            assert_eq!(tree.len() as u64, expected.tree.outboard_size());
+            assert!(tree[..] == expected.data[..], "the tree of {len} bytes is bao-tree's post-order outboard");
+            assert_eq!(serve(&plane, &address, None).await, bytes);
+            assert_eq!(serve(&plane, &address, Some((20_000, 70_000))).await, &bytes[20_000..70_000]);
+            plane.delete(&DeleteRequest::from(address)).await.unwrap();
+            assert!(raw.head(&tree_key).await.is_err(), "the tree goes with its object");
+        }
+    });
+}

@@ -49,11 +49,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// deterministic), unless `replace` (it was found damaged). Blocking.
     fn put_tree(&self, address: &ContentAddress, tree_file: Bytes, replace: bool) -> Result<()>;
 
-    /// The length of an object's tree file; `None` when it has none.
-    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>>;
-
-    /// `len` bytes of an object's tree file from `offset`, which [`Self::tree_len`] said it holds.
-    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes>;
+    /// Opens an object's tree file; `None` when it has none. An open tree stays readable when its
+    /// object is deleted meanwhile, as the object's open reader does (where the backend allows).
+    async fn open_tree(&self, address: &ContentAddress) -> Result<Option<Box<dyn TreeFile>>>;
 
     /// Re-reads an object whole and digests what it holds.
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject>;
@@ -129,6 +127,14 @@ pub trait ObjectWriter: Send {
 
     /// Makes the object visible under `address`, or finds it already there (deduplicated).
     fn commit(self: Box<Self>, address: &ContentAddress, digests: &Digests) -> Result<Committed>;
+}
+
+/// An object's tree file, open for reading.
+#[async_trait]
+pub trait TreeFile: Send {
+    fn len(&self) -> u64;
+    /// `len` bytes from `offset`, which the file holds.
+    async fn read_at(&mut self, offset: u64, len: u64) -> Result<Bytes>;
 }
 
 /// What a delete did.

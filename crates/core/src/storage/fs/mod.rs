@@ -31,7 +31,7 @@ use bytes::Bytes;
 use self::catalogue::Recorded;
 use self::temp::TempFile;
 use super::{
-    object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
+    object_locator, read_range, tree_locator, Backend, TreeFile, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
 };
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
 use crate::blocking::run_blocking;
@@ -130,18 +130,10 @@ impl Backend for FsBackend {
         self.store.write_tree(address, &tree_file, replace).context(context)
     }
 
-    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>> {
-        let address = *address;
-        self.blocking(move |store| {
-            store.tree_len(&address).context(|| format!("backend '{}': looking up {}", store.id, tree_locator(&address)))
-        })
-        .await
-    }
-
-    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes> {
-        let context = || format!("backend '{}': reading {}", self.store.id, tree_locator(address));
-        // A few KiB from the page cache: not worth a trip to a blocking thread.
-        self.store.read_tree(address, offset, len as usize).context(context)
+    async fn open_tree(&self, address: &ContentAddress) -> Result<Option<Box<dyn TreeFile>>> {
+        let context = || format!("backend '{}': opening {}", self.store.id, tree_locator(address));
+        let tree = self.store.open_tree(address).context(context)?;
+        Ok(tree.map(|tree| Box::new(tree) as Box<dyn TreeFile>))
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {

@@ -4,17 +4,19 @@
 //! in a crash is found damaged by the next verified serve, which checks the object whole and writes
 //! the tree again.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::temp::TempFile;
 use super::Store;
+use crate::error::{IoContext, Result};
 use crate::identity::ContentAddress;
-use crate::storage::{object_locator, tree_locator};
+use crate::storage::{object_locator, tree_locator, TreeFile};
 
 impl Store {
     pub(super) fn write_tree(&self, address: &ContentAddress, tree_file: &[u8], replace: bool) -> io::Result<()> {
@@ -30,20 +32,15 @@ impl Store {
         }
     }
 
-    pub(super) fn tree_len(&self, address: &ContentAddress) -> io::Result<Option<u64>> {
-        match fs::symlink_metadata(self.root.join(tree_locator(address))) {
-            Ok(metadata) if metadata.is_file() => Ok(Some(metadata.len())),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub(super) fn read_tree(&self, address: &ContentAddress, offset: u64, len: usize) -> io::Result<Bytes> {
-        let file = File::open(self.root.join(tree_locator(address)))?;
-        let mut bytes = vec![0u8; len];
-        file.read_exact_at(&mut bytes, offset)?;
-        Ok(bytes.into())
+    pub(super) fn open_tree(&self, address: &ContentAddress) -> io::Result<Option<FsTree>> {
+        let locator = tree_locator(address);
+        let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(self.root.join(&locator)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let metadata = file.metadata()?;
+        Ok(metadata.is_file().then(|| FsTree { file, len: metadata.len(), locator }))
     }
 
     pub(super) fn remove_tree(&self, address: &ContentAddress) -> io::Result<()> {
@@ -62,6 +59,26 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+pub(super) struct FsTree {
+    file: File,
+    len: u64,
+    locator: String,
+}
+
+#[async_trait]
+impl TreeFile for FsTree {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// A few KiB from the page cache: not worth a trip to a blocking thread.
+    async fn read_at(&mut self, offset: u64, len: u64) -> Result<Bytes> {
+        let mut bytes = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut bytes, offset).context(|| format!("reading {}", self.locator))?;
+        Ok(bytes.into())
     }
 }
 

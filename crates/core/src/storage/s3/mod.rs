@@ -29,7 +29,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::writer::S3Writer;
-use super::{digest_reader, object_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter};
+use super::{digest_reader, object_locator, Backend, TreeFile, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter};
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
@@ -115,12 +115,9 @@ impl Backend for S3Backend {
         self.bucket.put_tree(address, tree_file, replace)
     }
 
-    async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>> {
-        self.bucket.tree_len(address).await
-    }
-
-    async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes> {
-        self.bucket.read_tree(address, offset, len).await
+    async fn open_tree(&self, address: &ContentAddress) -> Result<Option<Box<dyn TreeFile>>> {
+        let tree = self.bucket.open_tree(address).await?;
+        Ok(tree.map(|tree| Box::new(tree) as Box<dyn TreeFile>))
     }
 
     async fn digest(&self, address: &ContentAddress) -> Result<HeldObject> {

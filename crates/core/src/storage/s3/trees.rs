@@ -4,6 +4,9 @@
 //! without its object: the next ingest of that object finds it in place, a delete of that address
 //! removes it.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode};
@@ -11,7 +14,27 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode};
 use super::Bucket;
 use crate::error::Result;
 use crate::identity::ContentAddress;
-use crate::storage::{object_locator, tree_locator};
+use crate::storage::{object_locator, tree_locator, TreeFile};
+
+pub(super) struct S3Tree {
+    bucket: Arc<Bucket>,
+    path: Path,
+    len: u64,
+}
+
+#[async_trait]
+impl TreeFile for S3Tree {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    async fn read_at(&mut self, offset: u64, len: u64) -> Result<Bytes> {
+        let range = Some(GetRange::Bounded(offset..offset + len));
+        let store = &self.bucket.store;
+        let read = async { store.get_opts(&self.path, GetOptions { range, ..Default::default() }).await?.bytes().await };
+        read.await.map_err(|e| self.bucket.unavailable(format!("reading {}", self.path), &e))
+    }
+}
 
 impl Bucket {
     fn tree_path(&self, address: &ContentAddress) -> Path {
@@ -26,20 +49,14 @@ impl Bucket {
         Ok(())
     }
 
-    pub(super) async fn tree_len(&self, address: &ContentAddress) -> Result<Option<u64>> {
+    /// Reads of the tree are ranged GETs of its key, each of the pairs a walk asks for.
+    pub(super) async fn open_tree(self: &Arc<Self>, address: &ContentAddress) -> Result<Option<S3Tree>> {
         let path = self.tree_path(address);
         match self.store.get_opts(&path, GetOptions { head: true, ..Default::default() }).await {
-            Ok(result) => Ok(Some(result.meta.size)),
+            Ok(result) => Ok(Some(S3Tree { bucket: self.clone(), path, len: result.meta.size })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.unavailable(format!("looking up {path}"), &e)),
         }
-    }
-
-    pub(super) async fn read_tree(&self, address: &ContentAddress, offset: u64, len: u64) -> Result<Bytes> {
-        let path = self.tree_path(address);
-        let range = Some(GetRange::Bounded(offset..offset + len));
-        let read = async { self.store.get_opts(&path, GetOptions { range, ..Default::default() }).await?.bytes().await };
-        read.await.map_err(|e| self.unavailable(format!("reading {path}"), &e))
     }
 
     pub(super) async fn remove_tree(&self, address: &ContentAddress) -> Result<()> {
