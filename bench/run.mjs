@@ -49,7 +49,7 @@ function contenders(params) {
     ['Ceilings', ['ceiling.sha256', 'ceiling.write', 'ceiling.write.durable']],
     [`Ingest of one ${params.objectLabel} object, durable: false`, ['peer.plain', 'peer.cacache', 'ours.stream.1MiB', 'ours.stream.64KiB', 'ours.stream.readStream', 'ours.file']],
     [`Ingest of one ${params.objectLabel} object, durable: true`, ['ours.stream.1MiB.durable', 'ours.stream.64KiB.durable', 'ours.stream.readStream.durable', 'ours.file.durable']],
-    [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'peer.readStream.ranges']],
+    [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'ours.serve.unverified', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'ours.serve.ranges.unverified', 'peer.readStream.ranges']],
     ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['The command line, and the cost of metrics', ['cli.put', 'ours.serve.toFile', 'cli.get', 'ours.small.sequential.metricsOff']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
