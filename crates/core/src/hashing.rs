@@ -30,14 +30,10 @@ pub struct Digests {
     pub size_bytes: u64,
 }
 
-/// A BLAKE3 hasher fed on the caller's thread: the plain one, or an upload's resumable tree.
-pub trait Blake3Lane: Send {
-    fn update(&mut self, chunk: &Bytes);
-}
-
-pub struct DualHasher<B: Blake3Lane = GroupTree> {
+pub struct DualHasher {
     primary: HashAlgorithm,
-    blake3: Option<B>,
+    /// Taken at the end.
+    blake3: Option<GroupTree>,
     sha256: Sha256Lane,
     size_bytes: u64,
 }
@@ -71,19 +67,18 @@ impl DualHasher {
     }
 }
 
-impl<B: Blake3Lane> DualHasher<B> {
-    /// Goes on from states that have hashed `size_bytes` bytes (BLAKE3's only for a BLAKE3 primary).
-    pub fn resume(blake3: Option<B>, sha256: Sha256, size_bytes: u64) -> Self {
-        let primary = if blake3.is_some() { HashAlgorithm::Blake3 } else { HashAlgorithm::Sha256 };
-        DualHasher { primary, blake3, sha256: Sha256Lane::Inline(sha256), size_bytes }
+impl DualHasher {
+    /// Goes on from states that have hashed `size_bytes` bytes.
+    pub fn resume(primary: HashAlgorithm, blake3: GroupTree, sha256: Sha256, size_bytes: u64) -> Self {
+        DualHasher { primary, blake3: Some(blake3), sha256: Sha256Lane::Inline(sha256), size_bytes }
     }
 
     /// The states as they stand, once the SHA-256 thread (if any) has caught up.
-    pub fn into_states(mut self) -> (Option<B>, Sha256, u64) {
+    pub fn into_states(mut self) -> (Option<GroupTree>, Sha256, u64) {
         self.take_states()
     }
 
-    fn take_states(&mut self) -> (Option<B>, Sha256, u64) {
+    fn take_states(&mut self) -> (Option<GroupTree>, Sha256, u64) {
         let sha256 = match std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {
             Sha256Lane::Inline(state) => state,
             Sha256Lane::Offloaded { queue, worker } => {
@@ -137,7 +132,7 @@ impl<B: Blake3Lane> DualHasher<B> {
     }
 }
 
-impl<B: Blake3Lane> Drop for DualHasher<B> {
+impl Drop for DualHasher {
     fn drop(&mut self) {
         // An abandoned ingest still joins its SHA-256 thread, so no thread outlives the hasher.
         if let Sha256Lane::Offloaded { queue, worker } = std::mem::replace(&mut self.sha256, Sha256Lane::Taken) {

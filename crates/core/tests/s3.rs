@@ -569,3 +569,30 @@ fn a_tree_is_put_before_its_object_and_one_left_by_a_crash_before_the_commit_is_
         }
     });
 }
+
+#[test]
+fn a_committed_upload_has_the_tree_its_appends_kept() {
+    use artifactstore_core::{AppendRequest, CommitUploadRequest};
+    use bao_tree::io::outboard::PostOrderMemOutboard;
+    with_server(|config| async move {
+        let plane = open_plane(backend_options(&config)).await;
+        let raw = raw_bucket(&config);
+        let bytes = content(13 * MIB + 5, 9);
+        let created = plane.create_upload(&IngestRequest::default()).await.unwrap();
+        let cuts = [0, 1, 16385, 6 * MIB, 6 * MIB + 3, bytes.len()];
+        for pair in cuts.windows(2) {
+            let append = plane.begin_append(AppendRequest { upload_id: created.upload_id.clone(), offset: pair[0] as u64 }).await.unwrap();
+            assert!(append.write(Bytes::copy_from_slice(&bytes[pair[0]..pair[1]])).await);
+            append.finish().await.unwrap();
+        }
+        let commit = CommitUploadRequest { upload_id: created.upload_id.clone(), ..Default::default() };
+        let committed = plane.commit_upload(&commit).await.unwrap();
+        let expected = PostOrderMemOutboard::create(&bytes, bao_tree::BlockSize::from_chunk_log(4));
+        let hex = committed.primary_digest.hex();
+        let tree_key = Path::from(format!("{PREFIX}trees/blake3/{}/{hex}.obao4", &hex[0..2]));
+        let tree = raw.get(&tree_key).await.unwrap().bytes().await.unwrap();
+        assert!(tree[..] == expected.data[..], "the committed upload's tree is bao-tree's outboard");
+        assert_eq!(serve(&plane, &committed.primary_digest, Some((5 * MIB as u64, 7 * MIB as u64))).await, &bytes[5 * MIB..7 * MIB]);
+        assert!(keys_under(&raw, &format!("{PREFIX}uploads/")).await.is_empty(), "the upload's keys are gone");
+    });
+}

@@ -41,6 +41,14 @@ async fn an_upload_appended_by_many_planes_commits_to_the_digests_of_one_ingest(
         let plane = open(dir.path()).await;
         let commit = CommitUploadRequest { upload_id: created.upload_id.clone(), ..Default::default() };
         let committed = plane.commit_upload(&commit).await.unwrap();
+        // The appends kept the object's tree as they went: the commit stores bao-tree's outboard.
+        let expected = bao_tree::io::outboard::PostOrderMemOutboard::create(&bytes, bao_tree::BlockSize::from_chunk_log(4));
+        let address = committed.primary_digest;
+        let hex = address.hex();
+        let tree = std::fs::read(dir.path().join(format!("trees/{}/{}/{hex}.obao4", address.algorithm, &hex[0..2]))).unwrap();
+        let header = if primary == HashAlgorithm::Blake3 { 0 } else { 32 };
+        assert_eq!(&tree[..header], &expected.root.as_bytes()[..header]);
+        assert!(tree[header..] == expected.data[..], "the committed upload's tree is bao-tree's outboard");
         let ingested = plane.ingest_bytes(Bytes::from(bytes), request).await.unwrap();
         assert_eq!(committed.primary_digest, ingested.primary_digest);
         assert_eq!(committed.sha256_digest, ingested.sha256_digest);

@@ -6,10 +6,11 @@
 use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode};
 use bytes::Bytes;
 
-use super::{outboard_len, Outboard, GROUP_LEN, GROUP_LOG};
-use crate::hashing::Blake3Lane;
+use super::{outboard_len, Outboard, GROUP_LEN, GROUP_LOG, PAIR_LEN};
 
-/// A BLAKE3 hasher that also writes the object's tree.
+/// A BLAKE3 hasher that also writes the object's tree. It can be saved between two appends of an
+/// upload ([`GroupTree::save`]) and go on in another process; the pairs it wrote are the caller's
+/// to keep ([`GroupTree::take_pairs`]).
 #[derive(Debug, Default)]
 pub struct GroupTree {
     /// The open group: not hashed until a byte beyond it arrives (the last group of an object of
@@ -18,13 +19,52 @@ pub struct GroupTree {
     /// Groups hashed so far; their chaining values, folded, are on `stack`.
     closed: u64,
     stack: Vec<ChainingValue>,
+    /// Pairs written and not yet taken.
     pairs: Vec<u8>,
+    /// Pairs taken, or written before the tree was restored.
+    pairs_before: u64,
     size_bytes: u64,
+}
+
+/// A tree under construction between two appends: its stack of chaining values and its open
+/// group's bytes (1 to 16 KiB once a group was closed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedTree {
+    pub chaining_values: Vec<ChainingValue>,
+    pub open: Vec<u8>,
 }
 
 impl GroupTree {
     pub fn new() -> Self {
         GroupTree::default()
+    }
+
+    pub fn save(&self) -> SavedTree {
+        SavedTree { chaining_values: self.stack.clone(), open: self.open.clone() }
+    }
+
+    /// The tree of `size_bytes` bytes saved as `saved`; `None` when the two do not fit together.
+    pub fn restore(saved: SavedTree, size_bytes: u64) -> Option<Self> {
+        let SavedTree { chaining_values: stack, open } = saved;
+        let closed_bytes = size_bytes.checked_sub(open.len() as u64)?;
+        let closed = closed_bytes / GROUP_LEN;
+        // After group g - 1 closed, the stack holds one subtree per set bit of g - 1, plus that group.
+        let stack_fits = match closed {
+            0 => stack.is_empty(),
+            _ => !open.is_empty() && stack.len() == (closed - 1).count_ones() as usize + 1,
+        };
+        if closed_bytes % GROUP_LEN != 0 || open.len() as u64 > GROUP_LEN || !stack_fits {
+            return None;
+        }
+        // Each merge took two subtrees off the stack and wrote their pair.
+        let pairs_before = (closed - stack.len() as u64) * PAIR_LEN;
+        Some(GroupTree { open, closed, stack, pairs: Vec::new(), pairs_before, size_bytes })
+    }
+
+    /// The pairs written since the tree was made or restored, or since the last take.
+    pub fn take_pairs(&mut self) -> Vec<u8> {
+        self.pairs_before += self.pairs.len() as u64;
+        std::mem::take(&mut self.pairs)
     }
 
     pub fn update(&mut self, mut input: &[u8]) {
@@ -63,7 +103,7 @@ impl GroupTree {
         }
         let (left, right) = self.pop_pair();
         let root = merge_subtrees_root(&left, &right, Mode::Hash);
-        debug_assert_eq!(self.pairs.len() as u64, outboard_len(size_bytes));
+        debug_assert_eq!(self.pairs_before + self.pairs.len() as u64, outboard_len(size_bytes));
         Outboard { root, size_bytes, pairs: self.pairs.into() }
     }
 
@@ -85,12 +125,6 @@ impl GroupTree {
         self.pairs.extend_from_slice(&left);
         self.pairs.extend_from_slice(&right);
         (left, right)
-    }
-}
-
-impl Blake3Lane for GroupTree {
-    fn update(&mut self, chunk: &Bytes) {
-        GroupTree::update(self, chunk);
     }
 }
 
@@ -152,6 +186,41 @@ mod tests {
             let step = 1 + len / 5;
             assert_like_bao_tree(&bytes, &(0..len).step_by(step).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_tree_saved_and_restored_at_every_awkward_cut_writes_the_same_pairs() {
+        for len in [0, 1, 1024, G - 1, G, G + 1, 2 * G, 3 * G + 1, 9 * G + 5, (1 << 20) + 7] {
+            let bytes = input(len, len as u64);
+            let expected = PostOrderMemOutboard::create(&bytes, BLOCK_SIZE);
+            for cuts in [vec![], vec![0, 0], vec![1, G - 1, G, G + 1, 2 * G, 5 * G + 3], (0..len).step_by(7777).collect()] {
+                let cuts: Vec<usize> = cuts.into_iter().filter(|&cut| cut <= len).collect();
+                let (mut tree, mut pairs, mut at) = (GroupTree::new(), Vec::new(), 0);
+                for &cut in cuts.iter().chain([len].iter()) {
+                    tree.update(&bytes[at..cut]);
+                    at = cut;
+                    pairs.extend(tree.take_pairs());
+                    tree = GroupTree::restore(tree.save(), at as u64).expect("a saved tree restores");
+                }
+                let finished = tree.finish();
+                pairs.extend_from_slice(&finished.pairs);
+                assert_eq!(finished.root, expected.root, "len {len} cuts {cuts:?}");
+                assert!(pairs == expected.data, "len {len} cuts {cuts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_saved_tree_that_does_not_fit_its_size_is_refused() {
+        let mut tree = GroupTree::new();
+        tree.update(&input(5 * G + 100, 9));
+        let saved = tree.save();
+        assert!(GroupTree::restore(saved.clone(), (5 * G + 100) as u64).is_some());
+        assert!(GroupTree::restore(saved.clone(), (6 * G + 100) as u64).is_none());
+        assert!(GroupTree::restore(saved.clone(), (5 * G + 101) as u64).is_none());
+        let mut shorter = saved;
+        shorter.chaining_values.pop();
+        assert!(GroupTree::restore(shorter, (5 * G + 100) as u64).is_none());
     }
 
     #[test]

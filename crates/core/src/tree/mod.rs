@@ -13,7 +13,7 @@
 mod build;
 mod walk;
 
-pub use build::{tree_of, GroupTree};
+pub use build::{tree_of, GroupTree, SavedTree};
 pub use walk::{DamagedPair, GroupCheck, Step, TreeWalk};
 
 use bytes::Bytes;

@@ -3,12 +3,12 @@
 //! one lock per upload, and stores the object at commit as an ingest would.
 //!
 //! After every append the record holds the offset and the hash states of exactly the bytes before
-//! it (SHA-256's serialized state, BLAKE3 as a stack of subtree chaining values and a short tail,
-//! see [`tree`]), so a commit digests nothing again.
+//! it (SHA-256's serialized state; BLAKE3 as the object's tree under construction, see
+//! [`crate::tree`], whose pairs the backend keeps beside the bytes), so a commit digests nothing
+//! again, and stores the object's tree with it.
 
 mod calls;
 mod record;
-pub mod tree;
 
 use std::time::SystemTime;
 
@@ -16,7 +16,6 @@ use bytes::Bytes;
 use sha2::Sha256;
 
 pub use self::record::UploadRecord;
-use self::tree::{Blake3Tree, SavedTree};
 use crate::api::Expectations;
 use crate::error::{Error, Result};
 use crate::hashing::{Digests, DualHasher};
@@ -24,6 +23,7 @@ use crate::identity::{Digest, HashAlgorithm};
 use crate::ingest::{ingest_result, Chunks};
 use crate::results::{IngestResult, UploadStatus};
 use crate::storage::{Backend, Committed};
+use crate::tree::{has_tree, outboard_len, GroupTree, Outboard, SavedTree};
 
 /// Random bytes in an upload id: 128 bits.
 const ID_BYTES: usize = 16;
@@ -84,9 +84,13 @@ pub trait UploadSession: Send {
     /// Appends at the record's offset plus what this session has written.
     fn write(&mut self, chunk: Bytes) -> Result<()>;
 
-    /// Makes the bytes up to `record.offset` durable, then replaces the record; returns the
-    /// upload's new update time.
-    fn save(&mut self, record: UploadRecord) -> Result<SystemTime>;
+    /// Makes the bytes up to `record.offset` durable, keeps `pairs` (the tree's, from
+    /// `record.tree_len - pairs.len()` on), then replaces the record; returns the upload's new
+    /// update time.
+    fn save(&mut self, record: UploadRecord, pairs: &[u8]) -> Result<SystemTime>;
+
+    /// The tree's pairs kept so far: the first `record().tree_len` bytes.
+    fn tree_pairs(&self) -> Result<Vec<u8>>;
 
     /// Stores the bytes as the object at `address` (or finds it stored), then removes the upload
     /// and releases the lock.
@@ -131,8 +135,8 @@ pub(crate) fn append(
     if failure.is_none() && abandoned() {
         failure = Some(Error::Aborted("appendUpload: the append was abandoned by its caller".into()));
     }
-    let record = before.advanced(hasher);
-    let updated_at = session.save(record.clone())?;
+    let (record, pairs) = before.advanced(hasher);
+    let updated_at = session.save(record.clone(), &pairs)?;
     match failure {
         Some(e) => Err(e),
         None => Ok((record, updated_at)),
@@ -147,11 +151,27 @@ pub(crate) fn commit(
     expect: &Expectations,
 ) -> Result<IngestResult> {
     let record = session.record();
-    let digests = record.digests()?;
+    let (digests, last_pairs) = record.finish()?;
     record.expect.check(&digests)?;
     expect.check(&digests)?;
+    put_tree(backend, session.as_ref(), &digests, last_pairs);
     let committed = session.commit(&digests.primary, &digests)?;
     Ok(ingest_result(backend.id(), &digests, committed))
+}
+
+/// Stores the tree of the committed object from the pairs the appends kept and those its end adds.
+/// A tree that cannot be put together is left out: a verified serve rebuilds a missing tree.
+fn put_tree(backend: &dyn Backend, session: &dyn UploadSession, digests: &Digests, last: Outboard) {
+    if !has_tree(digests.size_bytes) {
+        return;
+    }
+    let Ok(mut pairs) = session.tree_pairs() else { return };
+    pairs.extend_from_slice(&last.pairs);
+    if pairs.len() as u64 != outboard_len(digests.size_bytes) {
+        return;
+    }
+    let tree = Outboard { pairs: pairs.into(), ..last };
+    let _ = backend.put_tree(&digests.primary, tree.file_bytes(digests.primary.algorithm != HashAlgorithm::Blake3), false);
 }
 
 impl UploadRecord {
@@ -163,45 +183,43 @@ impl UploadRecord {
             primary,
             expect,
             sha256: record::saved_sha256(&<Sha256 as sha2::Digest>::new()),
-            blake3: (primary == HashAlgorithm::Blake3).then(SavedTree::default),
+            tree: SavedTree::default(),
+            tree_len: 0,
         }
     }
 
-    fn hasher(&self) -> Result<DualHasher<Blake3Tree>> {
+    fn hasher(&self) -> Result<DualHasher> {
         let corrupt = || {
             let reason = format!("its hash state does not fit its offset {}", self.offset);
             Error::io("reading an upload's record", std::io::Error::other(reason))
         };
         let sha256 = record::sha256_state(&self.sha256).ok_or_else(corrupt)?;
-        let blake3 = match (self.primary, &self.blake3) {
-            (HashAlgorithm::Sha256, _) => None,
-            (HashAlgorithm::Blake3, saved) => {
-                let saved = saved.clone().ok_or_else(corrupt)?;
-                Some(Blake3Tree::restore(saved, self.offset).ok_or_else(corrupt)?)
-            }
-        };
-        Ok(DualHasher::resume(blake3, sha256, self.offset))
+        let tree = GroupTree::restore(self.tree.clone(), self.offset).ok_or_else(corrupt)?;
+        Ok(DualHasher::resume(self.primary, tree, sha256, self.offset))
     }
 
-    /// This record once the hasher's bytes are appended.
-    fn advanced(&self, hasher: DualHasher<Blake3Tree>) -> Self {
-        let (blake3, sha256, size_bytes) = hasher.into_states();
-        UploadRecord {
+    /// This record once the hasher's bytes are appended, and the tree's pairs those bytes wrote.
+    fn advanced(&self, hasher: DualHasher) -> (Self, Vec<u8>) {
+        let (tree, sha256, size_bytes) = hasher.into_states();
+        let mut tree = tree.expect("an upload's hasher builds its tree");
+        let pairs = tree.take_pairs();
+        let record = UploadRecord {
             offset: size_bytes,
             sha256: record::saved_sha256(&sha256),
-            blake3: blake3.map(|mut tree| tree.save()),
+            tree: tree.save(),
+            tree_len: self.tree_len + pairs.len() as u64,
             ..self.clone()
-        }
+        };
+        (record, pairs)
     }
 
     /// The digests of the bytes so far, from the saved states alone.
     pub fn digests(&self) -> Result<Digests> {
-        let (blake3, sha256, size_bytes) = self.hasher()?.into_states();
-        let sha256 = Digest::new(HashAlgorithm::Sha256, sha2::Digest::finalize(sha256).into());
-        let primary = match blake3 {
-            Some(tree) => Digest::new(HashAlgorithm::Blake3, *tree.finalize().as_bytes()),
-            None => sha256,
-        };
-        Ok(Digests { primary, sha256, size_bytes })
+        Ok(self.finish()?.0)
+    }
+
+    /// The digests, and the root and last pairs of the tree (those no append has written).
+    fn finish(&self) -> Result<(Digests, Outboard)> {
+        Ok(self.hasher()?.finalize_with_tree())
     }
 }

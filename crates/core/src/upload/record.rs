@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::Sha256;
 
-use super::tree::SavedTree;
+use crate::tree::SavedTree;
 use crate::api::Expectations;
 use crate::error::Result;
 use crate::identity::HashAlgorithm;
@@ -24,8 +24,10 @@ pub struct UploadRecord {
     pub expect: Expectations,
     /// SHA-256's serialized state (sha2's `SerializableState`, stable within sha2 0.11).
     pub sha256: Vec<u8>,
-    /// For a BLAKE3 primary.
-    pub blake3: Option<SavedTree>,
+    /// BLAKE3, whatever the primary: the state of the object's tree (see [`crate::tree`]).
+    pub tree: SavedTree,
+    /// Bytes of the tree's pairs the backend keeps for this upload so far.
+    pub tree_len: u64,
 }
 
 pub(super) fn saved_sha256(state: &Sha256) -> Vec<u8> {
@@ -45,14 +47,14 @@ impl MapCodec for SavedTree {
 
     fn encode(&self) -> Vec<u8> {
         let values = self.chaining_values.iter().map(|cv| cbor::bytes(cv)).collect();
-        cbor::map(vec![("chaining_values", cbor::array(values)), ("tail", cbor::bytes(&self.tail))])
+        cbor::map(vec![("chaining_values", cbor::array(values)), ("open", cbor::bytes(&self.open))])
     }
 
     fn decode(fields: &mut Fields) -> Result<Self> {
         let values = fields.required("chaining_values")?.array()?;
         Ok(SavedTree {
             chaining_values: values.into_iter().map(Field::byte_array).collect::<Result<_>>()?,
-            tail: fields.required("tail")?.bytes()?,
+            open: fields.required("open")?.bytes()?,
         })
     }
 }
@@ -70,9 +72,9 @@ impl MapCodec for UploadRecord {
         if self.expect != Expectations::default() {
             entries.push(("expect", self.expect.encode()));
         }
-        if let Some(tree) = &self.blake3 {
-            entries.push(("blake3_state", tree.encode()));
-        }
+        // Keys new with trees: a record of an earlier version (`blake3_state`) is refused, never misread.
+        entries.push(("tree_state", self.tree.encode()));
+        entries.push(("tree_len", cbor::unsigned(self.tree_len)));
         cbor::map(entries)
     }
 
@@ -84,7 +86,8 @@ impl MapCodec for UploadRecord {
             primary: fields.required("primary")?.parsed_text("\"blake3\" or \"sha256\"", |s| s.parse().ok())?,
             expect: fields.optional("expect").map(Field::decode).transpose()?.unwrap_or_default(),
             sha256: fields.required("sha256_state")?.bytes()?,
-            blake3: fields.optional("blake3_state").map(Field::decode).transpose()?,
+            tree: fields.required("tree_state")?.decode()?,
+            tree_len: fields.required("tree_len")?.unsigned()?,
         })
     }
 }
@@ -99,7 +102,8 @@ mod tests {
         let expect = Expectations { size_bytes: Some(7), sha256: Some([3; 32]), primary: None };
         let mut record = UploadRecord::new(HashAlgorithm::Blake3, expect, UNIX_EPOCH + Duration::from_millis(1234));
         record.offset = 5;
-        record.blake3 = Some(SavedTree { chaining_values: vec![], tail: b"hello".to_vec() });
+        record.tree = SavedTree { chaining_values: vec![], open: b"hello".to_vec() };
+        record.tree_len = 64;
         assert_eq!(UploadRecord::from_cbor(&record.to_cbor()).unwrap(), record);
         let plain = UploadRecord::new(HashAlgorithm::Sha256, Expectations::default(), UNIX_EPOCH);
         assert_eq!(UploadRecord::from_cbor(&plain.to_cbor()).unwrap(), plain);

@@ -17,7 +17,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +36,9 @@ use crate::wire::Wire;
 pub(super) const UPLOADS_DIR: &str = "uploads";
 const DATA: &str = "data";
 const RECORD: &str = "record";
+/// The pairs of the object's tree so far (see [`crate::tree`]), as long as the record's `tree_len`
+/// says; what a killed append wrote past it is overwritten by the next.
+const TREE: &str = "tree";
 const NEW_PREFIX: &str = ".new-";
 const GONE_PREFIX: &str = ".gone-";
 /// A `.new-` directory outlives its creation by microseconds; one this old belongs to no one.
@@ -241,7 +244,7 @@ impl UploadSession for FsUploadSession {
         self.data.0.write_all(&chunk).context(|| format!("backend '{}': appending to upload {id}", store.id))
     }
 
-    fn save(&mut self, record: UploadRecord) -> Result<SystemTime> {
+    fn save(&mut self, record: UploadRecord, pairs: &[u8]) -> Result<SystemTime> {
         let (store, id) = (&self.store, &self.id);
         let context = || format!("backend '{}': saving upload {id}", store.id);
         if self.linked {
@@ -253,9 +256,24 @@ impl UploadSession for FsUploadSession {
         if store.durable {
             self.data.0.sync_data().context(context)?;
         }
+        if !pairs.is_empty() {
+            let tree = OpenOptions::new().create(true).write(true).truncate(false).open(store.upload_dir(id).join(TREE));
+            let at = record.tree_len - pairs.len() as u64;
+            tree.and_then(|tree| tree.write_all_at(pairs, at)).context(context)?;
+        }
         let updated_at = store.write_record(&store.upload_dir(id), &record).context(context)?;
         self.record = record;
         Ok(updated_at)
+    }
+
+    fn tree_pairs(&self) -> Result<Vec<u8>> {
+        let mut pairs = vec![0u8; self.record.tree_len as usize];
+        if !pairs.is_empty() {
+            let tree = File::open(self.store.upload_dir(&self.id).join(TREE));
+            tree.and_then(|tree| tree.read_exact_at(&mut pairs, 0))
+                .context(|| format!("backend '{}': reading the tree of upload {}", self.store.id, self.id))?;
+        }
+        Ok(pairs)
     }
 
     fn commit(self: Box<Self>, address: &Digest, digests: &Digests) -> Result<Committed> {

@@ -5,6 +5,8 @@
 //! <prefix>uploads/<id>/data          the key of the upload's multipart upload, completed at commit
 //! <prefix>uploads/<id>/tail-<offset> the bytes after the last part, fewer than a part needs
 //! <prefix>uploads/<id>/lock          the lease of the append or commit under way
+//! <prefix>uploads/<id>/tree-<start>  the pairs of the object's tree one append wrote, from byte
+//!                                    `start` of the tree on (see [`crate::tree`])
 //! ```
 //! The bytes go out as parts of a multipart upload to `data` (8 MiB each; an append that ends with
 //! 5 MiB or more pending sends them as a part of their own, fewer wait in a tail object). The record
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
+use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::writer::{S3Writer, PART_LEN};
@@ -36,6 +39,8 @@ use crate::wire::Wire;
 
 /// The smallest part S3 takes, but for the last.
 const MIN_PART_LEN: usize = 5 << 20;
+/// The name of a piece of the tree's pairs, before its start in the tree.
+const TREE_PIECE: &str = "tree-";
 /// How long a lease holds without renewal.
 const LEASE: Duration = Duration::from_secs(60);
 /// A lease is renewed once this old.
@@ -400,9 +405,14 @@ impl UploadSession for S3UploadSession {
         Ok(())
     }
 
-    fn save(&mut self, record: UploadRecord) -> Result<SystemTime> {
+    fn save(&mut self, record: UploadRecord, pairs: &[u8]) -> Result<SystemTime> {
         if self.pending_len >= MIN_PART_LEN {
             self.send_part(self.pending_len)?;
+        }
+        if !pairs.is_empty() {
+            let start = record.tree_len - pairs.len() as u64;
+            let key = self.bucket.upload_key(&self.id, &format!("{TREE_PIECE}{start:020}"));
+            let _ = self.bucket.put_bytes(&key, Bytes::copy_from_slice(pairs), PutMode::Overwrite)?;
         }
         let old_tail = self.stored.tail.take();
         if self.pending_len > 0 {
@@ -419,6 +429,31 @@ impl UploadSession for S3UploadSession {
             self.bucket.delete_key(&self.bucket.upload_key(&self.id, &old))?;
         }
         Ok(self.stored.updated_at)
+    }
+
+    /// The pieces from 0 to the record's `tree_len`, each starting where the one before ended (a
+    /// piece a killed append left beyond it is not one of them).
+    fn tree_pairs(&self) -> Result<Vec<u8>> {
+        let tree_len = self.stored.record.tree_len;
+        let dir = Path::from(format!("{}uploads/{}", self.bucket.prefix, self.id));
+        let listed = self.bucket.block_on(async { self.bucket.store.list(Some(&dir)).try_collect::<Vec<_>>().await })?;
+        let listed = listed.map_err(|e| self.bucket.unavailable(format!("listing {dir}/"), &e))?;
+        let mut starts: Vec<u64> = listed
+            .iter()
+            .filter_map(|meta| meta.location.filename()?.strip_prefix(TREE_PIECE)?.parse().ok())
+            .collect();
+        starts.sort_unstable();
+        let mut pairs = Vec::with_capacity(tree_len as usize);
+        for start in starts.into_iter().take_while(|&start| start < tree_len) {
+            if start != pairs.len() as u64 {
+                break;
+            }
+            let key = self.bucket.upload_key(&self.id, &format!("{TREE_PIECE}{start:020}"));
+            let piece = self.bucket.get_bytes(&key)?.unwrap_or_default();
+            pairs.extend_from_slice(&piece);
+        }
+        pairs.truncate(tree_len as usize);
+        Ok(pairs)
     }
 
     /// Small uploads (no part sent) are stored from memory as an ingest of them would be; others
