@@ -172,3 +172,25 @@ conformanceTest('trees are removed with their object and quarantined with it; ve
   const small = await put(dp, bytes(GROUP, 701));
   t.is(await store.read(treeLocator(small.receipt.locator)), undefined);
 });
+
+conformanceTest('a committed upload has the tree its appends kept: the one an ingest of the same bytes writes', async (t, store) => {
+  const { dp } = store;
+  for (const hints of [undefined, { primaryAlgorithm: 'sha256' }]) {
+    const data = bytes(6 * MiB + 3 * GROUP + 11, hints ? 801 : 800);
+    const { uploadId } = await dp.createUpload(hints ? { hints } : undefined);
+    const cuts = [0, 1, GROUP + 1, 5 * MiB, 5 * MiB + 7, data.length];
+    for (let i = 1; i < cuts.length; i++) {
+      await dp.appendUpload(uploadId, chunked(data.subarray(cuts[i - 1], cuts[i]), 100 * KiB), { offset: cuts[i - 1] });
+    }
+    const committed = await dp.commitUpload(uploadId);
+    const tree = treeLocator(committed.receipt.locator);
+    const kept = await store.read(tree);
+    t.truthy(kept, 'the commit stored a tree');
+    const out = await served(dp, committed.primaryDigest, { byteRange: [3 * MiB, 4 * MiB + 5] });
+    t.is(out.error, undefined);
+    t.true(out.bytes.equals(data.subarray(3 * MiB, 4 * MiB + 5)));
+    await dp.deleteObject(committed.primaryDigest);
+    await put(dp, data, hints);
+    t.true((await store.read(tree)).equals(kept), 'the same tree as an ingest writes');
+  }
+});

@@ -18,7 +18,12 @@ use crate::error::{Error, Result};
 use crate::hashing::DualHasher;
 use crate::identity::{ContentAddress, HashAlgorithm};
 use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile};
-use crate::tree::{groups_covering, has_tree, outboard_len, DamagedPair, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN};
+use crate::tree::{
+    groups_covering, has_tree, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
+};
+
+/// Groups in one chunk from which the check runs on two threads (256 KiB).
+const PARALLEL_GROUPS: usize = 16;
 
 pub(crate) struct VerifiedReader {
     backend: Arc<dyn Backend>,
@@ -124,17 +129,17 @@ impl VerifiedReader {
         Ok(Checks::Tree { walk, pairs: Pairs::Rebuilt(tree.pairs) })
     }
 
-    /// Checks the bytes of one whole group.
-    async fn check(&mut self, group: u64, bytes: &[u8]) -> Result<()> {
+    /// What the bytes of `group` must hash to (the walk reads and checks the pairs on the way).
+    async fn expected(&mut self, group: u64) -> Result<Expected> {
         loop {
             let step = match &mut self.checks {
-                Checks::Whole => return self.verdict(group, matches_address(&self.address, bytes)),
+                Checks::Whole => return Ok(Expected::Address(self.address)),
                 Checks::Tree { walk, .. } => walk.step(),
             };
             match step {
                 Ok(Step::Check(check)) => {
                     debug_assert_eq!(check.group, group);
-                    return self.verdict(group, check.matches(bytes));
+                    return Ok(Expected::Group(check));
                 }
                 Ok(Step::Read { first_pair, pairs }) => {
                     if let Err(why) = self.supply(first_pair, pairs).await {
@@ -167,16 +172,13 @@ impl VerifiedReader {
         Ok(())
     }
 
-    fn verdict(&self, group: u64, matches: bool) -> Result<()> {
-        if matches {
-            return Ok(());
-        }
+    fn mismatch(&self, group: u64) -> Error {
         let start = group << GROUP_LOG;
         let end = (start + GROUP_LEN).min(self.total);
-        Err(Error::IntegrityMismatch(format!(
+        Error::IntegrityMismatch(format!(
             "{}: bytes [{start}, {end}) (group {group}) do not match the object's address; nothing from byte {start} on was served",
             self.address
-        )))
+        ))
     }
 
     /// Where the group holding the next byte from `inner` ends.
@@ -195,37 +197,50 @@ impl VerifiedReader {
                 self.next += take as u64;
                 if self.next == self.group_end(group_start) {
                     let group = self.partial.split().freeze();
-                    match self.check(group_start >> GROUP_LOG, &group).await {
-                        Ok(()) => self.hand_out(group_start, group),
-                        Err(e) => self.failure = Some(e),
-                    }
+                    let checked = self.check_groups(group_start, &group).await;
+                    self.hand_out(group_start, group.slice(..checked));
                 }
                 continue;
             }
-            let mut checked = 0;
-            loop {
-                let start = self.next + checked as u64;
-                let len = (self.group_end(start) - start) as usize;
-                if len == 0 || chunk.len() - checked < len {
-                    break;
-                }
-                match self.check(start >> GROUP_LOG, &chunk[checked..checked + len]).await {
-                    Ok(()) => checked += len,
-                    Err(e) => {
-                        self.failure = Some(e);
-                        break;
-                    }
-                }
-            }
+            let whole = self.whole_groups_len(chunk.len());
             let at = self.next;
-            self.next += checked as u64;
+            let checked = self.check_groups(at, &chunk[..whole]).await;
+            self.next += whole as u64;
             self.hand_out(at, chunk.split_to(checked));
             if self.failure.is_none() {
-                self.next += chunk.len() as u64;
-                self.partial.extend_from_slice(&chunk);
+                let rest = chunk.split_off(whole - checked);
+                self.next += rest.len() as u64;
+                self.partial.extend_from_slice(&rest);
                 chunk.clear();
             }
         }
+    }
+
+    /// The bytes of the whole groups at the front of a chunk of `len` bytes starting at `self.next`.
+    fn whole_groups_len(&self, len: usize) -> usize {
+        let end = self.next + len as u64;
+        let whole_end = if end == self.total { end } else { end - end % GROUP_LEN };
+        whole_end.saturating_sub(self.next) as usize
+    }
+
+    /// Checks the whole groups in `bytes` (from `at` in the object); returns how many bytes of them
+    /// passed, and sets the failure at the first that did not.
+    async fn check_groups(&mut self, at: u64, bytes: &[u8]) -> usize {
+        let mut expected = Vec::with_capacity(bytes.len().div_ceil(GROUP_LEN as usize));
+        for group in (0..bytes.len()).step_by(GROUP_LEN as usize) {
+            match self.expected((at + group as u64) >> GROUP_LOG).await {
+                Ok(one) => expected.push(one),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return 0;
+                }
+            }
+        }
+        let passed = leading_matches(&expected, bytes);
+        if passed < expected.len() {
+            self.failure = Some(self.mismatch((at >> GROUP_LOG) + passed as u64));
+        }
+        (passed * GROUP_LEN as usize).min(bytes.len())
     }
 
     /// Queues the part of checked bytes (from `at` in the object) that the caller asked for.
@@ -236,6 +251,47 @@ impl VerifiedReader {
             self.ready.push_back(bytes.slice((start - at) as usize..(end - at) as usize));
         }
     }
+}
+
+/// What one group's bytes must hash to.
+enum Expected {
+    /// As its place in the tree says.
+    Group(GroupCheck),
+    /// The object is this one group: its address, whatever the algorithm.
+    Address(ContentAddress),
+}
+
+impl Expected {
+    fn matches(&self, bytes: &[u8]) -> bool {
+        match self {
+            Expected::Group(check) => check.matches(bytes),
+            Expected::Address(address) => matches_address(address, bytes),
+        }
+    }
+}
+
+/// How many of the groups in `bytes` (one per `expected`, 16 KiB each, the last maybe shorter)
+/// match, from the first. Many groups are hashed on two threads: a 1 MiB range then costs half the
+/// hashing time on its way out.
+fn leading_matches(expected: &[Expected], bytes: &[u8]) -> usize {
+    let groups = bytes.chunks(GROUP_LEN as usize);
+    if expected.len() < PARALLEL_GROUPS {
+        return expected.iter().zip(groups).take_while(|(expected, group)| expected.matches(group)).count();
+    }
+    let results: Vec<bool> = {
+        let half = expected.len() / 2;
+        let (front, back) = bytes.split_at(half * GROUP_LEN as usize);
+        let check = |expected: &[Expected], bytes: &[u8]| -> Vec<bool> {
+            expected.iter().zip(bytes.chunks(GROUP_LEN as usize)).map(|(expected, group)| expected.matches(group)).collect()
+        };
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| check(&expected[half..], back));
+            let mut first = check(&expected[..half], front);
+            first.extend(second.join().expect("hashing does not panic"));
+            first
+        })
+    };
+    results.iter().take_while(|&&matched| matched).count()
 }
 
 fn matches_address(address: &ContentAddress, bytes: &[u8]) -> bool {
