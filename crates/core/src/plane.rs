@@ -224,7 +224,7 @@ impl DataPlane {
         let address = backend.resolve(&request.address).await?;
         let request = ServeRequest { address, ..request.clone() };
         let inner = match request.verify {
-            true => VerifiedReader::open(backend.clone(), &request).await?,
+            true => Box::new(VerifiedReader::open(backend.clone(), &request).await?),
             false => backend.open(&request).await?,
         };
         let head = ServeHead {

@@ -11,23 +11,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
 
 use crate::api::ServeRequest;
 use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
 use crate::hashing::DualHasher;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::storage::{
-    read_range, resolve_range, Backend, ObjectReader, ServedObject, TreeFile, CHUNK_LEN, READ_AHEAD_CHUNKS,
-};
+use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile};
 use crate::tree::{
     groups_covering, has_tree, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
 };
 
-/// Groups in one chunk from which the check of a serve read in one chunk runs on two threads
-/// (256 KiB). A longer serve is read ahead on a thread of its own while the chunk before is
-/// checked, which keeps the second core busy already.
+/// Groups in one chunk from which the check runs on two threads (256 KiB).
 const PARALLEL_GROUPS: usize = 16;
 
 pub(crate) struct VerifiedReader {
@@ -65,43 +60,8 @@ enum Pairs {
 }
 
 impl VerifiedReader {
-    /// Opens the object `request` names (by its primary address) for a verified serve. A serve of
-    /// more than one chunk is checked on a thread of its own, a chunk or two ahead of the consumer,
-    /// so that hashing one chunk overlaps the consumer's handling of the one before.
-    pub(crate) async fn open(backend: Arc<dyn Backend>, request: &ServeRequest) -> Result<Box<dyn ObjectReader>> {
-        let reader = VerifiedReader::open_here(backend, request).await?;
-        if reader.inner.size_bytes() <= CHUNK_LEN as u64 {
-            return Ok(Box::new(reader));
-        }
-        let (size_bytes, total_size_bytes) = (reader.size_bytes(), reader.total);
-        let (sender, pieces) = mpsc::channel(READ_AHEAD_CHUNKS);
-        let runtime = tokio::runtime::Handle::current();
-        let checker = std::thread::Builder::new()
-            .name("verify".into())
-            .spawn(move || runtime.block_on(reader.check_ahead(sender)))
-            .map_err(|e| Error::io("starting a verifying thread", e))?;
-        Ok(Box::new(ServedObject::read_ahead(size_bytes, total_size_bytes, pieces, Some(checker))))
-    }
-
-    /// Checks the serve's chunks ahead of its consumer, until the end, a failure, or the consumer
-    /// going away.
-    async fn check_ahead(mut self, pieces: mpsc::Sender<Result<Bytes>>) {
-        loop {
-            let piece = tokio::select! {
-                _ = pieces.closed() => return,
-                piece = self.next_chunk() => piece,
-            };
-            let last = !matches!(piece, Ok(Some(_)));
-            if let Ok(None) = piece {
-                return;
-            }
-            if pieces.send(piece.map(|piece| piece.expect("not the end"))).await.is_err() || last {
-                return;
-            }
-        }
-    }
-
-    async fn open_here(backend: Arc<dyn Backend>, request: &ServeRequest) -> Result<Self> {
+    /// Opens the object `request` names (by its primary address) for a verified serve.
+    pub(crate) async fn open(backend: Arc<dyn Backend>, request: &ServeRequest) -> Result<Self> {
         let inner = backend.open(request).await?;
         let total = inner.total_size_bytes();
         let wanted = resolve_range(request.byte_range, total)?;
@@ -276,8 +236,7 @@ impl VerifiedReader {
                 }
             }
         }
-        let parallel = self.inner.size_bytes() <= CHUNK_LEN as u64 && expected.len() >= PARALLEL_GROUPS;
-        let passed = leading_matches(&expected, bytes, parallel);
+        let passed = leading_matches(&expected, bytes);
         if passed < expected.len() {
             self.failure = Some(self.mismatch((at >> GROUP_LOG) + passed as u64));
         }
@@ -312,11 +271,11 @@ impl Expected {
 }
 
 /// How many of the groups in `bytes` (one per `expected`, 16 KiB each, the last maybe shorter)
-/// match, from the first; hashed on two threads when `parallel` (a 1 MiB range then costs half the
-/// hashing time on its way out).
-fn leading_matches(expected: &[Expected], bytes: &[u8], parallel: bool) -> usize {
+/// match, from the first. Many groups are hashed on two threads: a 1 MiB range then costs half the
+/// hashing time on its way out.
+fn leading_matches(expected: &[Expected], bytes: &[u8]) -> usize {
     let groups = bytes.chunks(GROUP_LEN as usize);
-    if !parallel {
+    if expected.len() < PARALLEL_GROUPS {
         return expected.iter().zip(groups).take_while(|(expected, group)| expected.matches(group)).count();
     }
     let results: Vec<bool> = {
