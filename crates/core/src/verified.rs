@@ -17,12 +17,14 @@ use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
 use crate::hashing::DualHasher;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile};
+use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile, CHUNK_LEN};
 use crate::tree::{
     groups_covering, has_tree, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
 };
 
-/// Groups in one chunk from which the check runs on two threads (256 KiB).
+/// Groups in one chunk from which the check of a serve read in one chunk runs on two threads
+/// (256 KiB). A longer serve is read ahead on a thread of its own while a chunk is checked, which
+/// keeps the second core busy already.
 const PARALLEL_GROUPS: usize = 16;
 
 pub(crate) struct VerifiedReader {
@@ -236,7 +238,8 @@ impl VerifiedReader {
                 }
             }
         }
-        let passed = leading_matches(&expected, bytes);
+        let parallel = self.inner.size_bytes() <= CHUNK_LEN as u64 && expected.len() >= PARALLEL_GROUPS;
+        let passed = leading_matches(&expected, bytes, parallel);
         if passed < expected.len() {
             self.failure = Some(self.mismatch((at >> GROUP_LOG) + passed as u64));
         }
@@ -271,11 +274,11 @@ impl Expected {
 }
 
 /// How many of the groups in `bytes` (one per `expected`, 16 KiB each, the last maybe shorter)
-/// match, from the first. Many groups are hashed on two threads: a 1 MiB range then costs half the
-/// hashing time on its way out.
-fn leading_matches(expected: &[Expected], bytes: &[u8]) -> usize {
+/// match, from the first; hashed on two threads when `parallel` (a 1 MiB range then costs half the
+/// hashing time on its way out).
+fn leading_matches(expected: &[Expected], bytes: &[u8], parallel: bool) -> usize {
     let groups = bytes.chunks(GROUP_LEN as usize);
-    if expected.len() < PARALLEL_GROUPS {
+    if !parallel {
         return expected.iter().zip(groups).take_while(|(expected, group)| expected.matches(group)).count();
     }
     let results: Vec<bool> = {
