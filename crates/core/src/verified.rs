@@ -34,8 +34,9 @@ pub(crate) struct VerifiedReader {
     total: u64,
     /// The bytes asked for; `inner` yields them widened to whole groups.
     wanted: Range<u64>,
-    /// Where the next byte from `inner` sits in the object.
+    /// Where the next byte from `inner` sits in the object, and where its last one ends.
     next: u64,
+    read_end: u64,
     /// The last group the range covers, plus one.
     end_group: u64,
     checks: Checks,
@@ -76,6 +77,7 @@ impl VerifiedReader {
             total,
             wanted,
             next: read.start,
+            read_end: read.end,
             end_group,
             checks: Checks::Whole,
             partial: BytesMut::new(),
@@ -100,10 +102,10 @@ impl VerifiedReader {
         }
         let root = match header {
             0 => blake3::Hash::from_bytes(self.address.bytes),
-            _ => {
-                let root = tree.read_at(0, ROOT_LEN).await?;
-                blake3::Hash::from_bytes(root[..].try_into().expect("a root is 32 bytes"))
-            }
+            _ => match tree.read_at(0, ROOT_LEN).await.map(|root| <[u8; 32]>::try_from(&root[..])) {
+                Ok(Ok(root)) => blake3::Hash::from_bytes(root),
+                _ => return self.rebuild(start_group, "has a tree whose root could not be read").await,
+            },
         };
         let walk = TreeWalk::new(root, self.total, start_group, self.end_group);
         Ok(Checks::Tree { walk, pairs: Pairs::Stored(tree, header) })
@@ -126,7 +128,8 @@ impl VerifiedReader {
         }
         let tree_file = tree.file_bytes(self.address.algorithm != HashAlgorithm::Blake3);
         let (backend, address) = (self.backend.clone(), self.address);
-        run_blocking(move || backend.put_tree(&address, tree_file, true)).await?;
+        // A store that cannot take the tree (read-only, full) still serves from the one in memory.
+        let _ = run_blocking(move || backend.put_tree(&address, tree_file, true)).await;
         let walk = TreeWalk::new(tree.root, self.total, group, self.end_group);
         Ok(Checks::Tree { walk, pairs: Pairs::Rebuilt(tree.pairs) })
     }
@@ -330,11 +333,10 @@ impl ObjectReader for VerifiedReader {
                 Some(chunk) => self.take(chunk).await,
                 None => {
                     self.exhausted = true;
-                    if !self.partial.is_empty() {
-                        let at = self.next - self.partial.len() as u64;
+                    if self.next != self.read_end {
                         return Err(Error::IntegrityMismatch(format!(
-                            "{}: the object ended at byte {}, inside the group from byte {at}",
-                            self.address, self.next
+                            "{}: the object ended at byte {}, before byte {} that the serve reads to",
+                            self.address, self.next, self.read_end
                         )));
                     }
                 }

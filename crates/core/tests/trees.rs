@@ -49,7 +49,7 @@ async fn ingests_write_bao_trees_outboard_beside_objects_of_more_than_one_group(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tree_without_its_object_is_swept_at_open_and_one_with_it_is_kept() {
+async fn a_tree_without_its_object_is_swept_at_open_and_one_with_it_or_fresh_is_kept() {
     let root = tempfile::tempdir().unwrap();
     let plane = support::open_fs(root.path()).await;
     let kept = plane.ingest_bytes(Bytes::from(content(100_000, 7)), IngestRequest::default()).await.unwrap();
@@ -60,10 +60,17 @@ async fn a_tree_without_its_object_is_swept_at_open_and_one_with_it_is_kept() {
     assert!(!orphan.exists(), "a delete removes the tree");
     plane.close();
     drop(plane);
-    // What a crash between linking the tree and linking the object leaves.
-    std::fs::write(&orphan, tree).unwrap();
+    // What a crash between linking the tree and linking the object leaves, a while ago; and a tree
+    // just written, whose ingest (in another process, say) has not linked its object yet.
+    std::fs::write(&orphan, &tree).unwrap();
+    let a_while_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(a_while_ago).unwrap();
+    let in_flight = tree_path(root.path(), &ContentAddress::new(HashAlgorithm::Blake3, [7; 32]));
+    std::fs::create_dir_all(in_flight.parent().unwrap()).unwrap();
+    std::fs::write(&in_flight, &tree).unwrap();
     let plane = support::open_fs(root.path()).await;
     assert!(!orphan.exists(), "swept at open");
+    assert!(in_flight.exists(), "a tree younger than a minute is spared");
     assert!(tree_path(root.path(), &kept.primary_digest).exists());
     let served = plane.serve(&ServeRequest::from(kept.primary_digest)).await.unwrap();
     assert_eq!(served.head.size_bytes, 100_000);

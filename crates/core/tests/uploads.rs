@@ -106,3 +106,23 @@ async fn a_commit_that_died_after_linking_the_object_is_finished_by_the_next_com
     assert_eq!(plane.upload_status(&UploadRequest { upload_id: id }).await.unwrap_err().code(), "NOT_FOUND");
     assert_eq!(std::fs::read(&object).unwrap(), bytes);
 }
+
+#[tokio::test]
+async fn a_record_whose_tree_length_does_not_fit_its_tree_is_refused_not_trusted() {
+    use artifactstore_core::upload::UploadRecord;
+    use artifactstore_core::wire::Wire;
+    let dir = tempfile::tempdir().unwrap();
+    let plane = open(dir.path()).await;
+    let created = plane.create_upload(&IngestRequest::default()).await.unwrap();
+    append(&plane, &created.upload_id, 0, &input(100_000)).await;
+    let path = dir.path().join("uploads").join(&created.upload_id).join("record");
+    let mut record = UploadRecord::from_cbor(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(record.tree_len, 3 * 64, "100,000 bytes close 6 groups; 3 merges so far, the others wait for more groups");
+    // A damaged (or hostile) record asking for 2^60 bytes of tree: an error, never an allocation.
+    record.tree_len = 1 << 60;
+    std::fs::write(&path, record.to_cbor()).unwrap();
+    let commit = CommitUploadRequest { upload_id: created.upload_id.clone(), ..Default::default() };
+    let refused = plane.commit_upload(&commit).await.unwrap_err();
+    assert_eq!(refused.code(), "IO", "{refused}");
+    assert!(refused.to_string().contains("does not fit its offset 100000"), "{refused}");
+}

@@ -61,6 +61,11 @@ impl GroupTree {
         Some(GroupTree { open, closed, stack, pairs: Vec::new(), pairs_before, size_bytes })
     }
 
+    /// Bytes of pairs written since the tree was new, taken or not.
+    pub fn pairs_len(&self) -> u64 {
+        self.pairs_before + self.pairs.len() as u64
+    }
+
     /// The pairs written since the tree was made or restored, or since the last take.
     pub fn take_pairs(&mut self) -> Vec<u8> {
         self.pairs_before += self.pairs.len() as u64;

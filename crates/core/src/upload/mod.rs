@@ -195,6 +195,10 @@ impl UploadRecord {
         };
         let sha256 = record::sha256_state(&self.sha256).ok_or_else(corrupt)?;
         let tree = GroupTree::restore(self.tree.clone(), self.offset).ok_or_else(corrupt)?;
+        // The pairs kept so far are exactly those the tree wrote: a record saying otherwise is damaged.
+        if tree.pairs_len() != self.tree_len {
+            return Err(corrupt());
+        }
         Ok(DualHasher::resume(self.primary, tree, sha256, self.offset))
     }
 

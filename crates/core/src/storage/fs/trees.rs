@@ -18,6 +18,9 @@ use crate::error::{IoContext, Result};
 use crate::identity::ContentAddress;
 use crate::storage::{object_locator, tree_locator, TreeFile};
 
+/// How long a tree may wait for its object before the sweep takes it for an orphan.
+pub(super) const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Store {
     pub(super) fn write_tree(&self, address: &ContentAddress, tree_file: &[u8], replace: bool) -> io::Result<()> {
         let path = self.root.join(tree_locator(address));
@@ -48,11 +51,19 @@ impl Store {
     }
 
     /// Removes the trees whose object is gone (a crash between a tree and its object, or between a
-    /// delete of an object and of its tree); returns how many.
+    /// delete of an object and of its tree); returns how many. A tree younger than
+    /// [`ORPHAN_GRACE`] is spared: its ingest, in this or another process, may be about to link
+    /// its object.
     pub(super) fn sweep_orphan_trees(&self) -> io::Result<u64> {
         let mut removed = 0;
         for tree in tree_files(&self.root.join("trees"))? {
             let Some(address) = address_of(&tree) else { continue };
+            let young = fs::symlink_metadata(&tree)
+                .and_then(|metadata| metadata.modified())
+                .map_or(true, |modified| modified.elapsed().unwrap_or_default() < ORPHAN_GRACE);
+            if young {
+                continue;
+            }
             if fs::symlink_metadata(self.root.join(object_locator(&address))).is_err() {
                 remove_if_present(&tree)?;
                 removed += 1;

@@ -267,13 +267,19 @@ impl UploadSession for FsUploadSession {
     }
 
     fn tree_pairs(&self) -> Result<Vec<u8>> {
-        let mut pairs = vec![0u8; self.record.tree_len as usize];
-        if !pairs.is_empty() {
-            let tree = File::open(self.store.upload_dir(&self.id).join(TREE));
-            tree.and_then(|tree| tree.read_exact_at(&mut pairs, 0))
-                .context(|| format!("backend '{}': reading the tree of upload {}", self.store.id, self.id))?;
+        let tree_len = self.record.tree_len;
+        if tree_len == 0 {
+            return Ok(Vec::new());
         }
-        Ok(pairs)
+        let read = File::open(self.store.upload_dir(&self.id).join(TREE)).and_then(|tree| {
+            // Allocated once the file is known to hold them: the record alone does not say so.
+            if tree.metadata()?.len() < tree_len {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("shorter than the record's {tree_len} bytes")));
+            }
+            let mut pairs = vec![0u8; tree_len as usize];
+            tree.read_exact_at(&mut pairs, 0).map(|()| pairs)
+        });
+        read.context(|| format!("backend '{}': reading the tree of upload {}", self.store.id, self.id))
     }
 
     fn commit(self: Box<Self>, address: &Digest, digests: &Digests) -> Result<Committed> {

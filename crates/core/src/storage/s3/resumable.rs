@@ -443,13 +443,13 @@ impl UploadSession for S3UploadSession {
             .filter_map(|meta| meta.location.filename()?.strip_prefix(TREE_PIECE)?.parse().ok())
             .collect();
         starts.sort_unstable();
-        let mut pairs = Vec::with_capacity(tree_len as usize);
+        let mut pairs = Vec::new();
         for start in starts.into_iter().take_while(|&start| start < tree_len) {
             if start != pairs.len() as u64 {
                 break;
             }
             let key = self.bucket.upload_key(&self.id, &format!("{TREE_PIECE}{start:020}"));
-            let piece = self.bucket.get_bytes(&key)?.unwrap_or_default();
+            let Some(piece) = self.bucket.get_bytes(&key)? else { break };
             pairs.extend_from_slice(&piece);
         }
         pairs.truncate(tree_len as usize);
