@@ -46,7 +46,7 @@ enum Sha256Lane {
 
 impl DualHasher {
     pub fn new(primary: HashAlgorithm) -> Self {
-        DualHasher { primary, blake3: Some(GroupTree::new()), sha256: Sha256Lane::Inline(Sha256::new()), size_bytes: 0 }
+        DualHasher::resume(primary, GroupTree::new(), Sha256::new(), 0)
     }
 
     pub fn finalize(self) -> Digests {

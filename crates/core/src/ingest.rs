@@ -14,7 +14,7 @@ pub use crate::chunk_queue::WriteOutcome;
 use crate::chunk_queue::{chunk_queue, ChunkSender};
 use crate::error::{Error, Result};
 use crate::hashing::{digest_bytes_with_tree, Digests, DualHasher};
-use crate::identity::{Digest, HashAlgorithm, DIGEST_LEN};
+use crate::identity::{ContentAddress, Digest, DIGEST_LEN};
 use crate::metrics::{ByteCounter, CallTimer};
 use crate::results::{IngestResult, StorageReceipt};
 use crate::storage::{Backend, Committed, CHUNK_LEN};
@@ -158,7 +158,7 @@ pub(crate) fn store_chunks(
     }
     let (digests, tree) = hasher.finalize_with_tree();
     request.expect.check(&digests)?;
-    put_tree(backend, &digests, &tree)?;
+    put_tree(backend, &digests.primary, &tree, false)?;
     let committed = writer.commit(&digests.primary, &digests)?;
     Ok(ingest_result(backend.id(), &digests, committed))
 }
@@ -168,18 +168,18 @@ pub(crate) fn store_chunks(
 pub(crate) fn store_bytes(backend: &dyn Backend, bytes: Bytes, request: &IngestRequest) -> Result<IngestResult> {
     let (digests, tree) = digest_bytes_with_tree(request.primary(), &bytes, CHUNK_LEN);
     request.expect.check(&digests)?;
-    put_tree(backend, &digests, &tree)?;
+    put_tree(backend, &digests.primary, &tree, false)?;
     let committed = backend.put(&digests.primary, &digests, bytes)?;
     Ok(ingest_result(backend.id(), &digests, committed))
 }
 
-/// Keeps the tree of an object of more than one group beside it, before the object is committed.
-fn put_tree(backend: &dyn Backend, digests: &Digests, tree: &Outboard) -> Result<()> {
-    if !has_tree(digests.size_bytes) {
+/// Keeps the tree of an object of more than one group beside it: before the object is committed,
+/// or in place of a damaged one (`replace`). Blocking.
+pub(crate) fn put_tree(backend: &dyn Backend, address: &ContentAddress, tree: &Outboard, replace: bool) -> Result<()> {
+    if !has_tree(tree.size_bytes) {
         return Ok(());
     }
-    let root_in_file = digests.primary.algorithm != HashAlgorithm::Blake3;
-    backend.put_tree(&digests.primary, tree.file_bytes(root_in_file), false)
+    backend.put_tree(address, tree.file_bytes(address.algorithm), replace)
 }
 
 pub(crate) fn ingest_result(backend_id: &str, digests: &Digests, committed: Committed) -> IngestResult {

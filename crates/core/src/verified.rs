@@ -15,11 +15,11 @@ use sha2::{Digest as _, Sha256};
 use crate::api::ServeRequest;
 use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
-use crate::hashing::DualHasher;
+use crate::ingest::put_tree;
 use crate::identity::{ContentAddress, HashAlgorithm};
-use crate::storage::{read_range, resolve_range, Backend, ObjectReader, TreeFile, CHUNK_LEN};
+use crate::storage::{digest_reader_with_tree, read_range, resolve_range, Backend, ObjectReader, TreeFile, CHUNK_LEN};
 use crate::tree::{
-    groups_covering, has_tree, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
+    groups_covering, has_tree, header_len, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
 };
 
 /// Groups in one chunk from which the check of a serve read in one chunk runs on two threads
@@ -93,11 +93,11 @@ impl VerifiedReader {
 
     /// The checks of the stored tree, or of one rebuilt now when it is missing or the wrong length.
     async fn stored_tree(&mut self, start_group: u64) -> Result<Checks> {
-        let header = if self.address.algorithm == HashAlgorithm::Blake3 { 0 } else { ROOT_LEN };
+        let header = header_len(self.address.algorithm);
         let Some(mut tree) = self.backend.open_tree(&self.address).await? else {
             return self.rebuild(start_group, "has no tree").await;
         };
-        if tree.len() != header + outboard_len(self.total) {
+        if tree.file_len() != header + outboard_len(self.total) {
             return self.rebuild(start_group, "has a tree of the wrong length").await;
         }
         let root = match header {
@@ -115,21 +115,16 @@ impl VerifiedReader {
     /// with it from `group`. `INTEGRITY_MISMATCH` when the object itself is not what its address says.
     async fn rebuild(&mut self, group: u64, why: &str) -> Result<Checks> {
         let mut whole = self.backend.open(&ServeRequest { verify: false, ..ServeRequest::from(self.address) }).await?;
-        let mut hasher = DualHasher::new(self.address.algorithm);
-        while let Some(chunk) = whole.next_chunk().await? {
-            hasher.update(&chunk);
-        }
-        let (digests, tree) = hasher.finalize_with_tree();
+        let (digests, tree) = digest_reader_with_tree(whole.as_mut(), self.address.algorithm).await?;
         if digests.primary != self.address || digests.size_bytes != self.total {
             return Err(Error::IntegrityMismatch(format!(
                 "{}: the object {why}, and its {} bytes digest to {}, not to its address",
                 self.address, digests.size_bytes, digests.primary
             )));
         }
-        let tree_file = tree.file_bytes(self.address.algorithm != HashAlgorithm::Blake3);
-        let (backend, address) = (self.backend.clone(), self.address);
+        let (backend, address, stored) = (self.backend.clone(), self.address, tree.clone());
         // A store that cannot take the tree (read-only, full) still serves from the one in memory.
-        let _ = run_blocking(move || backend.put_tree(&address, tree_file, true)).await;
+        let _ = run_blocking(move || put_tree(backend.as_ref(), &address, &stored, true)).await;
         let walk = TreeWalk::new(tree.root, self.total, group, self.end_group);
         Ok(Checks::Tree { walk, pairs: Pairs::Rebuilt(tree.pairs) })
     }

@@ -132,7 +132,7 @@ pub trait ObjectWriter: Send {
 /// An object's tree file, open for reading.
 #[async_trait]
 pub trait TreeFile: Send {
-    fn len(&self) -> u64;
+    fn file_len(&self) -> u64;
     /// `len` bytes from `offset`, which the file holds.
     async fn read_at(&mut self, offset: u64, len: u64) -> Result<Bytes>;
 }
@@ -213,11 +213,16 @@ pub fn tree_locator(address: &ContentAddress) -> String {
 
 /// Digests the chunks of a reader, for backends without a faster way to re-read an object.
 pub async fn digest_reader(reader: &mut dyn ObjectReader, primary: HashAlgorithm) -> Result<Digests> {
+    Ok(digest_reader_with_tree(reader, primary).await?.0)
+}
+
+/// [`digest_reader`], and the tree of the bytes read.
+pub async fn digest_reader_with_tree(reader: &mut dyn ObjectReader, primary: HashAlgorithm) -> Result<(Digests, tree::Outboard)> {
     let mut hasher = crate::hashing::DualHasher::new(primary);
     while let Some(chunk) = reader.next_chunk().await? {
         hasher.update(&chunk);
     }
-    Ok(hasher.finalize())
+    Ok(hasher.finalize_with_tree())
 }
 
 #[cfg(test)]

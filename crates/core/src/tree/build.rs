@@ -134,6 +134,7 @@ impl GroupTree {
 }
 
 /// The tree of bytes whole in memory.
+#[cfg(test)]
 pub fn tree_of(bytes: &[u8]) -> Outboard {
     let mut tree = GroupTree::new();
     tree.update(bytes);

@@ -13,10 +13,12 @@
 mod build;
 mod walk;
 
-pub use build::{tree_of, GroupTree, SavedTree};
+pub use build::{GroupTree, SavedTree};
 pub use walk::{DamagedPair, GroupCheck, Step, TreeWalk};
 
 use bytes::Bytes;
+
+use crate::identity::HashAlgorithm;
 
 /// log2 of the group size in bytes: 16 chunks of 1 KiB.
 pub const GROUP_LOG: u32 = 14;
@@ -28,6 +30,15 @@ pub const PAIR_LEN: u64 = 64;
 pub const TREE_SUFFIX: &str = ".obao4";
 /// The BLAKE3 root at the front of a SHA-256-primary object's tree file.
 pub const ROOT_LEN: u64 = 32;
+
+/// The bytes before the pairs in the tree file of an object of this primary: none when the address
+/// is the root.
+pub fn header_len(primary: HashAlgorithm) -> u64 {
+    match primary {
+        HashAlgorithm::Blake3 => 0,
+        HashAlgorithm::Sha256 => ROOT_LEN,
+    }
+}
 
 /// The groups of an object of `size_bytes` (at least one, even when empty).
 pub fn group_count(size_bytes: u64) -> u64 {
@@ -69,9 +80,10 @@ pub struct Outboard {
 }
 
 impl Outboard {
-    /// The tree file's bytes: the pairs, behind the BLAKE3 root when the address is not that root.
-    pub fn file_bytes(&self, root_in_file: bool) -> Bytes {
-        if !root_in_file {
+    /// The tree file's bytes for an object of this primary: the pairs, behind the BLAKE3 root when
+    /// the address is not that root.
+    pub fn file_bytes(&self, primary: HashAlgorithm) -> Bytes {
+        if header_len(primary) == 0 {
             return self.pairs.clone();
         }
         let mut bytes = Vec::with_capacity(ROOT_LEN as usize + self.pairs.len());

@@ -171,7 +171,7 @@ fn put_tree(backend: &dyn Backend, session: &dyn UploadSession, digests: &Digest
         return;
     }
     let tree = Outboard { pairs: pairs.into(), ..last };
-    let _ = backend.put_tree(&digests.primary, tree.file_bytes(digests.primary.algorithm != HashAlgorithm::Blake3), false);
+    let _ = crate::ingest::put_tree(backend, &digests.primary, &tree, false);
 }
 
 impl UploadRecord {

@@ -81,7 +81,7 @@ pub(super) struct FsTree {
 
 #[async_trait]
 impl TreeFile for FsTree {
-    fn len(&self) -> u64 {
+    fn file_len(&self) -> u64 {
         self.len
     }
 

@@ -132,7 +132,7 @@ impl Bucket {
         }
     }
 
-    async fn delete_small(&self, path: &Path) -> Result<()> {
+    pub(super) async fn delete_small(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.unavailable(format!("deleting {path}"), &e)),

@@ -24,7 +24,7 @@ pub(super) struct S3Tree {
 
 #[async_trait]
 impl TreeFile for S3Tree {
-    fn len(&self) -> u64 {
+    fn file_len(&self) -> u64 {
         self.len
     }
 
@@ -60,11 +60,7 @@ impl Bucket {
     }
 
     pub(super) async fn remove_tree(&self, address: &ContentAddress) -> Result<()> {
-        let path = self.tree_path(address);
-        match self.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.unavailable(format!("deleting {path}"), &e)),
-        }
+        self.delete_small(&self.tree_path(address)).await
     }
 
     /// Moves a quarantined object's tree below `quarantine/` too.
