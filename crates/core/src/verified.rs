@@ -15,11 +15,12 @@ use sha2::{Digest as _, Sha256};
 use crate::api::ServeRequest;
 use crate::blocking::run_blocking;
 use crate::error::{Error, Result};
-use crate::ingest::put_tree;
 use crate::identity::{ContentAddress, HashAlgorithm};
+use crate::ingest::put_tree;
 use crate::storage::{digest_reader_with_tree, read_range, resolve_range, Backend, ObjectReader, TreeFile, CHUNK_LEN};
 use crate::tree::{
-    groups_covering, has_tree, header_len, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG, PAIR_LEN, ROOT_LEN,
+    groups_covering, has_tree, header_len, outboard_len, DamagedPair, GroupCheck, Step, TreeWalk, GROUP_LEN, GROUP_LOG,
+    PAIR_LEN, ROOT_LEN,
 };
 
 /// Groups in one chunk from which the check of a serve read in one chunk runs on two threads
@@ -52,7 +53,10 @@ pub(crate) struct VerifiedReader {
 enum Checks {
     /// An object of one group, checked against its address.
     Whole,
-    Tree { walk: TreeWalk, pairs: Pairs },
+    Tree {
+        walk: TreeWalk,
+        pairs: Pairs,
+    },
 }
 
 enum Pairs {
@@ -283,7 +287,11 @@ fn leading_matches(expected: &[Expected], bytes: &[u8], parallel: bool) -> usize
         let half = expected.len() / 2;
         let (front, back) = bytes.split_at(half * GROUP_LEN as usize);
         let check = |expected: &[Expected], bytes: &[u8]| -> Vec<bool> {
-            expected.iter().zip(bytes.chunks(GROUP_LEN as usize)).map(|(expected, group)| expected.matches(group)).collect()
+            expected
+                .iter()
+                .zip(bytes.chunks(GROUP_LEN as usize))
+                .map(|(expected, group)| expected.matches(group))
+                .collect()
         };
         std::thread::scope(|scope| {
             let second = scope.spawn(|| check(&expected[half..], back));

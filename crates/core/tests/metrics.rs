@@ -5,9 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use artifactstore_core::wire::{cbor, Wire};
-use artifactstore_core::{
-    Bytes, DataPlane, Expectations, IngestRequest, ServeRequest, StatRequest,
-};
+use artifactstore_core::{Bytes, DataPlane, Expectations, IngestRequest, ServeRequest, StatRequest};
 
 mod support;
 

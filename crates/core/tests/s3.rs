@@ -13,10 +13,10 @@ use artifactstore_core::{
     VerifyRequest,
 };
 use futures::TryStreamExt;
-use sha2::Digest as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::Digest as _;
 
 const MIB: usize = 1 << 20;
 const PREFIX: &str = "cas/";
@@ -466,7 +466,8 @@ fn a_bucket_written_before_the_catalogue_is_catalogued_and_its_objects_found_by_
         for (len, seed) in [(10, 1), (3000, 2), (70_000, 3)] {
             let bytes = content(len, seed);
             let blake3 = ContentAddress::parse(&format!("blake3:{}", blake3::hash(&bytes).to_hex())).unwrap();
-            let sha256 = ContentAddress::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))).unwrap();
+            let sha256 =
+                ContentAddress::parse(&format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))).unwrap();
             let hex = blake3.hex();
             let key = Path::from(format!("{PREFIX}objects/blake3/{}/{}/{hex}", &hex[0..2], &hex[2..4]));
             bucket.put(&key, Bytes::from(bytes.clone()).into()).await.unwrap();
@@ -581,7 +582,10 @@ fn a_committed_upload_has_the_tree_its_appends_kept() {
         let created = plane.create_upload(&IngestRequest::default()).await.unwrap();
         let cuts = [0, 1, 16385, 6 * MIB, 6 * MIB + 3, bytes.len()];
         for pair in cuts.windows(2) {
-            let append = plane.begin_append(AppendRequest { upload_id: created.upload_id.clone(), offset: pair[0] as u64 }).await.unwrap();
+            let append = plane
+                .begin_append(AppendRequest { upload_id: created.upload_id.clone(), offset: pair[0] as u64 })
+                .await
+                .unwrap();
             assert!(append.write(Bytes::copy_from_slice(&bytes[pair[0]..pair[1]])).await);
             append.finish().await.unwrap();
         }
@@ -592,7 +596,10 @@ fn a_committed_upload_has_the_tree_its_appends_kept() {
         let tree_key = Path::from(format!("{PREFIX}trees/blake3/{}/{hex}.obao4", &hex[0..2]));
         let tree = raw.get(&tree_key).await.unwrap().bytes().await.unwrap();
         assert!(tree[..] == expected.data[..], "the committed upload's tree is bao-tree's outboard");
-        assert_eq!(serve(&plane, &committed.primary_digest, Some((5 * MIB as u64, 7 * MIB as u64))).await, &bytes[5 * MIB..7 * MIB]);
+        assert_eq!(
+            serve(&plane, &committed.primary_digest, Some((5 * MIB as u64, 7 * MIB as u64))).await,
+            &bytes[5 * MIB..7 * MIB]
+        );
         assert!(keys_under(&raw, &format!("{PREFIX}uploads/")).await.is_empty(), "the upload's keys are gone");
     });
 }

@@ -4,7 +4,9 @@
 
 mod support;
 
-use artifactstore_core::{Bytes, ContentAddress, DeleteRequest, HashAlgorithm, IngestHints, IngestRequest, ServeRequest};
+use artifactstore_core::{
+    Bytes, ContentAddress, DeleteRequest, HashAlgorithm, IngestHints, IngestRequest, ServeRequest,
+};
 use bao_tree::io::outboard::PostOrderMemOutboard;
 use bao_tree::BlockSize;
 
@@ -21,7 +23,9 @@ fn tree_path(root: &std::path::Path, address: &ContentAddress) -> std::path::Pat
 async fn ingests_write_bao_trees_outboard_beside_objects_of_more_than_one_group() {
     let root = tempfile::tempdir().unwrap();
     let plane = support::open_fs(root.path()).await;
-    for (len, seed) in [(16 * 1024, 1), (16 * 1024 + 1, 2), (1 << 20, 3), ((1 << 20) + 7, 4), (3 * (1 << 20) + 12345, 5)] {
+    for (len, seed) in
+        [(16 * 1024, 1), (16 * 1024 + 1, 2), (1 << 20, 3), ((1 << 20) + 7, 4), (3 * (1 << 20) + 12345, 5)]
+    {
         let bytes = content(len, seed);
         let expected = PostOrderMemOutboard::create(&bytes, BlockSize::from_chunk_log(4));
         let streamed = plane.begin_ingest(IngestRequest::default()).unwrap();

@@ -42,10 +42,12 @@ async fn an_upload_appended_by_many_planes_commits_to_the_digests_of_one_ingest(
         let commit = CommitUploadRequest { upload_id: created.upload_id.clone(), ..Default::default() };
         let committed = plane.commit_upload(&commit).await.unwrap();
         // The appends kept the object's tree as they went: the commit stores bao-tree's outboard.
-        let expected = bao_tree::io::outboard::PostOrderMemOutboard::create(&bytes, bao_tree::BlockSize::from_chunk_log(4));
+        let expected =
+            bao_tree::io::outboard::PostOrderMemOutboard::create(&bytes, bao_tree::BlockSize::from_chunk_log(4));
         let address = committed.primary_digest;
         let hex = address.hex();
-        let tree = std::fs::read(dir.path().join(format!("trees/{}/{}/{hex}.obao4", address.algorithm, &hex[0..2]))).unwrap();
+        let tree =
+            std::fs::read(dir.path().join(format!("trees/{}/{}/{hex}.obao4", address.algorithm, &hex[0..2]))).unwrap();
         let header = if primary == HashAlgorithm::Blake3 { 0 } else { 32 };
         assert_eq!(&tree[..header], &expected.root.as_bytes()[..header]);
         assert!(tree[header..] == expected.data[..], "the committed upload's tree is bao-tree's outboard");
@@ -117,7 +119,11 @@ async fn a_record_whose_tree_length_does_not_fit_its_tree_is_refused_not_trusted
     append(&plane, &created.upload_id, 0, &input(100_000)).await;
     let path = dir.path().join("uploads").join(&created.upload_id).join("record");
     let mut record = UploadRecord::from_cbor(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(record.tree_len, 3 * 64, "100,000 bytes close 6 groups; 3 merges so far, the others wait for more groups");
+    assert_eq!(
+        record.tree_len,
+        3 * 64,
+        "100,000 bytes close 6 groups; 3 merges so far, the others wait for more groups"
+    );
     // A damaged (or hostile) record asking for 2^60 bytes of tree: an error, never an allocation.
     record.tree_len = 1 << 60;
     std::fs::write(&path, record.to_cbor()).unwrap();

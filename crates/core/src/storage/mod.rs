@@ -217,7 +217,10 @@ pub async fn digest_reader(reader: &mut dyn ObjectReader, primary: HashAlgorithm
 }
 
 /// [`digest_reader`], and the tree of the bytes read.
-pub async fn digest_reader_with_tree(reader: &mut dyn ObjectReader, primary: HashAlgorithm) -> Result<(Digests, tree::Outboard)> {
+pub async fn digest_reader_with_tree(
+    reader: &mut dyn ObjectReader,
+    primary: HashAlgorithm,
+) -> Result<(Digests, tree::Outboard)> {
     let mut hasher = crate::hashing::DualHasher::new(primary);
     while let Some(chunk) = reader.next_chunk().await? {
         hasher.update(&chunk);

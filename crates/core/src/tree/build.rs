@@ -182,7 +182,8 @@ mod tests {
 
     #[test]
     fn trees_equal_bao_trees_post_order_outboard_at_every_edge() {
-        let mut sizes = vec![0, 1, 1023, 1024, 1025, G - 1, G, G + 1, 2 * G, 3 * G + 5, 4 * G, 5 * G - 1, (1 << 20) + 7];
+        let mut sizes =
+            vec![0, 1, 1023, 1024, 1025, G - 1, G, G + 1, 2 * G, 3 * G + 5, 4 * G, 5 * G - 1, (1 << 20) + 7];
         for k in [1, 2, 3, 5, 7] {
             sizes.extend([(1 << k) * G - 1, (1 << k) * G, (1 << k) * G + 1]);
         }
@@ -199,7 +200,9 @@ mod tests {
         for len in [0, 1, 1024, G - 1, G, G + 1, 2 * G, 3 * G + 1, 9 * G + 5, (1 << 20) + 7] {
             let bytes = input(len, len as u64);
             let expected = PostOrderMemOutboard::create(&bytes, BLOCK_SIZE);
-            for cuts in [vec![], vec![0, 0], vec![1, G - 1, G, G + 1, 2 * G, 5 * G + 3], (0..len).step_by(7777).collect()] {
+            for cuts in
+                [vec![], vec![0, 0], vec![1, G - 1, G, G + 1, 2 * G, 5 * G + 3], (0..len).step_by(7777).collect()]
+            {
                 let cuts: Vec<usize> = cuts.into_iter().filter(|&cut| cut <= len).collect();
                 let (mut tree, mut pairs, mut at) = (GroupTree::new(), Vec::new(), 0);
                 for &cut in cuts.iter().chain([len].iter()) {

@@ -78,7 +78,13 @@ pub struct TreeWalk {
 impl TreeWalk {
     /// A walk over the groups `[start, end)` of an object of `size_bytes` whose BLAKE3 hash is `root`.
     pub fn new(root: blake3::Hash, size_bytes: u64, start: u64, end: u64) -> Self {
-        let top = Subtree { first: 0, groups: group_count(size_bytes), first_pair: 0, expected: *root.as_bytes(), is_root: true };
+        let top = Subtree {
+            first: 0,
+            groups: group_count(size_bytes),
+            first_pair: 0,
+            expected: *root.as_bytes(),
+            is_root: true,
+        };
         let pending = if start < end { vec![top] } else { Vec::new() };
         TreeWalk { start, end, pending, window: (0, Bytes::new()) }
     }
@@ -108,8 +114,20 @@ impl TreeWalk {
             self.pending.pop();
             let left_len = left_groups(subtree.groups);
             let children = [
-                Subtree { first: subtree.first + left_len, groups: subtree.groups - left_len, first_pair: subtree.first_pair + left_len - 1, expected: right, is_root: false },
-                Subtree { first: subtree.first, groups: left_len, first_pair: subtree.first_pair, expected: left, is_root: false },
+                Subtree {
+                    first: subtree.first + left_len,
+                    groups: subtree.groups - left_len,
+                    first_pair: subtree.first_pair + left_len - 1,
+                    expected: right,
+                    is_root: false,
+                },
+                Subtree {
+                    first: subtree.first,
+                    groups: left_len,
+                    first_pair: subtree.first_pair,
+                    expected: left,
+                    is_root: false,
+                },
             ];
             for child in children {
                 if self.overlaps(&child) {
@@ -177,7 +195,9 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let tree = tree_of(&bytes);
             let size = len as u64;
-            for (start, end) in [(0, size), (0, 1), (size - 1, size), (16383.min(size - 1), size.min(16385)), (size / 3, size / 2 + 1)] {
+            for (start, end) in
+                [(0, size), (0, 1), (size - 1, size), (16383.min(size - 1), size.min(16385)), (size / 3, size / 2 + 1)]
+            {
                 let (checks, _) = walk(&bytes, &tree.pairs, start, end);
                 let checks = checks.expect("an undamaged tree");
                 let (first, last) = groups_covering(start, end);

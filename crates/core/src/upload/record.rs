@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::Sha256;
 
-use crate::tree::SavedTree;
 use crate::api::Expectations;
 use crate::error::Result;
 use crate::identity::HashAlgorithm;
+use crate::tree::SavedTree;
 use crate::wire::cbor;
 use crate::wire::fields::{Field, Fields, MapCodec};
 

@@ -31,7 +31,8 @@ use bytes::Bytes;
 use self::catalogue::Recorded;
 use self::temp::TempFile;
 use super::{
-    object_locator, read_range, tree_locator, Backend, TreeFile, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, CHUNK_LEN,
+    object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter,
+    TreeFile, CHUNK_LEN,
 };
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
 use crate::blocking::run_blocking;
@@ -263,7 +264,9 @@ impl Backend for FsBackend {
         self.blocking(|store| {
             let temps = temp::sweep_stale(&store.tmp).context(|| format!("sweeping {}", store.tmp.display()))?;
             let trees = store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
-            Ok(temps + trees + store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?)
+            Ok(temps
+                + trees
+                + store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?)
         })
         .await
     }

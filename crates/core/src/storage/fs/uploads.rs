@@ -257,7 +257,8 @@ impl UploadSession for FsUploadSession {
             self.data.0.sync_data().context(context)?;
         }
         if !pairs.is_empty() {
-            let tree = OpenOptions::new().create(true).write(true).truncate(false).open(store.upload_dir(id).join(TREE));
+            let tree =
+                OpenOptions::new().create(true).write(true).truncate(false).open(store.upload_dir(id).join(TREE));
             let at = record.tree_len - pairs.len() as u64;
             tree.and_then(|tree| tree.write_all_at(pairs, at)).context(context)?;
         }
@@ -274,7 +275,10 @@ impl UploadSession for FsUploadSession {
         let read = File::open(self.store.upload_dir(&self.id).join(TREE)).and_then(|tree| {
             // Allocated once the file is known to hold them: the record alone does not say so.
             if tree.metadata()?.len() < tree_len {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("shorter than the record's {tree_len} bytes")));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("shorter than the record's {tree_len} bytes"),
+                ));
             }
             let mut pairs = vec![0u8; tree_len as usize];
             tree.read_exact_at(&mut pairs, 0).map(|()| pairs)

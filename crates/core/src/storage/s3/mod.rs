@@ -29,7 +29,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::writer::S3Writer;
-use super::{digest_reader, object_locator, Backend, TreeFile, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter};
+use super::{
+    digest_reader, object_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter, TreeFile,
+};
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest};
 use crate::config::S3Config;
 use crate::error::{Error, Result};

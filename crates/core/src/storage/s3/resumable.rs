@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use futures::TryStreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::writer::{S3Writer, PART_LEN};
@@ -436,12 +436,11 @@ impl UploadSession for S3UploadSession {
     fn tree_pairs(&self) -> Result<Vec<u8>> {
         let tree_len = self.stored.record.tree_len;
         let dir = Path::from(format!("{}uploads/{}", self.bucket.prefix, self.id));
-        let listed = self.bucket.block_on(async { self.bucket.store.list(Some(&dir)).try_collect::<Vec<_>>().await })?;
+        let listed =
+            self.bucket.block_on(async { self.bucket.store.list(Some(&dir)).try_collect::<Vec<_>>().await })?;
         let listed = listed.map_err(|e| self.bucket.unavailable(format!("listing {dir}/"), &e))?;
-        let mut starts: Vec<u64> = listed
-            .iter()
-            .filter_map(|meta| meta.location.filename()?.strip_prefix(TREE_PIECE)?.parse().ok())
-            .collect();
+        let mut starts: Vec<u64> =
+            listed.iter().filter_map(|meta| meta.location.filename()?.strip_prefix(TREE_PIECE)?.parse().ok()).collect();
         starts.sort_unstable();
         let mut pairs = Vec::new();
         for start in starts.into_iter().take_while(|&start| start < tree_len) {

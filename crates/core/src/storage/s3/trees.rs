@@ -31,7 +31,8 @@ impl TreeFile for S3Tree {
     async fn read_at(&mut self, offset: u64, len: u64) -> Result<Bytes> {
         let range = Some(GetRange::Bounded(offset..offset + len));
         let store = &self.bucket.store;
-        let read = async { store.get_opts(&self.path, GetOptions { range, ..Default::default() }).await?.bytes().await };
+        let read =
+            async { store.get_opts(&self.path, GetOptions { range, ..Default::default() }).await?.bytes().await };
         read.await.map_err(|e| self.bucket.unavailable(format!("reading {}", self.path), &e))
     }
 }
