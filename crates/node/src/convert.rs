@@ -65,29 +65,36 @@ impl From<core::IngestResult> for NativeIngestResult {
     }
 }
 
-/// One backend as the caller configured it; checked by the core, which names any bad field.
-#[napi(object)]
-pub struct NativeObjectInfo {
-    pub content_address: NativeDigest,
-    pub sha256_digest: NativeDigest,
-    pub size_bytes: i64,
-    pub backend_id: String,
-    pub locator: String,
-    pub stored_at: String,
-    pub touched_at: String,
-}
+/// An ObjectInfo as a flat array, [`ObjectInfoFields`], which lib/native/object-info.ts makes into
+/// the object: napi builds an object a property at a time, interning each key, which costs a
+/// `statObject` about as much as its system calls.
+pub struct NativeObjectInfo(core::ObjectInfo);
+
+/// The content address's algorithm and hex, the SHA-256 hex, sizeBytes, backendId, locator,
+/// storedAt, touchedAt.
+#[napi]
+pub type ObjectInfoFields = (&'static str, String, String, i64, String, String, String, String);
 
 impl From<core::ObjectInfo> for NativeObjectInfo {
     fn from(info: core::ObjectInfo) -> Self {
-        NativeObjectInfo {
-            content_address: info.content_address.into(),
-            sha256_digest: info.sha256_digest.into(),
-            size_bytes: size(info.size_bytes),
-            backend_id: info.backend_id,
-            locator: info.locator,
-            stored_at: core::results::rfc3339_millis(info.stored_at),
-            touched_at: core::results::rfc3339_millis(info.touched_at),
-        }
+        NativeObjectInfo(info)
+    }
+}
+
+impl ToNapiValue for NativeObjectInfo {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, value: Self) -> Result<napi::sys::napi_value> {
+        let info = value.0;
+        let fields: ObjectInfoFields = (
+            info.content_address.algorithm.as_str(),
+            info.content_address.hex(),
+            info.sha256_digest.hex(),
+            size(info.size_bytes),
+            info.backend_id,
+            info.locator,
+            core::results::rfc3339_millis(info.stored_at),
+            core::results::rfc3339_millis(info.touched_at),
+        );
+        unsafe { ToNapiValue::to_napi_value(env, fields) }
     }
 }
 

@@ -104,8 +104,9 @@ impl NativeDataPlane {
 
     /// statObject waited for in place on the quick lane (see `DataPlane::stat_quickly`), when the
     /// caller has nothing else under way (`alone`) and the backend answers in microseconds; `null`
-    /// when it does not, and the caller should `call` instead.
-    #[napi(ts_return_type = "NativeObjectInfo | Promise<NativeObjectInfo> | null")]
+    /// when it does not, and the caller should `call` instead. The info comes as its fields (see
+    /// `NativeObjectInfo`).
+    #[napi(ts_return_type = "ObjectInfoFields | Promise<ObjectInfoFields> | null")]
     pub fn stat_quickly<'env>(
         &self,
         env: &'env Env,

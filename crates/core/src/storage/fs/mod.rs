@@ -14,6 +14,7 @@
 mod catalogue;
 mod listing;
 mod reader;
+mod record_cache;
 mod temp;
 mod trees;
 mod uploads;
@@ -29,6 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use self::catalogue::Recorded;
+use self::record_cache::{FileId, RecordCache};
 use self::temp::TempFile;
 use super::{
     object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter,
@@ -55,6 +57,7 @@ struct Store {
     root: PathBuf,
     tmp: PathBuf,
     durable: bool,
+    records: RecordCache,
 }
 
 impl FsBackend {
@@ -69,7 +72,7 @@ impl FsBackend {
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
         catalogue::restore_aside(&root, temp::process_alive)
             .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
-        let store = Store { id, root, tmp, durable: config.durable };
+        let store = Store { id, root, tmp, durable: config.durable, records: RecordCache::default() };
         store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
         store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
@@ -373,9 +376,20 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
             Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
         };
-        let recorded = match catalogue::recorded(&path).context(|| format!("reading the attributes of {locator}"))? {
+        let file = FileId::of(&metadata);
+        let recorded = match file.and_then(|file| self.records.get(address, file)) {
             Some(recorded) => recorded,
-            None => self.record_from_bytes(address, &path, &locator, &metadata)?,
+            None => {
+                let recorded =
+                    match catalogue::recorded(&path).context(|| format!("reading the attributes of {locator}"))? {
+                        Some(recorded) => recorded,
+                        None => self.record_from_bytes(address, &path, &locator, &metadata)?,
+                    };
+                if let Some(file) = file {
+                    self.records.put(address, file, recorded);
+                }
+                recorded
+            }
         };
         Ok(ObjectInfo {
             content_address: *address,
