@@ -43,6 +43,22 @@ conformanceTest('statObject: an object is found by either digest, named by its p
   await rejects(t, dp.statObject(stored.sha256Digest), 'NOT_FOUND');
 });
 
+conformanceTest('statObject: an object deleted and stored again is the new one, by either digest', async (t, { dp }) => {
+  const data = bytes(2000, 9);
+  const first = await put(dp, data);
+  t.is((await dp.statObject(first.primaryDigest)).storedAt, first.receipt.storedAt);
+  await dp.deleteObject(first.primaryDigest);
+  await sleep(5); // a later millisecond for the second store time
+  const second = await put(dp, data);
+  t.false(second.receipt.deduplicated);
+  t.true(Date.parse(second.receipt.storedAt) > Date.parse(first.receipt.storedAt));
+  for (const address of [second.primaryDigest, second.sha256Digest]) {
+    const info = await dp.statObject(address);
+    t.is(info.storedAt, second.receipt.storedAt);
+    t.is(info.sizeBytes, 2000);
+  }
+});
+
 conformanceTest('statObject, touchObject: an absent object is NOT_FOUND naming it; a malformed address INVALID_ADDRESS', async (t, { dp }) => {
   for (const address of [absent('blake3'), absent('sha256')]) {
     const error = await rejects(t, dp.statObject(address), 'NOT_FOUND');

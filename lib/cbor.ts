@@ -31,6 +31,13 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const MAX_4_BYTE_INTEGER = 0xffffffff;
 const MIN_4_BYTE_INTEGER = -0x100000000;
 
+declare global {
+  interface String {
+    /** ES2024, in Node since 20: false when the string holds a lone surrogate. */
+    isWellFormed(): boolean;
+  }
+}
+
 // No records (tag 105), no typed-array tags, map heads as short as their size, nothing shared or
 // packed: plain RFC 8949 items only.
 const WIRE_OPTIONS = {
@@ -179,7 +186,7 @@ export function decodeCbor(bytes: Uint8Array): unknown {
   const tag = firstTag(bytes);
   if (tag) throw invalid(`decodeCbor: tag ${tag.tag} at byte ${tag.at} is not allowed`);
   const item = firstItem(bytes);
-  const value = fromWire(item, '', 0);
+  const value = fromWire(item, [], 0);
   // The item passed the checks, so cbor-x writes it canonically: anything else in the input, a
   // longer form, a float, a repeated key, bytes after it, makes the two differ.
   const again = encoder.encode(item);
@@ -193,7 +200,7 @@ export function decodeCbor(bytes: Uint8Array): unknown {
  * peer get (the core writes canonical CBOR; the comparison costs as much as the decoding).
  */
 export function decodeOwnCbor(bytes: Uint8Array): unknown {
-  return fromWire(firstItem(bytes), '', 0);
+  return fromWire(firstItem(bytes), [], 0);
 }
 
 /** The first item in `bytes` as cbor-x decodes it (what follows it is for the comparison to find). */
@@ -230,66 +237,90 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return length;
 }
 
-/** A decoded item as a SPEC value; throws naming the first part that is not one. */
-function fromWire(value: unknown, path: string, depth: number): unknown {
-  const at = path || 'value';
+/** The keys and indices from the top of a decoded value down to the part being looked at. */
+type Trail = (string | number)[];
+
+/** A trail as messages name it: `objects[3].sizeBytes`, or `value` for the top. */
+function spelled(trail: Trail): string {
+  let path = '';
+  for (const part of trail) path += typeof part === 'number' ? `[${part}]` : path ? `.${part}` : part;
+  return path || 'value';
+}
+
+/**
+ * A decoded item as a SPEC value; throws naming the first part that is not one. `trail` is where
+ * the item is, pushed to and popped on the way down and spelled out only for a message: building
+ * each field's path as text cost more than decoding it.
+ */
+function fromWire(value: unknown, trail: Trail, depth: number): unknown {
   switch (typeof value) {
     case 'number':
       // Integers of up to 32 bits decode as numbers; any other number was a float.
-      if (!Number.isSafeInteger(value)) throw invalid(`decodeCbor: ${at} is ${value}, a float; floats are not allowed`);
+      if (!Number.isSafeInteger(value)) throw invalid(`decodeCbor: ${spelled(trail)} is ${value}, a float; floats are not allowed`);
       return value;
     case 'bigint':
       // An 8-byte integer: cbor-x writes one back in 8 bytes, right only beyond 32 bits.
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw invalid(`decodeCbor: ${at} is ${value}, outside the safe integer range ±${Number.MAX_SAFE_INTEGER}`);
+        throw invalid(`decodeCbor: ${spelled(trail)} is ${value}, outside the safe integer range ±${Number.MAX_SAFE_INTEGER}`);
       }
       if (value <= BigInt(MAX_4_BYTE_INTEGER) && value >= BigInt(MIN_4_BYTE_INTEGER)) {
-        throw invalid(`decodeCbor: ${at} is ${value} in 8 bytes, not in shortest form`);
+        throw invalid(`decodeCbor: ${spelled(trail)} is ${value} in 8 bytes, not in shortest form`);
       }
       return Number(value);
     case 'string':
-      if (LONE_SURROGATE.test(value)) throw invalid(`decodeCbor: text at ${at} is not valid UTF-8`);
+      // A lone surrogate is what cbor-x makes of UTF-8 that encodes one.
+      if (!value.isWellFormed()) throw invalid(`decodeCbor: text at ${spelled(trail)} is not valid UTF-8`);
       return value;
     case 'boolean':
       return value;
     case 'object':
       break;
     default:
-      throw invalid(`decodeCbor: ${at} is ${show(value)}, which is not allowed`);
+      throw invalid(`decodeCbor: ${spelled(trail)} is ${show(value)}, which is not allowed`);
   }
-  if (value === null) throw invalid(`decodeCbor: ${at} is null, which is not allowed`);
+  if (value === null) throw invalid(`decodeCbor: ${spelled(trail)} is null, which is not allowed`);
   if (value instanceof Uint8Array) return Buffer.from(value); // a copy: the input stays the caller's
   if (depth >= MAX_DEPTH) {
-    throw invalid(`decodeCbor: ${at} is nested deeper than ${MAX_DEPTH} levels`);
+    throw invalid(`decodeCbor: ${spelled(trail)} is nested deeper than ${MAX_DEPTH} levels`);
   }
-  if (Array.isArray(value)) return value.map((item, i) => fromWire(item, `${path}[${i}]`, depth + 1));
-  if (!isPlainObject(value)) throw invalid(`decodeCbor: ${at} decodes to ${show(value)}, which is not allowed`);
-  const object: Record<string, unknown> = {};
-  let previous: string | undefined;
-  // cbor-x keeps the keys in the order they came (a repeated key, once, where it came first).
-  for (const [key, item] of Object.entries(value)) {
-    const field = toCamel(key);
-    if (field === undefined) throw invalid(`decodeCbor: ${at} has the map key ${show(key)}, which is not snake_case`);
-    if (previous !== undefined && canonicalOrder(previous, key) > 0) {
-      throw invalid(`decodeCbor: ${at} has the map key ${show(key)} after ${show(previous)}, out of canonical order`);
+  if (Array.isArray(value)) {
+    const items = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      trail.push(i);
+      items[i] = fromWire(value[i], trail, depth + 1);
+      trail.pop();
     }
-    previous = key;
-    object[field] = fromWire(item, path ? `${path}.${field}` : field, depth + 1);
+    return items;
   }
-  return asDigest(object, at);
+  if (!isPlainObject(value)) throw invalid(`decodeCbor: ${spelled(trail)} decodes to ${show(value)}, which is not allowed`);
+  const object: Record<string, unknown> = {};
+  const keys = Object.keys(value);
+  // cbor-x keeps the keys in the order they came (a repeated key, once, where it came first).
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const field = toCamel(key);
+    if (field === undefined) throw invalid(`decodeCbor: ${spelled(trail)} has the map key ${show(key)}, which is not snake_case`);
+    if (i > 0 && canonicalOrder(keys[i - 1], key) > 0) {
+      throw invalid(`decodeCbor: ${spelled(trail)} has the map key ${show(key)} after ${show(keys[i - 1])}, out of canonical order`);
+    }
+    trail.push(field);
+    object[field] = fromWire(value[key], trail, depth + 1);
+    trail.pop();
+  }
+  return besideAlgorithm(keys) === undefined ? object : asDigest(object, trail);
 }
 
 /**
  * `{algorithm: text, digest: bytes(32)}` on the wire is a Digest `{algorithm, hex}` in JS. Both key
  * pairs are reserved for digests, in both directions, so that decoding and encoding stay inverse.
  */
-function asDigest(object: Record<string, unknown>, at: string): unknown {
+function asDigest(object: Record<string, unknown>, trail: Trail): unknown {
   const field = besideAlgorithm(Object.keys(object));
-  if (field === 'hex') throw invalid(`decodeCbor: ${at} has keys algorithm and hex; a digest is {algorithm, digest}`);
+  if (field === 'hex') throw invalid(`decodeCbor: ${spelled(trail)} has keys algorithm and hex; a digest is {algorithm, digest}`);
   if (field !== 'digest') return object;
   const { algorithm, digest } = object;
   if (typeof algorithm !== 'string' || !Buffer.isBuffer(digest) || digest.length !== 32) {
-    throw invalid(`decodeCbor: digest ${at} needs a text algorithm and a 32-byte digest`);
+    throw invalid(`decodeCbor: digest ${spelled(trail)} needs a text algorithm and a 32-byte digest`);
   }
   return { algorithm, hex: digest.toString('hex') };
 }

@@ -46,6 +46,11 @@ use crate::identity::{ContentAddress, Digest, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind, ObjectInfo};
 use crate::upload::{UploadId, UploadRecord, UploadSession};
 
+/// At most this many threads look at a listing's objects at once.
+const LOOKUP_THREADS: usize = 4;
+/// A thread of its own is started for no fewer objects than this.
+const LOOKUPS_PER_THREAD: usize = 64;
+
 #[derive(Debug)]
 pub struct FsBackend {
     store: Arc<Store>,
@@ -524,16 +529,13 @@ impl Store {
     /// page says where to go on while objects remain.
     fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
         let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| limit as usize);
+        let context = || format!("backend '{}': listing objects/", self.id);
+        let mut walk = listing::Walk::new(&self.root, request.after.as_ref());
+        let addresses = walk.by_ref().take(limit).collect::<io::Result<Vec<_>>>().context(context)?;
+        let more = walk.next().transpose().context(context)?.is_some();
         let mut page = ObjectPage::default();
-        let mut last_looked_at = None;
-        for (looked, address) in listing::Walk::new(&self.root, request.after.as_ref()).enumerate() {
-            let address = address.context(|| format!("backend '{}': listing objects/", self.id))?;
-            if looked == limit {
-                page.next_after = last_looked_at;
-                break;
-            }
-            last_looked_at = Some(address);
-            match self.info(&address) {
+        for info in self.infos(&addresses) {
+            match info {
                 Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
                     page.objects.push(info)
                 }
@@ -543,7 +545,33 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        if more {
+            page.next_after = addresses.last().copied();
+        }
         Ok(page)
+    }
+
+    /// [`Store::info`] of each address, in order. A listing waits on these two system calls per
+    /// object, not on its walk, so they are shared among up to [`LOOKUP_THREADS`] threads.
+    fn infos(&self, addresses: &[ContentAddress]) -> Vec<Result<ObjectInfo>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(LOOKUP_THREADS);
+        let share = addresses.len().div_ceil(threads).max(LOOKUPS_PER_THREAD);
+        let look = |part: &[ContentAddress]| part.iter().map(|address| self.info(address)).collect::<Vec<_>>();
+        std::thread::scope(|scope| {
+            let mut parts = addresses.chunks(share);
+            let first = parts.next().unwrap_or_default();
+            let others: Vec<_> =
+                parts.map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || look(part)))).collect();
+            let mut infos = look(first);
+            for (part, thread) in others {
+                match thread {
+                    Ok(thread) => infos.extend(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+                    // No thread to be had: looked at here instead.
+                    Err(_) => infos.extend(look(part)),
+                }
+            }
+            infos
+        })
     }
 
     /// Removes the index entry of a deleted object.
