@@ -22,16 +22,21 @@ const INFO_INDEFINITE: u8 = 31;
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+// Each value is built in one allocation: a listing page encodes thousands of maps, and
+// allocating every head and key apart cost more than the system calls that found the objects.
+
 pub fn unsigned(n: u64) -> Vec<u8> {
-    head(MAJOR_UNSIGNED, n)
+    let mut out = Vec::with_capacity(MAX_HEAD_LEN);
+    put_head(&mut out, MAJOR_UNSIGNED, n);
+    out
 }
 
 pub fn bytes(data: &[u8]) -> Vec<u8> {
-    [head(MAJOR_BYTES, data.len() as u64), data.to_vec()].concat()
+    string(MAJOR_BYTES, data)
 }
 
 pub fn text(s: &str) -> Vec<u8> {
-    [head(MAJOR_TEXT, s.len() as u64), s.as_bytes().to_vec()].concat()
+    string(MAJOR_TEXT, s.as_bytes())
 }
 
 pub fn boolean(value: bool) -> Vec<u8> {
@@ -39,32 +44,55 @@ pub fn boolean(value: bool) -> Vec<u8> {
 }
 
 pub fn array(items: Vec<Vec<u8>>) -> Vec<u8> {
-    let mut out = head(MAJOR_ARRAY, items.len() as u64);
-    items.into_iter().for_each(|item| out.extend(item));
+    let mut out = Vec::with_capacity(MAX_HEAD_LEN + items.iter().map(Vec::len).sum::<usize>());
+    put_head(&mut out, MAJOR_ARRAY, items.len() as u64);
+    items.iter().for_each(|item| out.extend_from_slice(item));
     out
 }
 
-/// A map from already encoded values; the entries are written in the order of their encoded keys.
-pub fn map(entries: Vec<(&str, Vec<u8>)>) -> Vec<u8> {
-    let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = entries.into_iter().map(|(key, value)| (text(key), value)).collect();
-    encoded.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = head(MAJOR_MAP, encoded.len() as u64);
-    for (key, value) in encoded {
-        out.extend(key);
-        out.extend(value);
+/// A map from already encoded values; the entries are written in the order of their encoded keys:
+/// for text keys, shorter first, then bytewise.
+pub fn map(mut entries: Vec<(&str, Vec<u8>)>) -> Vec<u8> {
+    entries.sort_unstable_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(b.0)));
+    let len = entries.iter().map(|(key, value)| 2 * MAX_HEAD_LEN + key.len() + value.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(MAX_HEAD_LEN + len);
+    put_head(&mut out, MAJOR_MAP, entries.len() as u64);
+    for (key, value) in &entries {
+        put_head(&mut out, MAJOR_TEXT, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(value);
     }
     out
 }
 
-/// The initial byte and the shortest argument that holds `n`.
-fn head(major: u8, n: u64) -> Vec<u8> {
+fn string(major: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_HEAD_LEN + data.len());
+    put_head(&mut out, major, data.len() as u64);
+    out.extend_from_slice(data);
+    out
+}
+
+/// The longest head: the initial byte and an 8-byte argument.
+const MAX_HEAD_LEN: usize = 9;
+
+/// Appends the initial byte and the shortest argument that holds `n`.
+fn put_head(out: &mut Vec<u8>, major: u8, n: u64) {
     let initial = major << 5;
     match n {
-        0..=23 => vec![initial | n as u8],
-        24..=0xff => vec![initial | 24, n as u8],
-        0x100..=0xffff => [&[initial | 25][..], &(n as u16).to_be_bytes()].concat(),
-        0x1_0000..=0xffff_ffff => [&[initial | 26][..], &(n as u32).to_be_bytes()].concat(),
-        _ => [&[initial | 27][..], &n.to_be_bytes()].concat(),
+        0..=23 => out.push(initial | n as u8),
+        24..=0xff => out.extend_from_slice(&[initial | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(initial | 25);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(initial | 26);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(initial | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
     }
 }
 
