@@ -37,7 +37,7 @@ use super::{
     TreeFile, CHUNK_LEN,
 };
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
-use crate::blocking::run_blocking;
+use crate::blocking::{map_on_cores, run_blocking};
 use crate::buffers::BufferPool;
 use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
@@ -45,11 +45,6 @@ use crate::hashing::{Digests, DualHasher};
 use crate::identity::{ContentAddress, Digest, HashAlgorithm};
 use crate::results::{BackendHealth, BackendKind, ObjectInfo};
 use crate::upload::{UploadId, UploadRecord, UploadSession};
-
-/// At most this many threads look at a listing's objects at once.
-const LOOKUP_THREADS: usize = 4;
-/// A thread of its own is started for no fewer objects than this.
-const LOOKUPS_PER_THREAD: usize = 64;
 
 #[derive(Debug)]
 pub struct FsBackend {
@@ -221,10 +216,11 @@ impl Backend for FsBackend {
     async fn find_missing(&self, addresses: &[ContentAddress]) -> Result<Vec<ContentAddress>> {
         let addresses = addresses.to_vec();
         self.blocking(move |store| {
+            let found = map_on_cores(&addresses, |address| store.lookup(address));
             let mut missing = Vec::new();
-            for address in addresses {
-                if store.lookup(&address)?.is_none() {
-                    missing.push(address);
+            for (address, found) in addresses.iter().zip(found) {
+                if found?.is_none() {
+                    missing.push(*address);
                 }
             }
             Ok(missing)
@@ -534,7 +530,8 @@ impl Store {
         let addresses = walk.by_ref().take(limit).collect::<io::Result<Vec<_>>>().context(context)?;
         let more = walk.next().transpose().context(context)?.is_some();
         let mut page = ObjectPage::default();
-        for info in self.infos(&addresses) {
+        // A listing waits on these lookups (two system calls each), not on its walk.
+        for info in map_on_cores(&addresses, |address| self.info(address)) {
             match info {
                 Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
                     page.objects.push(info)
@@ -549,29 +546,6 @@ impl Store {
             page.next_after = addresses.last().copied();
         }
         Ok(page)
-    }
-
-    /// [`Store::info`] of each address, in order. A listing waits on these two system calls per
-    /// object, not on its walk, so they are shared among up to [`LOOKUP_THREADS`] threads.
-    fn infos(&self, addresses: &[ContentAddress]) -> Vec<Result<ObjectInfo>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(LOOKUP_THREADS);
-        let share = addresses.len().div_ceil(threads).max(LOOKUPS_PER_THREAD);
-        let look = |part: &[ContentAddress]| part.iter().map(|address| self.info(address)).collect::<Vec<_>>();
-        std::thread::scope(|scope| {
-            let mut parts = addresses.chunks(share);
-            let first = parts.next().unwrap_or_default();
-            let others: Vec<_> =
-                parts.map(|part| (part, std::thread::Builder::new().spawn_scoped(scope, move || look(part)))).collect();
-            let mut infos = look(first);
-            for (part, thread) in others {
-                match thread {
-                    Ok(thread) => infos.extend(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
-                    // No thread to be had: looked at here instead.
-                    Err(_) => infos.extend(look(part)),
-                }
-            }
-            infos
-        })
     }
 
     /// Removes the index entry of a deleted object.
