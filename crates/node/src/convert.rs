@@ -98,6 +98,7 @@ impl ToNapiValue for NativeObjectInfo {
     }
 }
 
+/// One backend as the caller configured it; checked by the core, which names any bad field.
 #[napi(object)]
 pub struct NativeBackendOptions {
     pub id: Option<String>,
