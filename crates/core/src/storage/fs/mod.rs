@@ -14,7 +14,7 @@
 mod catalogue;
 mod listing;
 mod reader;
-mod record_cache;
+mod memo;
 mod temp;
 mod trees;
 mod uploads;
@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use self::catalogue::Recorded;
-use self::record_cache::{FileId, RecordCache};
+use self::memo::{FileId, FileRecord, Memo};
 use self::temp::TempFile;
 use super::{
     object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter,
@@ -57,7 +57,10 @@ struct Store {
     root: PathBuf,
     tmp: PathBuf,
     durable: bool,
-    records: RecordCache,
+    /// What objects' attributes record (see [`memo`]).
+    records: Memo<FileRecord>,
+    /// The BLAKE3-primary object each SHA-256 looked up names.
+    primaries: Memo<ContentAddress>,
 }
 
 impl FsBackend {
@@ -72,7 +75,7 @@ impl FsBackend {
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
         catalogue::restore_aside(&root, temp::process_alive)
             .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
-        let store = Store { id, root, tmp, durable: config.durable, records: RecordCache::default() };
+        let store = Store { id, root, tmp, durable: config.durable, records: Memo::default(), primaries: Memo::default() };
         store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
         store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
@@ -328,6 +331,12 @@ impl Store {
         if !catalogue::names_another(address) || !matches!(found, Err(Error::NotFound { .. })) {
             return found;
         }
+        if let Some(primary) = self.primaries.get(address) {
+            match self.info(&primary) {
+                Err(Error::NotFound { .. }) => self.primaries.forget(address),
+                other => return other,
+            }
+        }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
             return found;
@@ -337,6 +346,10 @@ impl Store {
                 let object = self.object_path(&primary);
                 catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
                 found
+            }
+            Ok(info) => {
+                self.primaries.put(address, primary);
+                Ok(info)
             }
             other => other,
         }
@@ -352,12 +365,19 @@ impl Store {
         if !catalogue::names_another(address) {
             return Ok(None);
         }
+        if let Some(primary) = self.primaries.get(address) {
+            if exists(&self.object_path(&primary))? {
+                return Ok(Some(primary));
+            }
+            self.primaries.forget(address);
+        }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
             return Ok(None);
         };
         let object = self.object_path(&primary);
         if exists(&object)? {
+            self.primaries.put(address, primary);
             return Ok(Some(primary));
         }
         catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
@@ -377,20 +397,16 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
             Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
         };
-        let file = FileId::of(&metadata);
-        let recorded = match file.and_then(|file| self.records.get(address, file)) {
-            Some(recorded) => recorded,
-            None => {
-                let recorded =
-                    match catalogue::recorded(&path).context(|| format!("reading the attributes of {locator}"))? {
-                        Some(recorded) => recorded,
-                        None => self.record_from_bytes(address, &path, &locator, &metadata)?,
-                    };
-                if let Some(file) = file {
-                    self.records.put(address, file, recorded);
+        let recorded = match FileId::of(&metadata) {
+            Some(file) => match self.records.record(address, file) {
+                Some(recorded) => recorded,
+                None => {
+                    let recorded = self.recorded(address, &path, &locator, &metadata)?;
+                    self.records.put(address, (file, recorded));
+                    recorded
                 }
-                recorded
-            }
+            },
+            None => self.recorded(address, &path, &locator, &metadata)?,
         };
         Ok(ObjectInfo {
             content_address: *address,
@@ -401,6 +417,15 @@ impl Store {
             stored_at: recorded.stored_at,
             touched_at: catalogue::touched_at(&metadata, Some(&recorded)),
         })
+    }
+
+    /// What the object's attribute records, or (an object stored before attributes were kept)
+    /// what its bytes say, recorded now.
+    fn recorded(&self, address: &ContentAddress, path: &Path, locator: &str, metadata: &fs::Metadata) -> Result<Recorded> {
+        match catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
+            Some(recorded) => Ok(recorded),
+            None => self.record_from_bytes(address, path, locator, metadata),
+        }
     }
 
     fn record_from_bytes(
