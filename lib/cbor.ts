@@ -307,15 +307,15 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
     object[field] = fromWire(value[key], trail, depth + 1);
     trail.pop();
   }
-  return besideAlgorithm(keys) === undefined ? object : asDigest(object, trail);
+  const field = besideAlgorithm(keys);
+  return field === undefined ? object : asDigest(object, field, trail);
 }
 
 /**
  * `{algorithm: text, digest: bytes(32)}` on the wire is a Digest `{algorithm, hex}` in JS. Both key
  * pairs are reserved for digests, in both directions, so that decoding and encoding stay inverse.
  */
-function asDigest(object: Record<string, unknown>, trail: Trail): unknown {
-  const field = besideAlgorithm(Object.keys(object));
+function asDigest(object: Record<string, unknown>, field: string, trail: Trail): unknown {
   if (field === 'hex') throw invalid(`decodeCbor: ${spelled(trail)} has keys algorithm and hex; a digest is {algorithm, digest}`);
   if (field !== 'digest') return object;
   const { algorithm, digest } = object;

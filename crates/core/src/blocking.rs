@@ -18,7 +18,8 @@ const ITEMS_PER_THREAD: usize = 64;
 /// calls on objects one by one) whose caller waits for them all. Where no thread can be started
 /// the work is done here.
 pub(crate) fn map_on_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS));
     let share = items.len().div_ceil(threads).max(ITEMS_PER_THREAD);
     let work_through = |part: &[T]| part.iter().map(&work).collect::<Vec<_>>();
     std::thread::scope(|scope| {
