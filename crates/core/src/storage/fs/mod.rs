@@ -162,7 +162,7 @@ impl Backend for FsBackend {
 
     async fn stat(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         let address = *address;
-        self.blocking(move |store| store.info(&address)).await
+        self.blocking(move |store| store.info(&address, Visit::Again)).await
     }
 
     /// A stat is a couple of system calls: no flush, whether durable or not.
@@ -181,7 +181,7 @@ impl Backend for FsBackend {
             if !catalogue::touch(&store.root.join(&locator)).context(|| format!("touching {locator}"))? {
                 return Err(store.not_found(&address));
             }
-            store.info(&address)
+            store.info(&address, Visit::Again)
         })
         .await
     }
@@ -300,6 +300,14 @@ impl Backend for FsBackend {
 }
 
 /// What sits at an object's path.
+/// Whether a lookup is remembered for the next: a listing or the sweep looks at every object once,
+/// and would push out the objects that are looked up again and again.
+#[derive(Clone, Copy)]
+enum Visit {
+    Again,
+    Once,
+}
+
 enum Found {
     /// The object's file, its size and its locator.
     File(File, u64, String),
@@ -327,12 +335,12 @@ impl Store {
     /// [`Self::info`] of the object `address` names, looked up as [`Self::lookup`] does, with one
     /// look at each file fewer.
     fn info_of(&self, address: &ContentAddress) -> Result<ObjectInfo> {
-        let found = self.info(address);
+        let found = self.info(address, Visit::Again);
         if !catalogue::names_another(address) || !matches!(found, Err(Error::NotFound { .. })) {
             return found;
         }
         if let Some(primary) = self.primaries.get(address) {
-            match self.info(&primary) {
+            match self.info(&primary, Visit::Again) {
                 Err(Error::NotFound { .. }) => self.primaries.forget(address),
                 other => return other,
             }
@@ -341,7 +349,7 @@ impl Store {
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
             return found;
         };
-        match self.info(&primary) {
+        match self.info(&primary, Visit::Again) {
             Err(Error::NotFound { .. }) => {
                 let object = self.object_path(&primary);
                 catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
@@ -386,7 +394,7 @@ impl Store {
 
     /// The object's catalogue entry. An object stored before the catalogue recorded its SHA-256 is
     /// digested once, and recorded.
-    fn info(&self, address: &ContentAddress) -> Result<ObjectInfo> {
+    fn info(&self, address: &ContentAddress, visit: Visit) -> Result<ObjectInfo> {
         let locator = object_locator(address);
         let path = self.root.join(&locator);
         let metadata = match fs::symlink_metadata(&path) {
@@ -402,7 +410,9 @@ impl Store {
                 Some(recorded) => recorded,
                 None => {
                     let recorded = self.recorded(address, &path, &locator, &metadata)?;
-                    self.records.put(address, (file, recorded));
+                    if let Visit::Again = visit {
+                        self.records.put(address, (file, recorded));
+                    }
                     recorded
                 }
             },
@@ -528,7 +538,7 @@ impl Store {
         }
         for address in listing::Walk::new(&self.root, None) {
             let address = address.context(|| format!("backend '{}': listing objects/", self.id))?;
-            match self.info(&address) {
+            match self.info(&address, Visit::Once) {
                 Ok(info) => self
                     .index(
                         &address,
@@ -556,7 +566,7 @@ impl Store {
         let more = walk.next().transpose().context(context)?.is_some();
         let mut page = ObjectPage::default();
         // A listing waits on these lookups (two system calls each), not on its walk.
-        for info in map_on_cores(&addresses, |address| self.info(address)) {
+        for info in map_on_cores(&addresses, |address| self.info(address, Visit::Once)) {
             match info {
                 Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
                     page.objects.push(info)
