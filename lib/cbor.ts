@@ -200,7 +200,22 @@ export function decodeCbor(bytes: Uint8Array): unknown {
  * peer get (the core writes canonical CBOR; the comparison costs as much as the decoding).
  */
 export function decodeOwnCbor(bytes: Uint8Array): unknown {
-  return fromWire(firstItem(bytes), [], 0);
+  return stageOwnCbor(bytes).value();
+}
+
+/** A decoded answer that can be looked at before it is checked and converted. */
+export interface Staged {
+  /** A field of the answer as it came, unchecked: only for a look ahead, never for a result. */
+  peek(field: string): unknown;
+  /** The answer, checked and converted (throws as decodeCbor does). */
+  value(): unknown;
+}
+
+/** `decodeOwnCbor` in two steps: cbor-x's decoding now, the checks and conversion on `value()`. */
+export function stageOwnCbor(bytes: Uint8Array): Staged {
+  const item = firstItem(bytes);
+  const fields = typeof item === 'object' && item !== null && isPlainObject(item) ? item : {};
+  return { peek: (field) => fields[toSnake(field) ?? field], value: () => fromWire(item, [], 0) };
 }
 
 /** The first item in `bytes` as cbor-x decodes it (what follows it is for the comparison to find). */

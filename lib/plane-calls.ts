@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 
 import { abortError } from './abort';
+import type { Staged } from './cbor';
 import { DataPlaneError } from './errors';
 import { OPERATIONS, type Request } from './operations';
 import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
@@ -36,16 +37,6 @@ import type {
   VerifyResult,
 } from './types';
 
-interface ObjectPage {
-  objects: ObjectInfo[];
-  nextAfter?: string;
-}
-
-interface UploadPage {
-  uploads: UploadStatus[];
-  nextAfter?: string;
-}
-
 interface ScrubPage {
   backendId: string;
   checkedObjects: number;
@@ -74,6 +65,15 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   /** Runs an operation that is one request and one result (see lib/operations.ts). */
   protected abstract unary(operation: string, request: Request): Promise<unknown>;
+
+  /**
+   * `unary` for a caller that looks at the answer before it is checked and converted (a listing
+   * asks for its next page first). A plane that checks the answer as it arrives gives it as is.
+   */
+  protected async unaryStaged(operation: string, request: Request): Promise<Staged> {
+    const answer = await this.unary(operation, request);
+    return { peek: (field) => (isRecord(answer) ? answer[field] : undefined), value: () => answer };
+  }
 
   verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
     return this.simple('verifyObject', () => OPERATIONS.verifyObject.request(address, options));
@@ -106,7 +106,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   /** Pages through the backend's objects as the caller consumes them; memory stays one page. */
   listObjects(options?: ListOptions): AsyncIterable<ObjectInfo> {
-    return { [Symbol.asyncIterator]: () => this.listing('listObjects', (page) => (page as ObjectPage).objects, options) };
+    return { [Symbol.asyncIterator]: () => this.listing<ObjectInfo>('listObjects', 'objects', options) };
   }
 
   createUpload(options?: CreateUploadOptions): Promise<UploadStatus> {
@@ -127,7 +127,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   /** Pages through a backend's uploads, ascending by id, as the caller consumes them. */
   listUploads(options?: ListUploadsOptions): AsyncIterable<UploadStatus> {
-    return { [Symbol.asyncIterator]: () => this.listing('listUploads', (page) => (page as UploadPage).uploads, options) };
+    return { [Symbol.asyncIterator]: () => this.listing<UploadStatus>('listUploads', 'uploads', options) };
   }
 
   purgeUploads(options: PurgeUploadsOptions): Promise<{ purged: number }> {
@@ -136,7 +136,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
 
   private async *listing<T>(
     what: 'listObjects' | 'listUploads',
-    items: (page: unknown) => T[],
+    key: 'objects' | 'uploads',
     options: ListOptions | ListUploadsOptions | undefined,
   ): AsyncGenerator<T, void, undefined> {
     const { op, request } = OPERATIONS[what];
@@ -144,20 +144,24 @@ export abstract class PlaneCalls implements OpenDataPlane {
     let remaining = first.limit as number | undefined;
     if (remaining === 0) return;
     const fetch = (after: string | undefined, limit: number | undefined) => {
-      const page = this.call(what, options, () => this.unary(op, { ...first, after, limit })) as Promise<{ nextAfter?: string }>;
+      const page = this.call(what, options, () => this.unaryStaged(op, { ...first, after, limit }));
       page.catch(() => {}); // a page fetched ahead and never reached is nobody's error
       return page;
     };
     let next = fetch(first.after as string | undefined, remaining);
     for (;;) {
-      const page = await next;
-      const found = items(page);
-      // The next page is fetched while the caller works through this one.
-      const wanted = remaining === undefined ? undefined : remaining - found.length;
-      const more = page.nextAfter !== undefined && wanted !== 0;
-      if (more) next = fetch(page.nextAfter, wanted);
-      for (const info of found) {
-        yield info;
+      const staged = await next;
+      // The next page is asked for before this one is checked and converted, and computed while
+      // that happens and while the caller works through this one. A page that fails its checks
+      // rejects the listing, and what was asked for after it is dropped.
+      const listed = staged.peek(key);
+      const wanted = remaining === undefined ? undefined : remaining - (Array.isArray(listed) ? listed.length : 0);
+      const after = staged.peek('nextAfter');
+      const more = typeof after === 'string' && wanted !== 0;
+      if (more) next = fetch(after, wanted);
+      const page = staged.value() as Record<typeof key, T[]>;
+      for (const item of page[key]) {
+        yield item;
         if (remaining !== undefined && --remaining === 0) return;
       }
       if (!more) return;

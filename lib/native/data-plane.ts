@@ -1,7 +1,7 @@
 // openDataPlane: the SPEC's DataPlane in this process, on the native addon.
 
 import { abortError, raceAbort } from '../abort';
-import { decodeOwnCbor, encodeCbor } from '../cbor';
+import { decodeOwnCbor, encodeCbor, stageOwnCbor, type Staged } from '../cbor';
 import { describe } from '../describe';
 import { DataPlaneError } from '../errors';
 import { OPERATIONS, type Request } from '../operations';
@@ -120,6 +120,11 @@ class DataPlaneClient extends PlaneCalls {
   protected async unary(operation: string, request: Request): Promise<unknown> {
     const encoded = encodeCbor(request);
     return decodeOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
+  }
+
+  protected override async unaryStaged(operation: string, request: Request): Promise<Staged> {
+    const encoded = encodeCbor(request);
+    return stageOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 
   /**
