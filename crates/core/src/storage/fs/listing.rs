@@ -17,13 +17,12 @@ const ALGORITHMS: [HashAlgorithm; 2] = [HashAlgorithm::Blake3, HashAlgorithm::Sh
 /// The addresses under `objects/`, ascending, starting after `after` when given. Names that are
 /// not addresses (nothing the store writes) are passed over.
 pub(super) struct Walk {
-    objects: PathBuf,
     after: Option<ContentAddress>,
-    /// `after`'s text form, which the directories' paths spell a prefix of.
-    after_text: Option<String>,
-    /// Directories still to visit, the next one last; each with its algorithm and its depth below
-    /// `objects/`.
-    pending: Vec<(PathBuf, HashAlgorithm, usize)>,
+    /// `after`'s digest in hex, which the shard directories' names spell the start of.
+    after_hex: String,
+    /// Directories still to visit, the next one last; each with its algorithm and the hex digits
+    /// its path below the algorithm's directory spells (none, `aa`, or `aabb` for a leaf).
+    pending: Vec<(PathBuf, HashAlgorithm, String)>,
     /// The sorted addresses of the leaf being yielded, the next one last.
     leaf: Vec<ContentAddress>,
 }
@@ -31,21 +30,23 @@ pub(super) struct Walk {
 impl Walk {
     pub(super) fn new(root: &Path, after: Option<&ContentAddress>) -> Self {
         let objects = root.join("objects");
-        let pending =
-            ALGORITHMS.iter().rev().map(|&algorithm| (objects.join(algorithm.as_str()), algorithm, 1)).collect();
-        Walk { objects, after: after.copied(), after_text: after.map(ToString::to_string), pending, leaf: Vec::new() }
+        let mut walk = Walk {
+            after: after.copied(),
+            after_hex: after.map(|a| a.hex()).unwrap_or_default(),
+            pending: Vec::new(),
+            leaf: Vec::new(),
+        };
+        let algorithms = ALGORITHMS.iter().rev().filter(|&&algorithm| !walk.all_earlier(algorithm, ""));
+        walk.pending =
+            algorithms.map(|&algorithm| (objects.join(algorithm.as_str()), algorithm, String::new())).collect();
+        walk
     }
 
-    /// Whether nothing below `dir` can come after `after`: every address there starts with the
-    /// prefix the directory's path spells, and a prefix below `after`'s own is all earlier.
-    fn skippable(&self, dir: &Path) -> bool {
-        let Some(after) = &self.after_text else { return false };
-        let Ok(relative) = dir.strip_prefix(&self.objects) else { return false };
-        let mut parts = relative.iter().map(|p| p.to_string_lossy());
-        let Some(algorithm) = parts.next() else { return false };
-        let prefix = format!("{algorithm}:{}", parts.collect::<String>());
-        let comparable = &after[..prefix.len().min(after.len())];
-        prefix.as_str() < comparable
+    /// Whether every address whose hex starts with `prefix` comes no later than `after`: a
+    /// directory that holds only those is not visited.
+    fn all_earlier(&self, algorithm: HashAlgorithm, prefix: &str) -> bool {
+        let Some(after) = &self.after else { return false };
+        (algorithm.as_str(), prefix) < (after.algorithm.as_str(), &self.after_hex[..prefix.len()])
     }
 
     /// The names in `dir`, none if it is gone.
@@ -57,12 +58,18 @@ impl Walk {
         }
     }
 
-    fn visit(&mut self, dir: PathBuf, algorithm: HashAlgorithm, depth: usize) -> io::Result<()> {
+    fn visit(&mut self, dir: PathBuf, algorithm: HashAlgorithm, prefix: String) -> io::Result<()> {
         let names = Self::names(&dir)?;
-        if depth < 3 {
-            let mut shards: Vec<_> = names.into_iter().filter(|n| n.len() == 2).collect();
-            shards.sort_unstable_by(|a, b| b.cmp(a));
-            self.pending.extend(shards.into_iter().map(|name| (dir.join(name), algorithm, depth + 1)));
+        if prefix.len() < 4 {
+            let mut shards: Vec<_> = names
+                .into_iter()
+                .filter_map(|name| name.into_string().ok())
+                .filter(|name| name.len() == 2)
+                .map(|name| (prefix.clone() + &name, name))
+                .filter(|(below, _)| !self.all_earlier(algorithm, below))
+                .collect();
+            shards.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.pending.extend(shards.into_iter().map(|(below, name)| (dir.join(name), algorithm, below)));
             return Ok(());
         }
         let after = self.after.map(|after| (after.algorithm.as_str(), after.bytes));
@@ -86,11 +93,8 @@ impl Iterator for Walk {
             if let Some(address) = self.leaf.pop() {
                 return Some(Ok(address));
             }
-            let (dir, algorithm, depth) = self.pending.pop()?;
-            if self.skippable(&dir) {
-                continue;
-            }
-            if let Err(e) = self.visit(dir, algorithm, depth) {
+            let (dir, algorithm, prefix) = self.pending.pop()?;
+            if let Err(e) = self.visit(dir, algorithm, prefix) {
                 return Some(Err(e));
             }
         }

@@ -13,8 +13,8 @@
 
 mod catalogue;
 mod listing;
-mod reader;
 mod memo;
+mod reader;
 mod temp;
 mod trees;
 mod uploads;
@@ -75,7 +75,8 @@ impl FsBackend {
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
         catalogue::restore_aside(&root, temp::process_alive)
             .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
-        let store = Store { id, root, tmp, durable: config.durable, records: Memo::default(), primaries: Memo::default() };
+        let store =
+            Store { id, root, tmp, durable: config.durable, records: Memo::default(), primaries: Memo::default() };
         store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
         store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
@@ -431,7 +432,13 @@ impl Store {
 
     /// What the object's attribute records, or (an object stored before attributes were kept)
     /// what its bytes say, recorded now.
-    fn recorded(&self, address: &ContentAddress, path: &Path, locator: &str, metadata: &fs::Metadata) -> Result<Recorded> {
+    fn recorded(
+        &self,
+        address: &ContentAddress,
+        path: &Path,
+        locator: &str,
+        metadata: &fs::Metadata,
+    ) -> Result<Recorded> {
         match catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
             Some(recorded) => Ok(recorded),
             None => self.record_from_bytes(address, path, locator, metadata),
