@@ -300,7 +300,6 @@ impl Backend for FsBackend {
     }
 }
 
-/// What sits at an object's path.
 /// Whether a lookup is remembered for the next: a listing or the sweep looks at every object once,
 /// and would push out the objects that are looked up again and again.
 #[derive(Clone, Copy)]
@@ -309,6 +308,7 @@ enum Visit {
     Once,
 }
 
+/// What sits at an object's path.
 enum Found {
     /// The object's file, its size and its locator.
     File(File, u64, String),
@@ -406,18 +406,16 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
             Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
         };
-        let recorded = match FileId::of(&metadata) {
-            Some(file) => match self.records.record(address, file) {
-                Some(recorded) => recorded,
-                None => {
-                    let recorded = self.recorded(address, &path, &locator, &metadata)?;
-                    if let Visit::Again = visit {
-                        self.records.put(address, (file, recorded));
-                    }
-                    recorded
+        let file = FileId::of(&metadata);
+        let recorded = match file.and_then(|file| self.records.record(address, file)) {
+            Some(recorded) => recorded,
+            None => {
+                let recorded = self.recorded(address, &path, &locator, &metadata)?;
+                if let (Some(file), Visit::Again) = (file, visit) {
+                    self.records.put(address, (file, recorded));
                 }
-            },
-            None => self.recorded(address, &path, &locator, &metadata)?,
+                recorded
+            }
         };
         Ok(ObjectInfo {
             content_address: *address,
@@ -439,19 +437,9 @@ impl Store {
         locator: &str,
         metadata: &fs::Metadata,
     ) -> Result<Recorded> {
-        match catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
-            Some(recorded) => Ok(recorded),
-            None => self.record_from_bytes(address, path, locator, metadata),
+        if let Some(recorded) = catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
+            return Ok(recorded);
         }
-    }
-
-    fn record_from_bytes(
-        &self,
-        address: &ContentAddress,
-        path: &Path,
-        locator: &str,
-        metadata: &fs::Metadata,
-    ) -> Result<Recorded> {
         let (file, _, _) = self.open_object(address)?;
         let digests = digest_file(file, address, locator)?;
         let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(metadata, None) };
