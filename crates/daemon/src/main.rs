@@ -21,7 +21,22 @@ struct Cli {
     metrics_address: Option<std::net::SocketAddr>,
 }
 
+/// Keeps the memory of freed frames for the next ones instead of giving it back to the kernel:
+/// glibc maps each allocation of 128 KiB and more afresh and trims freed memory past 128 KiB, so
+/// every DATA payload read from a socket (up to 1 MiB) landed on fresh pages, and their first
+/// touch (a page fault, zeroing) cost the ingest through the daemon a tenth of its CPU.
+fn keep_freed_memory() {
+    const MMAP_THRESHOLD: libc::c_int = 4 << 20;
+    const TRIM_THRESHOLD: libc::c_int = 32 << 20;
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let loaded = artifactstore_daemon::Config::load(&cli.config, cli.socket);
     let outcome = loaded.map(|config| artifactstore_daemon::Config { metrics_address: cli.metrics_address, ..config });
