@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::OwnedReadHalf;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,8 @@ pub const WINDOW_BYTES: u32 = 1 << 20;
 /// [`LINGER`], so that the peer gets that frame instead of a reset.
 const LINGER_BYTES: u64 = 256 << 10;
 const LINGER: Duration = Duration::from_millis(500);
+/// How long after its last call ended a connection waits for the next request in place.
+const SPIN: Duration = Duration::from_micros(200);
 
 type Frames = FramedRead<OwnedReadHalf, FrameCodec>;
 
@@ -69,7 +71,11 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePe
         }
         None => match handshake(&mut frames, &outbox, &daemon).await {
             Err(ending) => ending,
-            Ok(()) => Connection::new(&daemon, &mut frames, outbox.clone(), writer_failed).serve().await,
+            Ok(()) => {
+                Connection::new(&daemon, &mut frames, outbox.clone(), writer_failed, slot.semaphore().clone())
+                    .serve()
+                    .await
+            }
         },
     };
     let last_words = matches!(ending, Ending::With(_));
@@ -128,25 +134,37 @@ struct Connection<'a> {
     frames: &'a mut Frames,
     outbox: Outbox,
     writer_failed: CancellationToken,
+    /// The connection limit's slots: how many connections are open.
+    slots: Arc<Semaphore>,
     calls: HashMap<u32, Call>,
     last_stream_id: u32,
     finished: (mpsc::UnboundedSender<u32>, mpsc::UnboundedReceiver<u32>),
     last_heard: Instant,
+    /// When the last call under way ended.
+    last_call_ended: Instant,
     partial_since: Option<Instant>,
     going_away: bool,
 }
 
 impl<'a> Connection<'a> {
-    fn new(daemon: &'a Arc<Daemon>, frames: &'a mut Frames, outbox: Outbox, writer_failed: CancellationToken) -> Self {
+    fn new(
+        daemon: &'a Arc<Daemon>,
+        frames: &'a mut Frames,
+        outbox: Outbox,
+        writer_failed: CancellationToken,
+        slots: Arc<Semaphore>,
+    ) -> Self {
         Connection {
             daemon,
             frames,
             outbox,
             writer_failed,
+            slots,
             calls: HashMap::new(),
             last_stream_id: 0,
             finished: mpsc::unbounded_channel(),
             last_heard: Instant::now(),
+            last_call_ended: Instant::now(),
             partial_since: None,
             going_away: false,
         }
@@ -164,6 +182,7 @@ impl<'a> Connection<'a> {
         let shortest = limits.frame_timeout.min(limits.idle_timeout);
         let mut tick = tokio::time::interval((shortest / 4).min(Duration::from_secs(1)));
         loop {
+            self.wait_in_place_for_the_next_request();
             // In this order: the peer's bytes already here are read before a timer looks at how
             // long a frame has been waiting for them (this task may have been held up, not the peer).
             let step = tokio::select! {
@@ -171,6 +190,9 @@ impl<'a> Connection<'a> {
                 _ = self.writer_failed.cancelled() => Err(Ending::Gone),
                 Some(id) = self.finished.1.recv() => {
                     self.calls.remove(&id);
+                    if self.calls.is_empty() {
+                        self.last_call_ended = Instant::now();
+                    }
                     Ok(())
                 }
                 _ = self.daemon.shutdown.cancelled(), if !self.going_away => self.go_away().await,
@@ -195,6 +217,26 @@ impl<'a> Connection<'a> {
         self.last_heard = Instant::now();
         self.partial_since = (!self.frames.read_buffer().is_empty()).then_some(self.last_heard);
         self.on_frame(frame).await
+    }
+
+    /// Right after a call, a client usually sends its next one within microseconds: waiting for it
+    /// here, polling the socket for up to [`SPIN`], is cheaper than sleeping and being woken. Only
+    /// the one connection open waits so: this holds up the runtime's thread, which others may need.
+    fn wait_in_place_for_the_next_request(&self) {
+        use std::os::fd::AsRawFd;
+        let alone = self.slots.available_permits() + 1 >= self.daemon.limits.max_connections as usize;
+        if !alone || !self.calls.is_empty() || !self.frames.read_buffer().is_empty() {
+            return;
+        }
+        let socket = self.frames.get_ref().as_ref().as_raw_fd();
+        while self.last_call_ended.elapsed() < SPIN {
+            let mut poll = libc::pollfd { fd: socket, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd for a descriptor this connection owns, no waiting.
+            if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
+                return;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     fn violation(&self, what: impl Into<String>) -> Ending {
