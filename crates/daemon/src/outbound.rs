@@ -81,9 +81,6 @@ impl Outbox {
     /// of a frame behind.
     fn write_now(&self, frame: Frame) -> Option<Frame> {
         let shared = &self.shared;
-        if shared.unwritten.load(Ordering::Acquire) != 0 {
-            return Some(frame);
-        }
         let Ok(mut socket) = shared.socket.try_lock() else { return Some(frame) };
         if shared.unwritten.load(Ordering::Acquire) != 0 {
             return Some(frame);
@@ -168,10 +165,10 @@ async fn write(
             next = if batch.len() < PIECES_PER_WRITE { queue.try_recv().ok() } else { None };
         }
         let mut socket = shared.socket.lock().await;
-        let rest = std::mem::take(&mut socket.rest);
-        let count = frames + usize::from(!rest.is_empty());
-        let batch = if rest.is_empty() { batch } else { rest.into_iter().chain(batch).collect() };
-        let written = tokio::time::timeout(stall, write_pieces(&mut socket.half, batch)).await;
+        let mut pieces = std::mem::take(&mut socket.rest);
+        let count = frames + usize::from(!pieces.is_empty());
+        pieces.extend(batch);
+        let written = tokio::time::timeout(stall, write_pieces(&mut socket.half, pieces)).await;
         shared.unwritten.fetch_sub(count, Ordering::AcqRel);
         if !matches!(written, Ok(Ok(()))) {
             shared.closed.store(true, Ordering::Release);
