@@ -568,11 +568,24 @@ openerTest('Configuration: a root containing NUL rejects with INVALID_ARGUMENT n
 
 const MAX_DECODE_MS = 250;
 
+// A decoder that does work out of proportion to its input (a claimed length allocated or walked
+// before the bytes are there) is slow on every try; a loaded machine pausing the test is slow on
+// one. So the bound holds for the fastest of three tries, and a second try is made only when the
+// first is over it.
+function timedDecode(bytes) {
+  let fastest = Infinity;
+  let result;
+  for (let tries = 0; tries < 3 && fastest > MAX_DECODE_MS; tries++) {
+    const started = performance.now();
+    result = syncOutcome(() => decodeCbor(bytes));
+    fastest = Math.min(fastest, performance.now() - started);
+  }
+  if (fastest > MAX_DECODE_MS) throw new Error(`decodeCbor took ${fastest.toFixed(0)} ms (fastest of 3 tries) on ${bytes.length} bytes`);
+  return result;
+}
+
 function decodeOutcome(bytes) {
-  const started = performance.now();
-  const result = syncOutcome(() => decodeCbor(bytes));
-  const ms = performance.now() - started;
-  if (ms > MAX_DECODE_MS) throw new Error(`decodeCbor took ${ms.toFixed(0)} ms on ${bytes.length} bytes`);
+  const result = timedDecode(bytes);
   if (!result.ok) {
     expectCode(result, ['INVALID_ARGUMENT'], `decodeCbor(${Buffer.from(bytes).toString('hex').slice(0, 120)})`);
     return result;
