@@ -3,6 +3,10 @@
 // 1 MiB chunks, serveObject whole, 4 KiB objects one after another and 16 at a time. Each sample
 // starts a daemon (untimed) over a fresh store, or over the store the in-process reads use for
 // the serve row (same bytes, same store), and stops it afterwards. CPU counts both processes.
+//
+// Before it is timed, each sample's daemon makes the same calls untimed (ingests go to a second
+// backend of the same daemon, so the timed ones still store new content): the in-process rows run
+// in a process the warm-up round has warmed, and a daemon runs for longer than its first calls.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,12 +29,24 @@ function cpuSecondsOf(pid) {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
 }
 
-/** Starts a daemon in `dir` over the fs store at `root`; resolves once it listens. */
+/** The backend of each sample's daemon that its untimed calls store into. */
+const WARM_UP = 'warm-up';
+/** How much of the large object the untimed calls of the large rows move. */
+const WARM_UP_BYTES = 64 * MiB;
+
+/**
+ * Starts a daemon in `dir` over the fs store at `root` (its default backend) and an empty one for
+ * the calls that warm it; resolves once it listens.
+ */
 export async function startDaemon(dir, root) {
   if (!existsSync(DAEMON)) throw new Error(`no daemon binary at ${DAEMON} (npm run build puts it there)`);
   const socketPath = path.join(dir, 'daemon.sock');
   const configPath = path.join(dir, 'daemon.json');
-  await writeFile(configPath, JSON.stringify({ socketPath, backends: [{ id: 'bench', kind: 'fs', root, durable: false }] }));
+  const backends = [
+    { id: 'bench', kind: 'fs', root, durable: false },
+    { id: WARM_UP, kind: 'fs', root: path.join(dir, WARM_UP), durable: false },
+  ];
+  await writeFile(configPath, JSON.stringify({ socketPath, backends }));
   const child = spawn(DAEMON, ['--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   await new Promise((resolve, reject) => {
@@ -52,14 +68,15 @@ export async function startDaemon(dir, root) {
 }
 
 /**
- * Runs `fn(dp)` with a client of a daemon over `root`, timing nothing itself: `fn` returns
- * `timed(...)`'s outcome, to which the daemon's CPU over the same span is added.
+ * Runs `warmUp(dp)`, then `fn(dp)`, with a client of a daemon over `root`, timing nothing itself:
+ * `fn` returns `timed(...)`'s outcome, to which the daemon's CPU over the same span is added.
  */
-async function throughDaemon(dir, root, fn) {
+async function throughDaemon(dir, root, warmUp, fn) {
   const daemon = await startDaemon(dir, root);
   try {
     const dp = await connectDataPlane({ socketPath: daemon.socketPath });
     try {
+      await warmUp(dp);
       const before = cpuSecondsOf(daemon.pid);
       const outcome = await fn(dp);
       return { ...outcome, cpuSeconds: outcome.cpuSeconds + cpuSecondsOf(daemon.pid) - before };
@@ -72,7 +89,15 @@ async function throughDaemon(dir, root, fn) {
 }
 
 /** A daemon over a fresh empty store (nothing to deduplicate against). */
-const withFreshDaemon = (ctx, fn) => inFreshDir(ctx, 'daemon', (dir) => throughDaemon(dir, path.join(dir, 'store'), fn));
+const withFreshDaemon = (ctx, warmUp, fn) =>
+  inFreshDir(ctx, 'daemon', (dir) => throughDaemon(dir, path.join(dir, 'store'), warmUp, fn));
+
+/** Reads a serve to its end; resolves the number of bytes. */
+async function drain(served) {
+  let size = 0;
+  for await (const chunk of served) size += chunk.length;
+  return size;
+}
 
 export function daemonCases({ sizeBytes, objects }) {
   return [
@@ -84,7 +109,7 @@ export function daemonCases({ sizeBytes, objects }) {
       amount: sizeBytes,
       peers: ['ours.stream.1MiB'],
       run: (ctx) =>
-        withFreshDaemon(ctx, async (dp) => {
+        withFreshDaemon(ctx, warmUpIngest(ctx), async (dp) => {
           const { seconds, cpuSeconds, value } = await timed(() => dp.ingestStream(chunksOf(ctx.work.big, MiB)));
           return { seconds, cpuSeconds, digests: [ingested('big', value)] };
         }),
@@ -98,12 +123,8 @@ export function daemonCases({ sizeBytes, objects }) {
       peers: ['ours.serve', 'peer.readStream.1MiB'],
       run: (ctx) =>
         inFreshDir(ctx, 'daemon-serve', (dir) =>
-          throughDaemon(dir, ctx.read.root, async (dp) => {
-            const { seconds, cpuSeconds, value } = await timed(async () => {
-              let size = 0;
-              for await (const chunk of await dp.serveObject(ctx.read.address)) size += chunk.length;
-              return size;
-            });
+          throughDaemon(dir, ctx.read.root, warmUpServe(ctx), async (dp) => {
+            const { seconds, cpuSeconds, value } = await timed(async () => drain(await dp.serveObject(ctx.read.address)));
             if (value !== ctx.read.size) throw new Error(`serveObject through the daemon: read ${value} bytes, expected ${ctx.read.size}`);
             return { seconds, cpuSeconds, digests: [] };
           }),
@@ -118,8 +139,18 @@ export function daemonCases({ sizeBytes, objects }) {
         unit: 'objects/s',
         amount: objects,
         peers: [`ours.small.${key}`],
-        run: (ctx) => withFreshDaemon(ctx, (dp) => ingestSmall(ctx, dp, width)),
+        run: (ctx) => withFreshDaemon(ctx, (dp) => ingestSmall(ctx, dp, width, { hints: { backendId: WARM_UP } }), (dp) => ingestSmall(ctx, dp, width)),
       };
     }),
   ];
 }
+
+/** The untimed calls before a large ingest: the first part of the same bytes, into the other backend. */
+const warmUpIngest = (ctx) => (dp) =>
+  dp.ingestStream(chunksOf(ctx.work.big.subarray(0, WARM_UP_BYTES), MiB), { hints: { backendId: WARM_UP } });
+
+/** The untimed calls before a whole serve: the first part of the same object. */
+const warmUpServe = (ctx) => async (dp) => {
+  const end = Math.min(WARM_UP_BYTES, ctx.read.size);
+  await drain(await dp.serveObject(ctx.read.address, { byteRange: [0, end] }));
+};

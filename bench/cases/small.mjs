@@ -20,13 +20,16 @@ export function smallCases({ objects, durableRows }) {
   );
 }
 
-/** Ingests the workload's 4 KiB objects into `dp`, `width` at a time: the timing and the digests. */
-export async function ingestSmall(ctx, dp, width) {
+/**
+ * Ingests the workload's 4 KiB objects into `dp`, `width` at a time, with ingestStream's `options`:
+ * the timing and the digests.
+ */
+export async function ingestSmall(ctx, dp, width, options = undefined) {
   const small = ctx.work.smallObjects;
   const results = new Array(small.length);
   const { seconds, cpuSeconds } = await timed(() =>
     pool(width, small.length, async (i) => {
-      results[i] = await dp.ingestStream(single(small[i]));
+      results[i] = await dp.ingestStream(single(small[i]), options);
     }),
   );
   return { seconds, cpuSeconds, digests: results.map((result, i) => ingested(`small:${i}`, result)) };
