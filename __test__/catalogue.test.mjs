@@ -158,6 +158,36 @@ conformanceTest('Deletion that cannot race: unlessTouchedSince keeps an object t
   await rejects(t, dp.deleteObject(stored.primaryDigest, { unlessTouchedSince: 'now' }), 'INVALID_ARGUMENT');
 });
 
+/** `date` as RFC 3339 text in the time zone `offsetMinutes` east of UTC (`...+05:30`, `...-03:00`). */
+function inZone(date, offsetMinutes) {
+  const local = new Date(date.getTime() + offsetMinutes * 60_000).toISOString().slice(0, -1);
+  const minutes = Math.abs(offsetMinutes);
+  const hhmm = `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+  return `${local}${offsetMinutes < 0 ? '-' : '+'}${hhmm}`;
+}
+
+conformanceTest('Times: one written with a numeric offset is the instant it names, in touchedBefore and unlessTouchedSince', async (t, { dp }) => {
+  const stored = await put(dp, bytes(2048, 61));
+  const touchedAt = Date.parse((await dp.statObject(stored.primaryDigest)).touchedAt);
+  const [before, after] = [new Date(touchedAt - 1000), new Date(touchedAt + 1000)];
+  // The listing from just before this object, one at most: this object, if the filter keeps it.
+  const previous = (BigInt(`0x${stored.primaryDigest.hex}`) - 1n).toString(16).padStart(64, '0');
+  const listed = async (touchedBefore) => {
+    for await (const info of dp.listObjects({ after: `blake3:${previous}`, limit: 1, touchedBefore })) {
+      return info.contentAddress.hex === stored.primaryDigest.hex;
+    }
+    return false;
+  };
+  for (const zone of [330, -180]) {
+    t.true(await listed(inZone(after, zone)), `listed when touched before ${inZone(after, zone)}`);
+    t.false(await listed(inZone(before, zone)), `not listed when touched before ${inZone(before, zone)}`);
+    const kept = await dp.deleteObject(stored.primaryDigest, { unlessTouchedSince: inZone(before, zone) });
+    t.false(kept.deleted, `kept: touched since ${inZone(before, zone)}`);
+  }
+  const deleted = await dp.deleteObject(stored.primaryDigest, { unlessTouchedSince: inZone(after, -180) });
+  t.true(deleted.deleted, `deleted: not touched since ${inZone(after, -180)}`);
+});
+
 conformanceTest('Deletion that cannot race: an ingest of present content and a conditional delete taken just before it, at once, always leave the object', async (t, { dp, kind }) => {
   const rounds = kind === 'fs' ? 1000 : 40;
   let deletedFirst = 0;

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { connectDataPlane, DataPlaneError, encodeCbor, decodeCbor, openDataPlane } from '@artifactstore/data-plane';
 import { DAEMON } from './fixtures/daemon.mjs';
 import { descriptorsUnder, PACKAGE_ROOT, sha256Hex, sleep, tempDir } from './fixtures/support.mjs';
-import { bytes, chunked, collect, KiB, MiB } from './helpers.mjs';
+import { bytes, chunked, collect, KiB, MiB, stalling } from './helpers.mjs';
 
 
 // ---------------------------------------------------------------------------------------------
@@ -128,27 +128,6 @@ async function eventually(t, predicate, what, timeoutMs = 2000) {
   return t.pass();
 }
 
-/** A source of `parts` that stops after `before` parts until `release()` is called. */
-function stalling(parts, before) {
-  let release;
-  const stall = new Promise((resolve) => {
-    release = resolve;
-  });
-  const state = { pulled: 0, finished: false, release };
-  state.source = (async function* () {
-    try {
-      for (const part of parts) {
-        if (state.pulled === before) await stall;
-        state.pulled++;
-        yield part;
-      }
-    } finally {
-      state.finished = true;
-    }
-  })();
-  return state;
-}
-
 const since = (start) => Date.now() - start;
 
 /** Holds `promise`'s outcome (so that a rejection is never unhandled) and when it came. */
@@ -238,9 +217,9 @@ test('SIGTERM: calls under way finish on their connection (GOAWAY), and the next
   const iterator = paused[Symbol.asyncIterator]();
   const first = await iterator.next();
   const parts = Array.from({ length: 8 }, (_, i) => bytes(256 * KiB, 600 + i));
-  const stalled = stalling(parts, 2);
+  const stalled = stalling(parts, 1);
   const ingest = track(dp.ingestStream(stalled.source));
-  while (stalled.pulled < 2) await sleep(1);
+  while (stalled.pulled < 1) await sleep(1);
   await sleep(50);
 
   daemon.child.kill('SIGTERM');

@@ -47,6 +47,27 @@ export async function* chunked(buffer, chunkSize = 64 * KiB) {
   }
 }
 
+/** A source of `parts` that stops after `before` parts until `release()` is called. */
+export function stalling(parts, before) {
+  let release;
+  const stall = new Promise((resolve) => {
+    release = resolve;
+  });
+  const state = { pulled: 0, finished: false, release };
+  state.source = (async function* () {
+    try {
+      for (const part of parts) {
+        if (state.pulled === before) await stall;
+        state.pulled++;
+        yield part;
+      }
+    } finally {
+      state.finished = true;
+    }
+  })();
+  return state;
+}
+
 /** Reads an ObjectStream whole. */
 export async function collect(stream) {
   const parts = [];

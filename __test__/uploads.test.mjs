@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conformanceTest } from './conformance.mjs';
 import { runChild, sha256Hex } from './fixtures/support.mjs';
-import { bytes, chunked, collect, KiB, MiB, rejects } from './helpers.mjs';
+import { bytes, chunked, collect, KiB, MiB, rejects, stalling } from './helpers.mjs';
 import { listKeys } from './stores.mjs';
 
 /** What the store holds of uploads, seen from outside the plane: fs, under uploads/; S3, the keys. */
@@ -107,20 +107,10 @@ conformanceTest('appendUpload, commitUpload: appends and the commit from other p
 conformanceTest('appendUpload: an append while another is under way, here or in another process, is CONFLICT and changes nothing', async (t, { dp, config }) => {
   const { uploadId } = await dp.createUpload();
   await append(dp, uploadId, bytes(1000, 14), 0);
-  let release;
-  const held = new Promise((resolve) => (release = resolve));
-  let pulled;
-  const started = new Promise((resolve) => (pulled = resolve));
-  async function* slow() {
-    // Through a daemon the REQUEST goes out with the first two chunks.
-    yield bytes(250, 15);
-    yield bytes(250, 151);
-    pulled();
-    await held;
-    yield bytes(500, 16);
-  }
-  const first = dp.appendUpload(uploadId, slow(), { offset: 1000 });
-  await started;
+  const parts = [bytes(250, 15), bytes(250, 151), bytes(500, 16)];
+  const slow = stalling(parts, 1);
+  const first = dp.appendUpload(uploadId, slow.source, { offset: 1000 });
+  while (slow.pulled < 1) await sleep(1);
   // Through a daemon the first append's lock is taken once its REQUEST arrives there.
   await sleep(300);
   const error = await rejects(t, append(dp, uploadId, bytes(10, 17), 1000), 'CONFLICT', { message: uploadId });
@@ -129,10 +119,37 @@ conformanceTest('appendUpload: an append while another is under way, here or in 
   t.like(JSON.parse(other.lines.at(-1)), { ok: false, code: 'CONFLICT' }, other.stderr);
   await rejects(t, dp.commitUpload(uploadId), 'CONFLICT', { what: 'a commit during an append' });
   await rejects(t, dp.abortUpload(uploadId), 'CONFLICT', { what: 'an abort during an append' });
-  release();
+  slow.release();
   t.is((await first).offset, 2000, 'the first append is whole');
   const committed = await dp.commitUpload(uploadId);
-  t.is(committed.sha256Digest.hex, sha256Hex(Buffer.concat([bytes(1000, 14), bytes(250, 15), bytes(250, 151), bytes(500, 16)])));
+  t.is(committed.sha256Digest.hex, sha256Hex(Buffer.concat([bytes(1000, 14), ...parts])));
+});
+
+conformanceTest('appendUpload: a wrong offset or an unknown id rejects while the source still waits for its next chunk', async (t, { dp }) => {
+  const { uploadId } = await dp.createUpload();
+  await append(dp, uploadId, bytes(100, 30), 0);
+  const cases = [
+    { id: uploadId, offset: 50, code: 'INVALID_RANGE' },
+    { id: 'fedcba9876543210fedcba9876543210', offset: 0, code: 'NOT_FOUND' },
+  ];
+  for (const { id, offset, code } of cases) {
+    for (const before of [0, 1]) {
+      const waiting = stalling([bytes(10, 31), bytes(10, 32)], before);
+      const what = `${code} with ${before} chunk(s) yielded before the source waits`;
+      const outcome = dp.appendUpload(id, waiting.source, { offset }).then(
+        () => 'resolved',
+        (error) => error.code,
+      );
+      let timer;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(resolve, 10_000, 'still pending after 10 s');
+      });
+      t.is(await Promise.race([outcome, late]), code, what);
+      clearTimeout(timer);
+      waiting.release();
+    }
+  }
+  t.is((await dp.uploadStatus(uploadId)).offset, 100);
 });
 
 conformanceTest('appendUpload: a wrong offset is INVALID_RANGE naming the current one; the upload is unchanged', async (t, { dp }) => {

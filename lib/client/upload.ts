@@ -45,6 +45,15 @@ class Upload extends Call {
     this.failed.abort(error);
   }
 
+  /** Sends the REQUEST, and in the same write the DATA frames `frames` makes, if any. */
+  open(frames?: (streamId: number) => Buffer[]): Promise<void> {
+    return this.begin((chosen) => {
+      this.credit = chosen.hello.windowBytes;
+      this.frameBytes = Math.min(DATA_FRAME_BYTES, chosen.hello.maxFrameBytes);
+      this.start(chosen, OPEN, frames);
+    });
+  }
+
   /**
    * Sends `chunk` (the END frame if `last`), waiting for credit and for the socket as it must.
    * False when the server has ended the call (its answer says how).
@@ -70,11 +79,7 @@ class Upload extends Call {
       if (this.failure || this.answered) return false;
       const connection = this.connection;
       if (!connection) {
-        await this.begin((chosen) => {
-          this.credit = chosen.hello.windowBytes;
-          this.frameBytes = Math.min(DATA_FRAME_BYTES, chosen.hello.maxFrameBytes);
-          this.start(chosen, OPEN, frames);
-        });
+        await this.open(frames);
       } else if (!connection.writable) {
         await Promise.race([connection.drained(), this.changed()]);
       } else if (this.credit === 0 && chunk.length > 0) {
@@ -105,19 +110,7 @@ export async function upload<T = IngestResult>(
   const chunks = new ChunkReader(stream, call.signal, what);
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
   try {
-    const first = await chunks.next();
-    const second = first && (await chunks.next());
-    if (!second) {
-      // Whole in one chunk (or empty): REQUEST and its only DATA frame in one write.
-      await call.send(first ?? EMPTY, true);
-    } else {
-      let going = (await call.send(first!, false)) && (await call.send(second, false));
-      for (let chunk = going && (await chunks.next()); chunk; chunk = await chunks.next()) {
-        going = await call.send(chunk, false);
-        if (!going) break;
-      }
-      if (going) await call.send(EMPTY, true);
-    }
+    await sendAll(call, chunks);
     stopCancelling();
     return (await call.answer).value as T;
   } catch (error) {
@@ -129,4 +122,55 @@ export async function upload<T = IngestResult>(
   } finally {
     chunks.dispose();
   }
+}
+
+/** What `soon` gives for a read that has not settled by the next turn of the event loop. */
+const NOT_YET = Symbol('not yet');
+
+/** What `read` settles to if it settles before the event loop's next turn, else NOT_YET. */
+function soon<T>(read: Promise<T>): Promise<T | typeof NOT_YET> {
+  return new Promise((resolve, reject) => {
+    const turn = setImmediate(() => resolve(NOT_YET));
+    read.then(
+      (value) => {
+        clearImmediate(turn);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearImmediate(turn);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * Sends the source's chunks as the call's DATA, then END. A source that is whole in one chunk (or
+ * empty) at once goes out with the REQUEST in one write. A source that waits for its first or
+ * second chunk does not hold up the REQUEST: the daemon starts the call (takes an upload's lock,
+ * checks its offset, answers an error) while the source waits, as an in-process call does.
+ */
+async function sendAll(call: Upload, chunks: ChunkReader): Promise<void> {
+  const firstRead = chunks.next();
+  let first = await soon(firstRead);
+  if (first === NOT_YET) {
+    await call.open();
+    first = await firstRead;
+  }
+  if (!first) {
+    await call.send(EMPTY, true);
+    return;
+  }
+  const secondRead = chunks.next();
+  secondRead.catch(() => {}); // read again below, unless the call has ended by then
+  const second = await soon(secondRead);
+  if (!second) {
+    await call.send(first, true);
+    return;
+  }
+  if (!(await call.send(first, false))) return;
+  for (let chunk = second === NOT_YET ? await secondRead : second; chunk; chunk = await chunks.next()) {
+    if (!(await call.send(chunk, false))) return;
+  }
+  await call.send(EMPTY, true);
 }

@@ -166,9 +166,11 @@ address_request!(VerifyRequest);
 address_request!(StatRequest);
 address_request!(TouchRequest);
 
-/// A time a caller gives: any RFC 3339 form (`2026-12-01T08:30:00Z`, with or without fractions).
+/// A time a caller gives: any RFC 3339 form (`2026-12-01T08:30:00Z`, `2026-12-01T09:30:00.5+01:00`).
 fn request_time(field: Field) -> Result<SystemTime> {
-    field.parsed_text("an RFC 3339 time, like \"2026-12-01T08:30:00.000Z\"", |s| humantime::parse_rfc3339_weak(s).ok())
+    field.parsed_text("an RFC 3339 time, like \"2026-12-01T08:30:00.000Z\"", |s| {
+        chrono::DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)
+    })
 }
 
 impl MapCodec for DeleteRequest {
