@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatContentAddress } from '@artifactstore/data-plane';
 import { conformanceTest } from './conformance.mjs';
 import { sha256Hex } from './fixtures/support.mjs';
-import { bytes, chunked, collect, KiB, rejects } from './helpers.mjs';
+import { bytes, chunked, collect, KiB, MiB, rejects } from './helpers.mjs';
 
 const absent = (algorithm, fill = 'e') => ({ algorithm, hex: fill.repeat(64) });
 const text = formatContentAddress;
@@ -265,6 +265,23 @@ conformanceTest('scrub: a fired signal ends it with complete: false and resumeAf
   t.false(first.complete);
   t.truthy(first.resumeAfter);
   t.true(first.checkedObjects > 0 && first.checkedObjects < count, `${first.checkedObjects} checked first`);
+  const rest = await dp.scrub({ after: first.resumeAfter });
+  t.true(rest.complete);
+  t.is(first.checkedObjects + rest.checkedObjects, count);
+});
+
+conformanceTest('scrub: a signal fired while bytesPerSecond holds the scrub back ends it at once, with complete: false and resumeAfter', async (t, { dp }) => {
+  const count = 3;
+  for (let i = 0; i < count; i++) await put(dp, bytes(4 * MiB, 630 + i));
+  const controller = new AbortController();
+  const started = performance.now();
+  setTimeout(() => controller.abort(), 300);
+  // At 1 MiB/s each 4 MiB object holds the scrub back for 4 s after it is checked.
+  const first = await dp.scrub({ bytesPerSecond: MiB, signal: controller.signal });
+  const ms = performance.now() - started;
+  t.false(first.complete);
+  t.truthy(first.resumeAfter);
+  t.true(ms < 2000, `ended ${Math.round(ms)} ms after it began, the signal fired at 300 ms`);
   const rest = await dp.scrub({ after: first.resumeAfter });
   t.true(rest.complete);
   t.is(first.checkedObjects + rest.checkedObjects, count);

@@ -4,6 +4,7 @@
 // top of `unary`, including the catalogue's listing and scrub, which page through the store.
 
 import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { abortError } from './abort';
 import type { Staged } from './cbor';
@@ -45,6 +46,14 @@ interface ScrubPage {
   quarantined: number;
   lastAddress?: string;
   nextAfter?: string;
+  /** How long to wait before the next page (or the report) to keep to bytesPerSecond. */
+  pauseMs?: number;
+}
+
+/** Waits `ms`, or until `signal` fires if that is sooner. */
+async function pause(ms: number | undefined, signal: AbortSignal): Promise<void> {
+  if (!ms || signal.aborted) return;
+  await sleep(ms, undefined, { signal }).catch(() => {}); // the signal cut it short: the caller looks
 }
 
 export abstract class PlaneCalls implements OpenDataPlane {
@@ -188,6 +197,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
         lastAddress = page.lastAddress ?? lastAddress;
         const { checkedObjects, checkedBytes } = report;
         onProgress?.({ checkedObjects, checkedBytes, corruptObjects: report.corrupt.length, lastAddress });
+        await pause(page.pauseMs, signal);
         const finishedAt = () => new Date().toISOString();
         if (page.nextAfter === undefined) return { ...report, complete: true, startedAt, finishedAt: finishedAt() };
         after = page.nextAfter;

@@ -148,10 +148,11 @@ pub struct ObjectPage {
     pub next_after: Option<ContentAddress>,
 }
 
-/// One page of `scrub`: verifies the objects after `after` (all when absent), ascending, at most
-/// `bytes_per_second` when given, and with `quarantine` moves each corrupt one to `quarantine/`.
-/// A page ends after [`LIST_PAGE_LEN`] objects or about [`SCRUB_PAGE_TIME`], so that a front end
-/// reports progress and honours its caller's signal between pages.
+/// One page of `scrub`: verifies the objects after `after` (all when absent), ascending, and with
+/// `quarantine` moves each corrupt one to `quarantine/`. A page ends after [`LIST_PAGE_LEN`]
+/// objects or about [`SCRUB_PAGE_TIME`] of work (with `bytes_per_second`, of the rate's work), so
+/// that a front end reports progress and honours its caller's signal between pages; the page says
+/// how long the front end waits before the next one to keep to the rate (a wait it can cut short).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScrubRequest {
     pub backend_id: Option<String>,
@@ -177,6 +178,9 @@ pub struct ScrubPage {
     pub last_address: Option<ContentAddress>,
     /// Where the next page starts (its `after`); absent when the scrub is complete.
     pub next_after: Option<ContentAddress>,
+    /// With `bytes_per_second`: how long to wait before the next page (or, after the last one,
+    /// before reporting the scrub done), so that the pages together keep to the rate.
+    pub pause_ms: u64,
 }
 
 /// `findMissing`: which of these addresses the backend does not hold.

@@ -245,6 +245,7 @@ impl DataPlane {
     /// One page of a scrub (see [`ScrubRequest`]).
     pub async fn scrub(&self, request: &ScrubRequest) -> Result<ScrubPage> {
         let backend = self.backend(request.backend_id.as_deref())?;
+        let rate = request.bytes_per_second.filter(|&rate| rate > 0);
         let started = std::time::Instant::now();
         let addresses = backend.addresses(request.after.as_ref(), LIST_PAGE_LEN).await?;
         let mut page = ScrubPage { backend_id: backend.id().to_owned(), ..Default::default() };
@@ -263,16 +264,17 @@ impl DataPlane {
                 }
                 page.corrupt.push(verified);
             }
-            if let Some(rate) = request.bytes_per_second.filter(|&rate| rate > 0) {
-                let due = std::time::Duration::from_secs_f64(page.checked_bytes as f64 / rate as f64);
-                tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
-            }
-            if started.elapsed() >= SCRUB_PAGE_TIME && Some(address) != addresses.last() {
+            let worked = started.elapsed().max(due_at(page.checked_bytes, rate));
+            if worked >= SCRUB_PAGE_TIME && Some(address) != addresses.last() {
                 page.next_after = Some(*address);
-                return Ok(page);
+                break;
             }
         }
-        page.next_after = (addresses.len() == LIST_PAGE_LEN).then(|| *addresses.last().expect("a full page"));
+        if page.next_after.is_none() && addresses.len() == LIST_PAGE_LEN {
+            page.next_after = addresses.last().copied();
+        }
+        let pause = due_at(page.checked_bytes, rate).saturating_sub(started.elapsed());
+        page.pause_ms = pause.as_micros().div_ceil(1000) as u64;
         Ok(page)
     }
 
@@ -362,6 +364,12 @@ impl DataPlane {
 }
 
 /// Re-reads the object at `address` and reports whether its bytes still digest to it.
+/// How long after a scrub page's start its `bytes` are due at `rate` bytes a second (at once
+/// without a rate).
+fn due_at(bytes: u64, rate: Option<u64>) -> std::time::Duration {
+    rate.map_or(std::time::Duration::ZERO, |rate| std::time::Duration::from_secs_f64(bytes as f64 / rate as f64))
+}
+
 async fn verify_held(backend: &dyn Backend, address: &ContentAddress) -> Result<VerifyResult> {
     let held = backend.digest(address).await?;
     let (digests, mismatch) = match held {

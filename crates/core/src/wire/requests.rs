@@ -306,6 +306,7 @@ impl MapCodec for ScrubPage {
         ];
         push_optional(&mut entries, "last_address", self.last_address.as_ref(), address_text);
         push_optional(&mut entries, "next_after", self.next_after.as_ref(), address_text);
+        push_optional(&mut entries, "pause_ms", (self.pause_ms > 0).then_some(self.pause_ms), cbor::unsigned);
         cbor::map(entries)
     }
 
@@ -319,6 +320,7 @@ impl MapCodec for ScrubPage {
             quarantined: fields.required("quarantined")?.unsigned()?,
             last_address: fields.optional("last_address").map(address).transpose()?,
             next_after: fields.optional("next_after").map(address).transpose()?,
+            pause_ms: fields.optional("pause_ms").map(Field::unsigned).transpose()?.unwrap_or(0),
         })
     }
 }
