@@ -121,7 +121,10 @@ test('bad input fails with its code in one line and the exit status of that code
   await fails(t, ['--root', root, 'get', address, '--range', 'five'], 'INVALID_RANGE');
   await fails(t, ['--root', root, '--backend', 'elsewhere', 'stat', address], 'UNKNOWN_BACKEND');
   await fails(t, ['--root', root, 'put', join(root, 'no-such-file')], 'IO');
-  await fails(t, ['--root', root, 'frobnicate'], 'INVALID_ARGUMENT');
+  t.regex((await fails(t, ['--root', root, 'frobnicate'], 'INVALID_ARGUMENT')).stderr, /unknown command 'frobnicate'.*one of: put, get/);
+  t.regex((await fails(t, ['--root', root], 'INVALID_ARGUMENT')).stderr, /artifactstore needs a command, one of: put, get/);
+  t.regex((await fails(t, ['--root', root, 'uploads'], 'INVALID_ARGUMENT')).stderr, /artifactstore uploads needs a command, one of: ls, purge/);
+  t.regex((await fails(t, ['--root', root, 'uploads', 'frob'], 'INVALID_ARGUMENT')).stderr, /unknown command 'frob' for artifactstore uploads/);
   await fails(t, ['--root', root, 'put'], 'INVALID_ARGUMENT');
   await fails(t, ['stat', address], 'INVALID_ARGUMENT');
   await fails(t, ['--root', root, '--socket', '/nowhere', 'stat', address], 'INVALID_ARGUMENT');

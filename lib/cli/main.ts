@@ -3,6 +3,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 
+import { DataPlaneError } from '../errors';
 import type { OpenDataPlane } from '../types';
 import { health, ls, missing, scrub } from './catalogue';
 import { reportFailure } from './failure';
@@ -99,7 +100,18 @@ function buildProgram(exit: (status: number) => void): Command {
     .description('remove stale uploads')
     .action(action(purgeUploads));
   for (const command of [...program.commands, ...uploads.commands]) command.exitOverride().configureOutput({ writeErr: () => {} });
+  for (const parent of [program, uploads]) {
+    parent.allowExcessArguments().action(() => Promise.reject(notACommand(parent, parent.args[0])));
+  }
   return program;
+}
+
+/** A command that only groups others, called alone or with a name it does not know. */
+function notACommand(parent: Command, name: string | undefined): DataPlaneError {
+  const names = parent.commands.map((command) => command.name()).join(', ');
+  const path = parent.parent ? `${parent.parent.name()} ${parent.name()}` : parent.name();
+  const what = name === undefined ? `${path} needs a command` : `unknown command '${name}' for ${path}`;
+  return new DataPlaneError('INVALID_ARGUMENT', `${what}, one of: ${names} (${path} --help says more)`);
 }
 
 /** Opens the store, runs the command with a signal that SIGINT fires, closes the store. */
