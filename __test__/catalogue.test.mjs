@@ -43,6 +43,20 @@ conformanceTest('statObject: an object is found by either digest, named by its p
   await rejects(t, dp.statObject(stored.sha256Digest), 'NOT_FOUND');
 });
 
+conformanceTest('statObject: a SHA-256 names the object stored under it, once there is one, before a BLAKE3 object of the same bytes', async (t, { dp }) => {
+  const data = bytes(1500, 19);
+  const blake3 = await put(dp, data);
+  t.deepEqual((await dp.statObject(blake3.sha256Digest)).contentAddress, blake3.primaryDigest, 'only the BLAKE3 object so far');
+  const sha = await put(dp, data, { primaryAlgorithm: 'sha256' });
+  t.false(sha.receipt.deduplicated);
+  for (const lookup of [() => dp.statObject(sha.primaryDigest), () => dp.verifyObject(sha.primaryDigest)]) {
+    t.deepEqual((await lookup()).contentAddress, sha.primaryDigest);
+  }
+  t.deepEqual((await dp.serveObject(sha.primaryDigest)).contentAddress, sha.primaryDigest);
+  await dp.deleteObject(sha.primaryDigest);
+  t.deepEqual((await dp.statObject(sha.primaryDigest)).contentAddress, blake3.primaryDigest, 'the BLAKE3 object again');
+});
+
 conformanceTest('statObject: an object deleted and stored again is the new one, by either digest', async (t, { dp }) => {
   const data = bytes(2000, 9);
   const first = await put(dp, data);

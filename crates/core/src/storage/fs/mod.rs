@@ -336,15 +336,15 @@ impl Store {
     /// [`Self::info`] of the object `address` names, looked up as [`Self::lookup`] does, with one
     /// look at each file fewer.
     fn info_of(&self, address: &ContentAddress) -> Result<ObjectInfo> {
-        let found = self.info(address, Visit::Again);
-        if !catalogue::names_another(address) || !matches!(found, Err(Error::NotFound { .. })) {
-            return found;
-        }
-        if let Some(primary) = self.primaries.get(address) {
+        if let Some(primary) = self.remembered_primary(address) {
             match self.info(&primary, Visit::Again) {
                 Err(Error::NotFound { .. }) => self.primaries.forget(address),
                 other => return other,
             }
+        }
+        let found = self.info(address, Visit::Again);
+        if !catalogue::names_another(address) || !matches!(found, Err(Error::NotFound { .. })) {
+            return found;
         }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
@@ -368,17 +368,17 @@ impl Store {
     /// for a SHA-256 the BLAKE3-primary object the index names. A dangling index entry (its object
     /// deleted, or lost to a crash before it was linked) is removed on the way.
     fn lookup(&self, address: &ContentAddress) -> Result<Option<ContentAddress>> {
+        if let Some(primary) = self.remembered_primary(address) {
+            if exists(&self.object_path(&primary))? {
+                return Ok(Some(primary));
+            }
+            self.primaries.forget(address);
+        }
         if exists(&self.object_path(address))? {
             return Ok(Some(*address));
         }
         if !catalogue::names_another(address) {
             return Ok(None);
-        }
-        if let Some(primary) = self.primaries.get(address) {
-            if exists(&self.object_path(&primary))? {
-                return Ok(Some(primary));
-            }
-            self.primaries.forget(address);
         }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
@@ -391,6 +391,13 @@ impl Store {
         }
         catalogue::remove_index(&self.root, &address.bytes, &primary, &object).context(context)?;
         Ok(None)
+    }
+
+    /// The BLAKE3-primary object a SHA-256 named when it was last looked up here, looked at first:
+    /// the SHA-256's own place is then empty (an object stored there since, by this store, made
+    /// it forget).
+    fn remembered_primary(&self, address: &ContentAddress) -> Option<ContentAddress> {
+        catalogue::names_another(address).then(|| self.primaries.get(address)).flatten()
     }
 
     /// The object's catalogue entry. An object stored before the catalogue recorded its SHA-256 is
@@ -696,6 +703,10 @@ impl Store {
             }
         }
         let stored_at = SystemTime::now();
+        if catalogue::names_another(address) {
+            // From now on the SHA-256 names this object, not a BLAKE3 one found for it before.
+            self.primaries.forget(address);
+        }
         catalogue::record(file, &Recorded { sha256: digests.sha256.bytes, stored_at }).context(context)?;
         if self.durable {
             file.sync_data().context(context)?;
