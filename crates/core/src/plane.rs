@@ -363,13 +363,13 @@ impl DataPlane {
     }
 }
 
-/// Re-reads the object at `address` and reports whether its bytes still digest to it.
 /// How long after a scrub page's start its `bytes` are due at `rate` bytes a second (at once
 /// without a rate).
 fn due_at(bytes: u64, rate: Option<u64>) -> std::time::Duration {
     rate.map_or(std::time::Duration::ZERO, |rate| std::time::Duration::from_secs_f64(bytes as f64 / rate as f64))
 }
 
+/// Re-reads the object at `address` and reports whether its bytes still digest to it.
 async fn verify_held(backend: &dyn Backend, address: &ContentAddress) -> Result<VerifyResult> {
     let held = backend.digest(address).await?;
     let (digests, mismatch) = match held {
