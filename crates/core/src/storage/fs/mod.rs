@@ -334,7 +334,10 @@ impl Store {
     }
 
     /// [`Self::info`] of the object `address` names, looked up as [`Self::lookup`] does, with one
-    /// look at each file fewer.
+    /// look at each file fewer, and for a SHA-256 looked up before, at the object it named first
+    /// (the lookups a registry repeats). Only a store in another process storing an object under
+    /// that SHA-256 since makes this name another object than `lookup` (whose callers, serve,
+    /// verify and delete, go to the address's own place first).
     fn info_of(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         if let Some(primary) = self.remembered_primary(address) {
             match self.info(&primary, Visit::Again) {
@@ -368,17 +371,17 @@ impl Store {
     /// for a SHA-256 the BLAKE3-primary object the index names. A dangling index entry (its object
     /// deleted, or lost to a crash before it was linked) is removed on the way.
     fn lookup(&self, address: &ContentAddress) -> Result<Option<ContentAddress>> {
-        if let Some(primary) = self.remembered_primary(address) {
-            if exists(&self.object_path(&primary))? {
-                return Ok(Some(primary));
-            }
-            self.primaries.forget(address);
-        }
         if exists(&self.object_path(address))? {
             return Ok(Some(*address));
         }
         if !catalogue::names_another(address) {
             return Ok(None);
+        }
+        if let Some(primary) = self.primaries.get(address) {
+            if exists(&self.object_path(&primary))? {
+                return Ok(Some(primary));
+            }
+            self.primaries.forget(address);
         }
         let context = || format!("backend '{}': looking up {address} in the index", self.id);
         let Some(primary) = catalogue::read_index(&self.root, &address.bytes).context(context)? else {
