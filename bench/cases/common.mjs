@@ -52,6 +52,13 @@ export function ingested(object, result) {
   return { object, sha256: result.sha256Digest.hex, blake3: result.primaryDigest.hex, size: result.sizeBytes };
 }
 
+/** Reads a stream (a serve, a file's read stream) to its end; resolves the number of bytes. */
+export async function drain(iterable) {
+  let bytes = 0;
+  for await (const chunk of iterable) bytes += chunk.length;
+  return bytes;
+}
+
 /** Runs `fn(i)` for i in [0, count) with at most `width` calls under way at once. */
 export async function pool(width, count, fn) {
   let next = 0;

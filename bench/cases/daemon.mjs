@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connectDataPlane } from '@artifactstore/data-plane';
 import { chunksOf } from '../data.mjs';
-import { inFreshDir, ingested, MiB, timed } from './common.mjs';
+import { drain, inFreshDir, ingested, MiB, timed } from './common.mjs';
 import { ingestSmall } from './small.mjs';
 
 // Where the build puts it (npm run build), as the tests use it.
@@ -91,13 +91,6 @@ async function throughDaemon(dir, root, warmUp, fn) {
 /** A daemon over a fresh empty store (nothing to deduplicate against). */
 const withFreshDaemon = (ctx, warmUp, fn) =>
   inFreshDir(ctx, 'daemon', (dir) => throughDaemon(dir, path.join(dir, 'store'), warmUp, fn));
-
-/** Reads a serve to its end; resolves the number of bytes. */
-async function drain(served) {
-  let size = 0;
-  for await (const chunk of served) size += chunk.length;
-  return size;
-}
 
 export function daemonCases({ sizeBytes, objects }) {
   return [

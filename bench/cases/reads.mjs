@@ -8,7 +8,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { openDataPlane } from '@artifactstore/data-plane';
 import { chunksOf } from '../data.mjs';
-import { MiB, timed } from './common.mjs';
+import { drain, MiB, timed } from './common.mjs';
 
 /** Stores the workload's current large object in a store kept for the whole run; checks it reads back intact. */
 export async function prepareReadObject(ctx) {
@@ -31,12 +31,6 @@ export async function prepareReadObject(ctx) {
   const tree = await stat(path.join(root, 'trees', 'blake3', hex.slice(0, 2), `${hex}.obao4`));
   const file = path.join(root, result.receipt.locator);
   return { dp, root, address: result.primaryDigest, file, sha256, size, treeBytes: tree.size, close: () => dp.close() };
-}
-
-async function drain(iterable) {
-  let bytes = 0;
-  for await (const chunk of iterable) bytes += chunk.length;
-  return bytes;
 }
 
 function expectBytes(what, got, want) {
