@@ -82,7 +82,9 @@ impl<V: Copy> Memo<V> {
     }
 
     fn set(&self, address: &ContentAddress) -> &Mutex<[Option<(ContentAddress, V)>; WAYS]> {
-        let bits = u64::from_le_bytes(address.bytes[..8].try_into().expect("a digest has 8 bytes"));
+        // The digest's last bytes: uniform as all of it is, and unlike its first bytes, not shared
+        // by the neighbours a listing gives, which a caller may then look up one after another.
+        let bits = u64::from_le_bytes(address.bytes[24..].try_into().expect("a digest has 32 bytes"));
         &self.sets[(bits % SETS as u64) as usize]
     }
 }
@@ -100,16 +102,16 @@ mod tests {
     use crate::identity::HashAlgorithm;
     use std::time::Duration;
 
-    fn address(first: u8) -> ContentAddress {
+    fn address(last: u8) -> ContentAddress {
         let mut bytes = [7u8; 32];
-        bytes[0] = first;
+        bytes[31] = last;
         ContentAddress::new(HashAlgorithm::Blake3, bytes)
     }
 
     /// An address of the same set as `address(0)`.
     fn in_the_set_of_0(n: u8) -> ContentAddress {
         let mut same_set = address(0);
-        same_set.bytes[31] = n; // the same first 8 bytes: the same set
+        same_set.bytes[0] = n; // the same last 8 bytes: the same set
         same_set
     }
 
@@ -140,6 +142,23 @@ mod tests {
         assert_eq!(memo.get(&in_the_set_of_0(1)), None, "the least recently used, pushed out");
         for n in [0, 2, 3, 4] {
             assert_eq!(memo.get(&in_the_set_of_0(n)), Some(u32::from(n)));
+        }
+    }
+
+    #[test]
+    fn neighbours_in_a_listing_do_not_push_out_one_another() {
+        let memo = Memo::<u32>::default();
+        // Addresses listed one after another share their first bytes.
+        let neighbour = |n: u8| {
+            let mut bytes = [0u8; 32];
+            bytes[24] = n;
+            ContentAddress::new(HashAlgorithm::Blake3, bytes)
+        };
+        for n in 0..64 {
+            memo.put(&neighbour(n), u32::from(n));
+        }
+        for n in 0..64 {
+            assert_eq!(memo.get(&neighbour(n)), Some(u32::from(n)), "neighbour {n}");
         }
     }
 
