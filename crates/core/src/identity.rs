@@ -56,7 +56,11 @@ impl Digest {
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(self.bytes)
+        // Into a buffer of the right size: `hex::encode` builds its string a char at a time, and a
+        // listing spells an address for every object.
+        let mut text = [0u8; DIGEST_LEN * 2];
+        hex::encode_to_slice(self.bytes, &mut text).expect("two hex digits a byte");
+        String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
     }
 
     /// Parses the text form `<algorithm>:<64 lowercase hex digits>`, and nothing else.
