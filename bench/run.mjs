@@ -56,7 +56,7 @@ function contenders(params) {
     ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
     [`Resumable uploads of one ${params.objectLabel} object`, ['ours.upload.16MiB', 'ours.upload.commit']],
     ['CBOR codec (the daemon\'s control messages)', ['ours.cbor.encode.IngestResult', 'ours.cbor.decode.IngestResult', 'ours.cbor.encode.ObjectInfo', 'ours.cbor.decode.ObjectInfo']],
-    [`Through the daemon (connectDataPlane), ${params.objectLabel} object and ${params.smallObjects} x 4 KiB`, ['daemon.stream.1MiB', 'daemon.serve', 'daemon.small.sequential', 'daemon.small.x16']],
+    [`Through the daemon (connectDataPlane), ${params.objectLabel} object and ${params.smallObjects} x 4 KiB`, ['daemon.stream.1MiB', 'daemon.serve', 'daemon.small.sequential', 'daemon.small.x16', 'daemon.stat.blake3']],
     [`S3: ingest of one ${s3Label} object`, ['peer.s3.upload', 'ours.s3.ingest']],
     [`S3: serving one ${s3Label} object whole`, ['peer.s3.get', 'ours.s3.serve']],
     [`S3: ${params.s3?.s3Objects} x 4 KiB objects one after another`, ['peer.s3.small.put', 'ours.s3.small.ingest', 'peer.s3.small.get', 'ours.s3.small.serve']],

@@ -1,8 +1,9 @@
 // Through the daemon: the rows of our in-process plane that issue 10 compares, with the calls made
 // by connectDataPlane over the daemon's Unix socket instead: ingestStream of the large object in
-// 1 MiB chunks, serveObject whole, 4 KiB objects one after another and 16 at a time. Each sample
-// starts a daemon (untimed) over a fresh store, or over the store the in-process reads use for
-// the serve row (same bytes, same store), and stops it afterwards. CPU counts both processes.
+// 1 MiB chunks, serveObject whole, 4 KiB objects one after another and 16 at a time; and statObject
+// one after another, as the catalogue rows make it. Each sample starts a daemon (untimed) over a
+// fresh store, or over the store the in-process rows use (same bytes, same store), and stops it
+// afterwards. CPU counts both processes.
 //
 // Before it is timed, each sample's daemon makes the same calls untimed (ingests go to a second
 // backend of the same daemon, so the timed ones still store new content): the in-process rows run
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { connectDataPlane } from '@artifactstore/data-plane';
 import { chunksOf } from '../data.mjs';
 import { drain, inFreshDir, ingested, MiB, timed } from './common.mjs';
+import { statEach } from './catalogue.mjs';
 import { ingestSmall } from './small.mjs';
 
 // Where the build puts it (npm run build), as the tests use it.
@@ -135,6 +137,19 @@ export function daemonCases({ sizeBytes, objects }) {
         run: (ctx) => withFreshDaemon(ctx, (dp) => ingestSmall(ctx, dp, width, { hints: { backendId: WARM_UP } }), (dp) => ingestSmall(ctx, dp, width)),
       };
     }),
+    {
+      id: 'daemon.stat.blake3',
+      label: `statObject by BLAKE3, ${objects} objects one after another`,
+      group: 'ours',
+      unit: 'objects/s',
+      amount: objects,
+      peers: ['ours.stat.blake3'],
+      run: (ctx) => {
+        const { root, small } = ctx.catalogue;
+        const lookUp = (dp) => statEach(dp, small, 'blake3');
+        return inFreshDir(ctx, 'daemon-stat', (dir) => throughDaemon(dir, root, lookUp, lookUp));
+      },
+    },
   ];
 }
 
