@@ -135,6 +135,7 @@ impl Bucket {
     pub(super) async fn delete_small(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) if gone_already(&e) => Ok(()),
             Err(e) => Err(self.unavailable(format!("deleting {path}"), &e)),
         }
     }
@@ -452,4 +453,11 @@ impl Record {
         }
         record
     }
+}
+
+/// Whether a delete failed only because the key was gone: object_store deletes through S3's
+/// DeleteObjects, and a server that reports a key deleted meanwhile (by a concurrent delete) as
+/// `NoSuchKey` comes back as a generic error, not `NotFound`.
+fn gone_already(error: &object_store::Error) -> bool {
+    matches!(error, object_store::Error::Generic { .. }) && error.to_string().contains("NoSuchKey")
 }
