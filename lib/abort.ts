@@ -43,11 +43,14 @@ export function raceAbort<T>(
 /**
  * raceAbort for many promises in turn (the chunks of one stream): one listener for the whole
  * stream instead of one per chunk. Only the race under way is referenced (a long-lived promise
- * raced against each chunk would keep every chunk alive). Call `dispose` when the stream ends.
+ * raced against each chunk would keep every chunk alive). `end` loses the race under way and every
+ * later one to a reason other than the signal's (the call failing). Call `dispose` when the
+ * stream ends.
  */
 export class AbortRace {
   private rejectCurrent: ((error: unknown) => void) | undefined;
   private readonly onAbort: () => void;
+  private ended: unknown;
 
   constructor(
     private readonly signal: AbortSignal,
@@ -58,15 +61,22 @@ export class AbortRace {
   }
 
   race<T>(promise: Promise<T>): Promise<T> {
-    if (this.signal.aborted) {
-      promise.catch(() => {}); // a rejection after the abort won is nobody's business
-      return Promise.reject(abortError(this.signal, this.what));
+    const lost = this.ended ?? (this.signal.aborted ? abortError(this.signal, this.what) : undefined);
+    if (lost !== undefined) {
+      promise.catch(() => {}); // a rejection after the race was lost is nobody's business
+      return Promise.reject(lost);
     }
     // Rejecting a race that already settled does nothing, so the last one need not be forgotten.
     return new Promise<T>((resolve, reject) => {
       this.rejectCurrent = reject;
       promise.then(resolve, reject);
     });
+  }
+
+  /** Rejects the race under way, and every later one, with `reason`. */
+  end(reason: unknown): void {
+    this.ended ??= reason;
+    this.rejectCurrent?.(reason);
   }
 
   dispose(): void {

@@ -59,6 +59,11 @@ export class ChunkReader {
       });
   }
 
+  /** Ends a wait for the source under way, and every later read, with `reason`. */
+  interrupt(reason: unknown): void {
+    this.abort.end(reason);
+  }
+
   dispose(): void {
     this.abort.dispose();
   }

@@ -19,8 +19,8 @@ export type Begin = (start: (connection: Connection) => void) => Promise<void>;
 class Upload extends Call {
   private credit = 0;
   private frameBytes = DATA_FRAME_BYTES;
-  /** Fires when the call fails (the daemon's ERROR, the connection lost, the caller's signal). */
-  private readonly failed = new AbortController();
+  /** Told when the call fails (the daemon's ERROR, the connection lost, the caller's signal). */
+  onFailure: ((error: DataPlaneError) => void) | undefined;
 
   constructor(
     op: string,
@@ -30,11 +30,6 @@ class Upload extends Call {
     super(op, args);
   }
 
-  /** Fires with the call's failure: a wait for the caller's source ends then too. */
-  get signal(): AbortSignal {
-    return this.failed.signal;
-  }
-
   override window(credit: number): void {
     this.credit += credit;
     this.wake();
@@ -42,7 +37,7 @@ class Upload extends Call {
 
   override fail(error: DataPlaneError): void {
     super.fail(error);
-    this.failed.abort(error);
+    this.onFailure?.(error);
   }
 
   /** Sends the REQUEST, and in the same write the DATA frames `frames` makes, if any. */
@@ -107,7 +102,8 @@ export async function upload<T = IngestResult>(
   what: string,
 ): Promise<T> {
   const call = new Upload(op, args, begin);
-  const chunks = new ChunkReader(stream, call.signal, what);
+  const chunks = new ChunkReader(stream, signal, what);
+  call.onFailure = (error) => chunks.interrupt(error); // a wait for the caller's source ends too
   const stopCancelling = call.cancelOn(signal, () => abortError(signal, what));
   try {
     await sendAll(call, chunks);
