@@ -41,11 +41,7 @@ export const HANDSHAKE_MAX_FRAME_BYTES = 64 * 1024;
 
 export function frameHeader(type: FrameType, flags: number, streamId: number, length: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32BE(length, 0);
-  header.writeUInt32BE(streamId, 4);
-  header[8] = type;
-  header[9] = flags;
-  header.writeUInt16BE(0, 10);
+  writeHeader(header, type, flags, streamId, length);
   return header;
 }
 
@@ -53,9 +49,17 @@ export function frameHeader(type: FrameType, flags: number, streamId: number, le
 export function controlFrame(type: FrameType, flags: number, streamId: number, payload?: Uint8Array): Buffer {
   const length = payload?.length ?? 0;
   const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
-  frameHeader(type, flags, streamId, length).copy(frame, 0);
+  writeHeader(frame, type, flags, streamId, length);
   if (payload) frame.set(payload, HEADER_BYTES);
   return frame;
+}
+
+function writeHeader(into: Buffer, type: FrameType, flags: number, streamId: number, length: number): void {
+  into.writeUInt32BE(length, 0);
+  into.writeUInt32BE(streamId, 4);
+  into[8] = type;
+  into[9] = flags;
+  into.writeUInt16BE(0, 10);
 }
 
 export interface FrameSink {
