@@ -22,14 +22,30 @@ impl BufferPool {
 
     /// Reads the next chunk of `file` (shorter only at its end); `None` at the end.
     pub fn read_chunk(&self, file: &mut File) -> io::Result<Option<Bytes>> {
+        let chunk = self.read_up_to(file, self.chunk_len)?;
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+
+    /// Reads exactly `len` bytes (at most the pool's chunk length) of `file`: a file that ends
+    /// sooner is an error, as an object shorter than when it was opened.
+    pub fn read_exact(&self, file: &mut File, len: usize) -> io::Result<Bytes> {
+        let chunk = self.read_up_to(file, len)?;
+        if chunk.len() < len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"));
+        }
+        Ok(chunk)
+    }
+
+    fn read_up_to(&self, file: &mut File, len: usize) -> io::Result<Bytes> {
+        assert!(len <= self.chunk_len, "a read of {len} bytes from a pool of {}-byte buffers", self.chunk_len);
         let mut buffer = self.free.lock().expect("never poisoned").pop().unwrap_or_default();
         buffer.resize(self.chunk_len, 0);
-        let filled = read_full(file, &mut buffer)?;
+        let filled = read_full(file, &mut buffer[..len])?;
         if filled == 0 {
             self.free.lock().expect("never poisoned").push(buffer);
-            return Ok(None);
+            return Ok(Bytes::new());
         }
-        Ok(Some(Bytes::from_owner(Pooled { buffer, filled, home: Arc::downgrade(&self.free) })))
+        Ok(Bytes::from_owner(Pooled { buffer, filled, home: Arc::downgrade(&self.free) }))
     }
 }
 
@@ -86,5 +102,16 @@ mod tests {
         }
         assert_eq!(read, data);
         assert_eq!(pool.free.lock().unwrap().len(), 1, "one buffer, reused for every chunk");
+    }
+
+    #[test]
+    fn exact_reads_take_what_is_asked_and_refuse_a_short_file() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[7u8; 5000]).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let pool = BufferPool::new(4096);
+        assert_eq!(pool.read_exact(&mut file, 4096).unwrap().len(), 4096);
+        let short = pool.read_exact(&mut file, 1000).unwrap_err();
+        assert_eq!(short.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

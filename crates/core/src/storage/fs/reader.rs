@@ -1,5 +1,6 @@
-//! Serving a stored file: large reads into fresh buffers, with the next read already under way on a
-//! thread of its own while the consumer handles the current chunk.
+//! Serving a stored file: large reads into buffers the serve reuses once the consumer lets go of
+//! them, with the next read already under way on a thread of its own while the consumer handles
+//! the current chunk.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -8,7 +9,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::buffers::read_full;
+use crate::buffers::{read_full, BufferPool};
 use crate::error::{Error, Result};
 use crate::storage::{ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
 
@@ -35,10 +36,13 @@ pub(super) fn serve_file(
     Ok(ServedObject::read_ahead(size_bytes, total_size_bytes, chunks, Some(reader)))
 }
 
+/// Reads the object chunk by chunk into pooled buffers: a chunk the consumer has written out (to a
+/// socket, a file) comes back for the next read instead of fresh memory being faulted in.
 fn read_ahead(mut file: File, mut remaining: u64, locator: String, sender: mpsc::Sender<Result<Bytes>>) {
+    let buffers = BufferPool::new(CHUNK_LEN);
     while remaining > 0 {
         let len = remaining.min(CHUNK_LEN as u64) as usize;
-        let chunk = read_chunk(&mut file, len).map_err(|e| Error::io(format!("reading {locator}"), e));
+        let chunk = buffers.read_exact(&mut file, len).map_err(|e| Error::io(format!("reading {locator}"), e));
         let failed = chunk.is_err();
         // The consumer went away (a `break` out of its loop): stop and close the file now.
         if sender.blocking_send(chunk).is_err() || failed {
