@@ -73,6 +73,25 @@ conformanceTest('statObject: an object deleted and stored again is the new one, 
   }
 });
 
+conformanceTest('statObject: what another plane over the same store deletes, or deletes and stores again, is seen at once', async (t, { dp, config, open }) => {
+  const other = await open(config); // through the daemon: another daemon process
+  const data = bytes(2500, 23);
+  const first = await put(dp, data);
+  for (let i = 0; i < 3; i++) {
+    await dp.statObject(first.primaryDigest); // looked at lately: remembered, and in the kernel's caches
+    await dp.statObject(first.sha256Digest);
+  }
+  await other.deleteObject(first.primaryDigest);
+  await rejects(t, dp.statObject(first.primaryDigest), 'NOT_FOUND');
+  await rejects(t, dp.statObject(first.sha256Digest), 'NOT_FOUND');
+  await sleep(5); // a later millisecond for the second store time
+  const second = await put(other, data);
+  t.false(second.receipt.deduplicated);
+  for (const address of [first.primaryDigest, first.sha256Digest]) {
+    t.is((await dp.statObject(address)).storedAt, second.receipt.storedAt);
+  }
+});
+
 conformanceTest('statObject, touchObject: an absent object is NOT_FOUND naming it; a malformed address INVALID_ADDRESS', async (t, { dp }) => {
   for (const address of [absent('blake3'), absent('sha256')]) {
     const error = await rejects(t, dp.statObject(address), 'NOT_FOUND');

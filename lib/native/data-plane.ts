@@ -97,16 +97,17 @@ class DataPlaneClient extends PlaneCalls {
   }
 
   /**
-   * As every plane does it, but a plane's only call, on a backend that answers in microseconds, is
-   * waited for in place on the core's quick lane (no thread hand-off, no CBOR), and one answered
-   * within the wait is settled at once: a call that is over needs no tracking.
+   * As every plane does it, but on a backend that answers in microseconds a lookup the kernel's
+   * caches answer is made right here, and a plane's only call is otherwise waited for in place on
+   * the core's quick lane (no thread hand-off, no CBOR); one answered so is settled at once: a
+   * call that is over needs no tracking.
    */
   override statObject(address: AddressLike, options?: BackendOptions): Promise<ObjectInfo> {
-    if (this.closed || this.calls.size > 0) return super.statObject(address, options);
+    if (this.closed) return super.statObject(address, options);
     let quick: ReturnType<NativeDataPlane['statQuickly']>;
     try {
       const request = OPERATIONS.statObject.request(address, options);
-      quick = this.plane.statQuickly(request.address as string, request.backendId as string | undefined, true);
+      quick = this.plane.statQuickly(request.address as string, request.backendId as string | undefined, this.calls.size === 0);
     } catch (error) {
       return Promise.reject(fromNativeError(error));
     }

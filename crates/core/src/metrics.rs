@@ -282,6 +282,13 @@ impl CallTimer {
         self.record(result.as_ref().err().map(crate::Error::code));
     }
 
+    /// Forgets the call without counting it: it goes on under another timer.
+    pub fn abandon(mut self) {
+        if let Some((metrics, index, _)) = self.0.take() {
+            metrics.operations[index].as_ref().expect("timed operations have series").in_flight.dec();
+        }
+    }
+
     /// Records a call that failed before it began its work.
     pub fn fail(&mut self, error: &crate::Error) {
         self.record(Some(error.code()));

@@ -158,6 +158,12 @@ impl<T> Shared<T> {
 }
 
 impl<T> Ticket<T> {
+    /// A ticket for a result there already (work done in place, no job for the lane).
+    pub fn ready(value: T) -> Self {
+        let shared = Shared { finished: AtomicBool::new(true), state: Mutex::new(State::Finished(value)) };
+        Ticket { shared: Arc::new(shared) }
+    }
+
     /// The result if the job ends within `limit` (spinning, not sleeping, meanwhile); otherwise
     /// the ticket back.
     pub fn wait_for(self, limit: Duration) -> std::result::Result<T, Self> {

@@ -102,10 +102,10 @@ impl NativeDataPlane {
         Ok(NativeObjectReader::new(served))
     }
 
-    /// statObject waited for in place on the quick lane (see `DataPlane::stat_quickly`), when the
-    /// caller has nothing else under way (`alone`) and the backend answers in microseconds; `null`
-    /// when it does not, and the caller should `call` instead. The info comes as its fields (see
-    /// `NativeObjectInfo`).
+    /// statObject answered here from the caches, or waited for in place on the quick lane when the
+    /// caller has nothing else under way (`alone`), on a backend that answers in microseconds (see
+    /// `DataPlane::stat_quickly`); `null` when neither, and the caller should `call` instead. The
+    /// info comes as its fields (see `NativeObjectInfo`).
     #[napi(ts_return_type = "ObjectInfoFields | Promise<ObjectInfoFields> | null")]
     pub fn stat_quickly<'env>(
         &self,

@@ -73,6 +73,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// [`Self::resolve`], then [`Self::stat`], on the caller's thread. Blocking.
     fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 
+    /// [`Self::stat_blocking`] where the answer is in memory already (the kernel's caches, the
+    /// backend's), so that asking cannot wait for a device; `None` where it is not. Safe to call
+    /// on an event loop's thread.
+    fn stat_cached(&self, _address: &ContentAddress) -> Option<Result<ObjectInfo>> {
+        None
+    }
+
     /// Sets an object's touch time to now; `NOT_FOUND` when absent.
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 

@@ -11,6 +11,7 @@
 //! An object appears under `objects/` by a single `link` of a fully written temporary file, so it
 //! is never visible half-written; with `durable` the file is flushed before and its directory after.
 
+mod cached;
 mod catalogue;
 mod listing;
 mod memo;
@@ -170,6 +171,10 @@ impl Backend for FsBackend {
 
     fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo> {
         self.store.info_of(address)
+    }
+
+    fn stat_cached(&self, address: &ContentAddress) -> Option<Result<ObjectInfo>> {
+        self.store.cached_info_of(address)
     }
 
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
@@ -426,15 +431,39 @@ impl Store {
                 recorded
             }
         };
-        Ok(ObjectInfo {
+        Ok(self.entry(address, locator, &metadata, recorded))
+    }
+
+    /// [`Self::info_of`] where it can be answered without waiting for a device: the object's path
+    /// in the kernel's lookup caches (see [`cached`]) and its attribute remembered, so that no
+    /// system call but the look at the path is made. `None` where it cannot (the object or its
+    /// attribute not looked at lately, an object stored since under a SHA-256 looked up): ask
+    /// [`Self::info_of`] on a thread that may wait.
+    fn cached_info_of(&self, address: &ContentAddress) -> Option<Result<ObjectInfo>> {
+        let named = catalogue::names_another(address);
+        let primary = if named { self.primaries.get(address)? } else { *address };
+        let locator = object_locator(&primary);
+        let metadata = match cached::symlink_metadata(&self.root.join(&locator)) {
+            cached::Cached::Found(metadata) if metadata.is_file() => metadata,
+            // As `info`: nothing, or something else in an object's place, is no object. A SHA-256
+            // whose object is gone may name another now, which only the index says.
+            cached::Cached::Found(_) | cached::Cached::Absent if !named => return Some(Err(self.not_found(address))),
+            _ => return None,
+        };
+        let recorded = self.records.record(&primary, FileId::of(&metadata)?)?;
+        Some(Ok(self.entry(&primary, locator, &metadata, recorded)))
+    }
+
+    fn entry(&self, address: &ContentAddress, locator: String, metadata: &fs::Metadata, recorded: Recorded) -> ObjectInfo {
+        ObjectInfo {
             content_address: *address,
             sha256_digest: Digest::new(HashAlgorithm::Sha256, recorded.sha256),
             size_bytes: metadata.len(),
             backend_id: self.id.clone(),
             locator,
             stored_at: recorded.stored_at,
-            touched_at: catalogue::touched_at(&metadata, Some(&recorded)),
-        })
+            touched_at: catalogue::touched_at(metadata, Some(&recorded)),
+        }
     }
 
     /// What the object's attribute records, or (an object stored before attributes were kept)
