@@ -435,9 +435,9 @@ impl Store {
     }
 
     /// [`Self::info_of`] where it can be answered without waiting for a device: the object's path
-    /// in the kernel's lookup caches (see [`cached`]) and its attribute remembered, so that no
-    /// system call but the look at the path is made. `None` where it cannot (the object or its
-    /// attribute not looked at lately, an object stored since under a SHA-256 looked up): ask
+    /// in the kernel's lookup caches (see [`cached`]) and its attribute remembered, so that the
+    /// look at the path is all there is to it. `None` where it cannot (the object or its attribute
+    /// not looked at lately, an object stored since under a SHA-256 looked up): ask
     /// [`Self::info_of`] on a thread that may wait.
     fn cached_info_of(&self, address: &ContentAddress) -> Option<Result<ObjectInfo>> {
         let named = catalogue::names_another(address);
