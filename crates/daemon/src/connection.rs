@@ -19,7 +19,7 @@ use artifactstore_core::wire::Wire;
 use crate::calls::{self, CallContext, Upload};
 use crate::credit::{Inbound, Outbound};
 use crate::dispatch::{self, Started};
-use crate::frame::{Frame, FrameCodec, FrameError, Kind, END, MAX_FRAME_BYTES, OPEN, READ_AHEAD};
+use crate::frame::{Frame, FrameCodec, FrameError, Kind, END, MAX_FRAME_BYTES, OPEN};
 use crate::handshake::{self, Refusal, ServerHello};
 use crate::message::{core_error_frame, error_frame, goaway_frame};
 use crate::outbound::{self, Outbox};
@@ -62,7 +62,7 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePe
     let writer_failed = CancellationToken::new();
     let outbound::Writer { outbox, last, task: writer } =
         outbound::start(write, daemon.limits.idle_timeout, writer_failed.clone());
-    let mut frames = FramedRead::with_capacity(read, FrameCodec::before_hello(), READ_AHEAD);
+    let mut frames = FramedRead::new(read, FrameCodec::before_hello());
     let ending = match refused {
         Some(uid) => {
             let config = daemon.config_source.display();

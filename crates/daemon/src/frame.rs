@@ -16,9 +16,6 @@ pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 pub const MAX_FRAME_BYTES_BEFORE_HELLO: u32 = 64 << 10;
 /// The server cuts served chunks into DATA frames of at most this many bytes.
 pub const MAX_DATA_PAYLOAD: usize = 256 << 10;
-/// The room a connection's reads have beyond the frame under way: several small calls' frames
-/// (a 4 KiB ingest is about 4.2 KiB) come in one read instead of a read or two each.
-pub const READ_AHEAD: usize = 64 << 10;
 
 /// `END` on DATA: the last DATA frame of this direction of this call.
 pub const END: u8 = 0x01;
@@ -181,7 +178,7 @@ impl Decoder for FrameCodec {
         let header = self.header(raw)?;
         let total = HEADER_LEN + header.length as usize;
         if src.len() < total {
-            src.reserve((total - src.len()).max(READ_AHEAD));
+            src.reserve(total - src.len());
             return Ok(None);
         }
         src.advance(HEADER_LEN);
