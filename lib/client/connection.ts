@@ -12,8 +12,6 @@ import { controlFrame, frameHeader, FrameParser, FrameType, HANDSHAKE_MAX_FRAME_
 const MAGIC = 'artifactstore-data-plane';
 export const PROTOCOL_VERSION = 1;
 const HANDSHAKE_TIMEOUT_MS = 5000;
-/** Frames of one call written at once up to this size are copied into one buffer (a small ingest). */
-const COALESCE_BYTES = 16 * 1024;
 /** Stream ids are u32 and never reused: past this, the next call takes a new connection. */
 const LAST_STREAM_ID = 0xffff_ffff;
 
@@ -34,12 +32,6 @@ export interface CallEvents {
   /** The server's ERROR for this call. */
   error(error: DataPlaneError): void;
   fail(error: DataPlaneError): void;
-}
-
-function totalBytes(buffers: Buffer[]): number {
-  let total = 0;
-  for (const buffer of buffers) total += buffer.length;
-  return total;
 }
 
 /** The ERROR payload as a DataPlaneError with the server's code and message, verbatim. */
@@ -212,11 +204,7 @@ export class Connection implements FrameSink {
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    if (buffers.length > 1 && totalBytes(buffers) <= COALESCE_BYTES) {
-      this.socket.write(Buffer.concat(buffers)); // one write costs more than copying a few KiB
-    } else {
-      for (const buffer of buffers) this.socket.write(buffer);
-    }
+    for (const buffer of buffers) this.socket.write(buffer);
   }
 
   private corked = false;
