@@ -325,11 +325,10 @@ impl DataPlane {
             timer.finish(&info);
             return Ok(Ticket::ready(info));
         }
-        timer.abandon();
         if !alone || !self.quick_lane.is_open() {
+            timer.abandon(); // the caller's `stat` times the call
             return Err(request);
         }
-        let timer = self.meter.start(STAT_OBJECT);
         Ok(self.quick_lane.run(move || {
             let info = backend.stat_blocking(&request.address);
             timer.finish(&info);
