@@ -22,30 +22,33 @@ impl BufferPool {
 
     /// Reads the next chunk of `file` (shorter only at its end); `None` at the end.
     pub fn read_chunk(&self, file: &mut File) -> io::Result<Option<Bytes>> {
-        let chunk = self.read_up_to(file, self.chunk_len)?;
-        Ok((!chunk.is_empty()).then_some(chunk))
-    }
-
-    /// Reads exactly `len` bytes (at most the pool's chunk length) of `file`: a file that ends
-    /// sooner is an error, as an object shorter than when it was opened.
-    pub fn read_exact(&self, file: &mut File, len: usize) -> io::Result<Bytes> {
-        let chunk = self.read_up_to(file, len)?;
-        if chunk.len() < len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"));
-        }
-        Ok(chunk)
-    }
-
-    fn read_up_to(&self, file: &mut File, len: usize) -> io::Result<Bytes> {
-        assert!(len <= self.chunk_len, "a read of {len} bytes from a pool of {}-byte buffers", self.chunk_len);
-        let mut buffer = self.free.lock().expect("never poisoned").pop().unwrap_or_default();
-        buffer.resize(self.chunk_len, 0);
-        let filled = read_full(file, &mut buffer[..len])?;
+        let mut buffer = self.take();
+        let filled = read_full(file, &mut buffer)?;
         if filled == 0 {
             self.free.lock().expect("never poisoned").push(buffer);
-            return Ok(Bytes::new());
+            return Ok(None);
         }
-        Ok(Bytes::from_owner(Pooled { buffer, filled, home: Arc::downgrade(&self.free) }))
+        Ok(Some(self.pooled(buffer, filled)))
+    }
+
+    /// Reads exactly `len` bytes (at most the pool's chunk length) of `file`, as [`read_exact`].
+    pub fn read_exact(&self, file: &mut File, len: usize) -> io::Result<Bytes> {
+        assert!(len <= self.chunk_len, "a read of {len} bytes from a pool of {}-byte buffers", self.chunk_len);
+        let mut buffer = self.take();
+        read_exact(file, &mut buffer[..len])?;
+        Ok(self.pooled(buffer, len))
+    }
+
+    /// A free buffer, or a new one, of the pool's chunk length.
+    fn take(&self) -> Vec<u8> {
+        let mut buffer = self.free.lock().expect("never poisoned").pop().unwrap_or_default();
+        buffer.resize(self.chunk_len, 0);
+        buffer
+    }
+
+    /// The first `filled` bytes of `buffer`, which returns to the pool when its last holder lets go.
+    fn pooled(&self, buffer: Vec<u8>, filled: usize) -> Bytes {
+        Bytes::from_owner(Pooled { buffer, filled, home: Arc::downgrade(&self.free) })
     }
 }
 
@@ -67,6 +70,15 @@ impl Drop for Pooled {
             home.lock().expect("never poisoned").push(std::mem::take(&mut self.buffer));
         }
     }
+}
+
+/// Fills the buffer from `file`: a file that ends sooner is an error, as an object shorter than
+/// when it was opened.
+pub fn read_exact(file: &mut File, buffer: &mut [u8]) -> io::Result<()> {
+    if read_full(file, buffer)? < buffer.len() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"));
+    }
+    Ok(())
 }
 
 /// Reads until the buffer is full or the file ends; returns the bytes read.

@@ -9,7 +9,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::buffers::{read_full, BufferPool};
+use crate::buffers::{read_exact, BufferPool};
 use crate::error::{Error, Result};
 use crate::storage::{ServedObject, CHUNK_LEN, READ_AHEAD_CHUNKS};
 
@@ -55,8 +55,6 @@ fn read_ahead(mut file: File, mut remaining: u64, locator: String, sender: mpsc:
 /// Reads exactly `len` bytes into a fresh buffer, which the consumer then owns without a copy.
 fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
     let mut buffer = vec![0u8; len];
-    if read_full(file, &mut buffer)? < len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the object is shorter than when opened"));
-    }
+    read_exact(file, &mut buffer)?;
     Ok(Bytes::from(buffer))
 }
