@@ -289,10 +289,19 @@ conformanceTest('deleteObject: re-ingesting after a delete stores the object ane
 });
 
 conformanceTest('deleteObject: concurrent deletes of one object all resolve and the object is gone', async (t, { dp }) => {
-  const ingested = await dp.ingestStream(chunked(bytes(64 * KiB, 26)));
-  const results = await Promise.all(Array.from({ length: 8 }, () => dp.deleteObject(ingested.primaryDigest)));
-  t.true(results.some((r) => r.deleted), 'one of them deleted it');
-  await rejects(t, dp.verifyObject(ingested.primaryDigest), 'NOT_FOUND');
+  // Unconditional and conditional deletes together, round after round: each finds keys (the
+  // object, its index entry, its touch record) that another has just deleted.
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+  for (let round = 0; round < 40; round++) {
+    const ingested = await dp.ingestStream(chunked(bytes(64 * KiB, 26)));
+    const deletes = Array.from({ length: 32 }, (_, i) =>
+      dp.deleteObject(ingested.primaryDigest, i % 2 ? { unlessTouchedSince: future } : undefined),
+    );
+    const results = await Promise.all(deletes);
+    t.true(results.some((r) => r.deleted), `round ${round}: one of them deleted it`);
+    await rejects(t, dp.verifyObject(ingested.primaryDigest), 'NOT_FOUND');
+    await rejects(t, dp.statObject(ingested.sha256Digest), 'NOT_FOUND');
+  }
 });
 
 conformanceTest('deleteObject: the object file is gone from the root', async (t, store) => {

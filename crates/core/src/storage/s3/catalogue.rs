@@ -132,14 +132,6 @@ impl Bucket {
         }
     }
 
-    pub(super) async fn delete_small(&self, path: &Path) -> Result<()> {
-        match self.store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) if gone_already(&e) => Ok(()),
-            Err(e) => Err(self.unavailable(format!("deleting {path}"), &e)),
-        }
-    }
-
     /// Points the SHA-256 of a BLAKE3-primary object at it.
     pub(super) async fn write_index(&self, sha256: &[u8; DIGEST_LEN], primary: &ContentAddress) -> Result<()> {
         if primary.algorithm != HashAlgorithm::Blake3 {
@@ -166,7 +158,7 @@ impl Bucket {
     /// Removes the index entry of an object that is gone, then looks again: one stored anew
     /// meanwhile gets its entry back.
     pub(super) async fn remove_index(&self, sha256: &[u8; DIGEST_LEN], primary: &ContentAddress) -> Result<()> {
-        self.delete_small(&self.index_path(sha256)).await?;
+        self.delete_key(&self.index_path(sha256)).await?;
         if self.head_object(primary).await?.is_some() {
             self.write_index(sha256, primary).await?;
         }
@@ -204,7 +196,7 @@ impl Bucket {
     }
 
     pub(super) async fn forget_touch(&self, address: &ContentAddress) -> Result<()> {
-        self.delete_small(&self.touch_path(address)).await
+        self.delete_key(&self.touch_path(address)).await.map(drop)
     }
 
     /// The catalogue entry of an object whose HEAD is `head`. An object stored before the
@@ -361,7 +353,7 @@ impl Bucket {
             Err(object_store::Error::NotFound { .. }) => return Ok(Deletion::Absent),
             Err(e) => return Err(self.unavailable(doing("moving aside"), &e)),
         }
-        self.store.delete(&path).await.map_err(|e| self.unavailable(doing("deleting"), &e))?;
+        self.delete_key(&path).await?;
         let touched = self.recorded_touch(address).await?;
         let deletion = match touched {
             Some(touched_at) if touched_at >= since => {
@@ -370,7 +362,7 @@ impl Bucket {
             }
             _ => Deletion::Deleted,
         };
-        self.delete_small(&aside).await?;
+        self.delete_key(&aside).await?;
         if deletion == Deletion::Deleted {
             self.forget(address, sha256).await?;
         }
@@ -388,7 +380,7 @@ impl Bucket {
             Err(object_store::Error::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(self.unavailable(doing("copying"), &e)),
         }
-        self.store.delete(&path).await.map_err(|e| self.unavailable(doing("deleting"), &e))?;
+        self.delete_key(&path).await?;
         self.quarantine_tree(address).await?;
         self.forget(address, head.sha256).await?;
         Ok(true)
@@ -455,9 +447,3 @@ impl Record {
     }
 }
 
-/// Whether a delete failed only because the key was gone: object_store deletes through S3's
-/// DeleteObjects, and a server that reports a key deleted meanwhile (by a concurrent delete) as
-/// `NoSuchKey` comes back as a generic error, not `NotFound`.
-fn gone_already(error: &object_store::Error) -> bool {
-    matches!(error, object_store::Error::Generic { .. }) && error.to_string().contains("NoSuchKey")
-}

@@ -101,6 +101,17 @@ fn build(
 }
 
 /// `BACKEND_UNAVAILABLE` for a failed request, saying what was being done and why it failed.
+/// Whether a delete failed only because the key was gone. object_store deletes through S3's
+/// DeleteObjects, whose per-key `NoSuchKey` (a key deleted meanwhile, as versitygw reports it)
+/// comes back as a generic error, not `NotFound`.
+pub(super) fn key_gone(error: &object_store::Error) -> bool {
+    match error {
+        object_store::Error::NotFound { .. } => true,
+        object_store::Error::Generic { .. } => error.to_string().contains("NoSuchKey"),
+        _ => false,
+    }
+}
+
 pub(super) fn unavailable(backend: &str, doing: impl std::fmt::Display, error: &object_store::Error) -> Error {
     Error::BackendUnavailable { backend: backend.to_owned(), cause: format!("{doing}: {}", describe(error)) }
 }

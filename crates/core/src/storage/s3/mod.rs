@@ -206,11 +206,7 @@ impl Backend for S3Backend {
         let Some(head) = self.bucket.head_object(address).await? else { return Ok(Deletion::Absent) };
         let path = self.bucket.object_path(address);
         let Some(since) = request.unless_touched_since else {
-            self.bucket
-                .store
-                .delete(&path)
-                .await
-                .map_err(|e| self.bucket.unavailable(format!("deleting {path}"), &e))?;
+            self.bucket.delete_key(&path).await?;
             self.bucket.forget(address, head.sha256).await?;
             return Ok(Deletion::Deleted);
         };
@@ -285,6 +281,15 @@ impl Bucket {
         client::unavailable(&self.id, doing, error)
     }
 
+    /// Deletes `path`; `false` when it was gone already (deleted meanwhile by another caller, say).
+    async fn delete_key(&self, path: &Path) -> Result<bool> {
+        match self.store.delete(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if client::key_gone(&e) => Ok(false),
+            Err(e) => Err(self.unavailable(format!("deleting {path}"), &e)),
+        }
+    }
+
     /// `NOT_FOUND` for a missing key in a bucket that is there, `BACKEND_UNAVAILABLE` otherwise.
     async fn read_failure(&self, address: &ContentAddress, doing: String, error: object_store::Error) -> Error {
         let missing = || Error::NotFound { address: address.to_string(), backend: self.id.clone() };
@@ -331,10 +336,8 @@ impl Bucket {
             if age < STALE_STAGING {
                 continue;
             }
-            match self.store.delete(&meta.location).await {
-                Ok(()) => removed += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.unavailable(format!("deleting {}", meta.location), &e)),
+            if self.delete_key(&meta.location).await? {
+                removed += 1;
             }
         }
         let removed = removed + uploads::abort_stale(self).await?;

@@ -129,11 +129,8 @@ impl Bucket {
         }
     }
 
-    fn delete_key(&self, key: &Path) -> Result<()> {
-        match self.block_on(self.store.delete(key))? {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.unavailable(format!("deleting {key}"), &e)),
-        }
+    fn delete_key_blocking(&self, key: &Path) -> Result<()> {
+        self.block_on(self.delete_key(key))?.map(drop)
     }
 
     pub(super) fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<SystemTime> {
@@ -199,10 +196,10 @@ impl Bucket {
         let record = self.upload_key(id, "record");
         let lock = self.upload_key(id, "lock");
         for key in keys.iter().filter(|key| **key != record && **key != lock) {
-            self.delete_key(key)?;
+            self.delete_key_blocking(key)?;
         }
         // The record last: an upload whose removal died half way is still there to remove.
-        self.delete_key(&record)
+        self.delete_key_blocking(&record)
     }
 
     pub(super) fn lock_upload(self: &Arc<Self>, id: &UploadId, what: &str) -> Result<Option<Box<dyn UploadSession>>> {
@@ -255,7 +252,7 @@ impl Lease {
             match bucket.get_bytes(&key)? {
                 Some(held) if !stale(&held) => return Err(id.busy(what)),
                 // Expired, or its process is gone: taken over.
-                Some(_) => bucket.delete_key(&key)?,
+                Some(_) => bucket.delete_key_blocking(&key)?,
                 None => {}
             }
         }
@@ -274,7 +271,7 @@ impl Lease {
     /// Blocking.
     fn release(mut self) {
         self.released = true;
-        let _ = self.bucket.delete_key(&self.key);
+        let _ = self.bucket.delete_key_blocking(&self.key);
     }
 }
 
@@ -426,7 +423,7 @@ impl UploadSession for S3UploadSession {
         let key = self.bucket.upload_key(&self.id, "record");
         let _ = self.bucket.put_bytes(&key, self.stored.to_cbor().into(), PutMode::Overwrite)?;
         if let Some(old) = old_tail.filter(|old| Some(old) != self.stored.tail.as_ref()) {
-            self.bucket.delete_key(&self.bucket.upload_key(&self.id, &old))?;
+            self.bucket.delete_key_blocking(&self.bucket.upload_key(&self.id, &old))?;
         }
         Ok(self.stored.updated_at)
     }

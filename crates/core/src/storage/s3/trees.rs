@@ -61,7 +61,7 @@ impl Bucket {
     }
 
     pub(super) async fn remove_tree(&self, address: &ContentAddress) -> Result<()> {
-        self.delete_small(&self.tree_path(address)).await
+        self.delete_key(&self.tree_path(address)).await.map(drop)
     }
 
     /// Moves a quarantined object's tree below `quarantine/` too.
