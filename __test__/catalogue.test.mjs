@@ -120,6 +120,23 @@ conformanceTest('Touching: touchObject and an ingest that finds the object prese
   t.true(Date.parse(after.touchedAt) > Date.parse(touched.touchedAt));
 });
 
+conformanceTest('listObjects: a store of more objects than a page is listed whole, each once, in order, and limit spans pages', async (t, { dp }) => {
+  const count = 2_500; // the core's pages hold 1,000
+  const expected = new Array(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let i = next++; i < count; i = next++) expected[i] = text((await dp.ingestStream([bytes(16, 10_000 + i)])).primaryDigest);
+  }));
+  expected.sort();
+  const listed = [];
+  for await (const info of dp.listObjects()) listed.push(text(info.contentAddress));
+  t.is(listed.length, count);
+  t.deepEqual(listed, expected);
+  const spanning = [];
+  for await (const info of dp.listObjects({ after: expected[899], limit: 1_200 })) spanning.push(text(info.contentAddress));
+  t.deepEqual(spanning, expected.slice(900, 2_100));
+});
+
 conformanceTest('findMissing: the addresses not held, in the order given, duplicates kept, each as parsed', async (t, { dp }) => {
   const a = await put(dp, bytes(10, 4));
   const b = await put(dp, bytes(10, 5), { primaryAlgorithm: 'sha256' });

@@ -5,6 +5,7 @@ import { TextDecoder } from 'node:util';
 
 const MAJOR_BYTES = 2;
 const MAJOR_TEXT = 3;
+const MAJOR_ARRAY = 4;
 const MAJOR_MAP = 5;
 const MAJOR_TAG = 6;
 const MAJOR_SIMPLE = 7;
@@ -12,7 +13,7 @@ const INDEFINITE = 31;
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-interface Head {
+export interface Head {
   /** where the item starts: its initial byte */
   start: number;
   major: number;
@@ -109,4 +110,54 @@ function simpleValue(info: number): string {
   if (info >= 25 && info <= 27) return 'a float';
   if (info === INDEFINITE) return 'a break outside an indefinite-length item';
   return `simple value (additional information ${info})`;
+}
+
+/**
+ * Where the item at `at` ends, its contents skipped head by head; undefined where the input ends
+ * first or a length is indefinite.
+ */
+function itemEnd(bytes: Uint8Array, at: number): number | undefined {
+  let position = at;
+  for (let pending = 1; pending > 0; pending--) {
+    const head = headAt(bytes, position);
+    if (!head || head.info === INDEFINITE) return undefined;
+    if (head.major === MAJOR_ARRAY) pending += head.argument;
+    else if (head.major === MAJOR_MAP) pending += 2 * head.argument;
+    else if (head.major === MAJOR_TAG) pending += 1;
+    position = head.end;
+  }
+  return position;
+}
+
+/**
+ * The heads of the values of a top-level map of text keys, by key, without decoding any value:
+ * a look at a field or two of a large answer before it is decoded. Undefined where `bytes` holds
+ * no such map.
+ */
+export function topLevelHeads(bytes: Uint8Array): Map<string, Head> | undefined {
+  const map = headAt(bytes, 0);
+  if (!map || map.major !== MAJOR_MAP || map.info === INDEFINITE) return undefined;
+  const heads = new Map<string, Head>();
+  let position: number | undefined = map.end;
+  for (let i = 0; i < map.argument; i++) {
+    const key = headAt(bytes, position);
+    if (!key || key.major !== MAJOR_TEXT || key.info === INDEFINITE || key.end > bytes.length) return undefined;
+    const value = headAt(bytes, key.end);
+    if (!value) return undefined;
+    heads.set(Buffer.from(bytes.buffer, bytes.byteOffset + key.contentStart, key.argument).toString('utf8'), value);
+    position = itemEnd(bytes, key.end);
+    if (position === undefined) return undefined;
+  }
+  return heads;
+}
+
+/** A text item's string, undefined for any other item. */
+export function textOf(bytes: Uint8Array, head: Head): string | undefined {
+  if (head.major !== MAJOR_TEXT || head.info === INDEFINITE || head.end > bytes.length) return undefined;
+  return Buffer.from(bytes.buffer, bytes.byteOffset + head.contentStart, head.argument).toString('utf8');
+}
+
+/** An array item's length, undefined for any other item. */
+export function arrayLengthOf(head: Head): number | undefined {
+  return head.major === MAJOR_ARRAY && head.info !== INDEFINITE ? head.argument : undefined;
 }

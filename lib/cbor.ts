@@ -16,7 +16,7 @@
  */
 import type * as CborX from 'cbor-x';
 
-import { departure, firstTag, malformation } from './cbor-heads';
+import { arrayLengthOf, departure, firstTag, malformation, textOf, topLevelHeads } from './cbor-heads';
 import { DataPlaneError } from './errors';
 
 /** Containers may nest this deep; deeper values are rejected rather than risking the stack. */
@@ -203,19 +203,57 @@ export function decodeOwnCbor(bytes: Uint8Array): unknown {
   return stageOwnCbor(bytes).value();
 }
 
-/** A decoded answer that can be looked at before it is checked and converted. */
+/**
+ * An answer that can be looked at before it is checked and converted. The looks are unchecked:
+ * only for looking ahead (where a listing's next page starts), never for a result.
+ */
 export interface Staged {
-  /** A field of the answer as it came, unchecked: only for a look ahead, never for a result. */
-  peek(field: string): unknown;
+  /** A text field of the answer, as it came. */
+  peekText(field: string): string | undefined;
+  /** How many items an array field of the answer holds, as it came. */
+  peekLength(field: string): number | undefined;
   /** The answer, checked and converted (throws as decodeCbor does). */
   value(): unknown;
 }
 
-/** `decodeOwnCbor` in two steps: cbor-x's decoding now, the checks and conversion on `value()`. */
+/** An answer already decoded and checked, staged. */
+export function staged(answer: unknown): Staged {
+  const field = (name: string): unknown => (typeof answer === 'object' && answer !== null ? (answer as Record<string, unknown>)[name] : undefined);
+  return {
+    peekText: (name) => {
+      const value = field(name);
+      return typeof value === 'string' ? value : undefined;
+    },
+    peekLength: (name) => {
+      const value = field(name);
+      return Array.isArray(value) ? value.length : undefined;
+    },
+    value: () => answer,
+  };
+}
+
+/**
+ * `decodeOwnCbor` in two steps: the looks read the heads of the top-level map's values only, so
+ * that the next page can be asked for before cbor-x decodes this one; `value()` decodes, checks
+ * and converts.
+ */
 export function stageOwnCbor(bytes: Uint8Array): Staged {
-  const item = firstItem(bytes);
-  const fields = typeof item === 'object' && item !== null && isPlainObject(item) ? item : {};
-  return { peek: (field) => fields[toSnake(field) ?? field], value: () => fromWire(item, [], 0) };
+  let heads: ReturnType<typeof topLevelHeads>;
+  let decoded: Staged | undefined;
+  // Bytes whose heads do not read as a map (none the core writes) are looked at decoded.
+  const head = (field: string) => (heads ??= topLevelHeads(bytes) ?? new Map()).get(toSnake(field) ?? field);
+  const fallback = () => (decoded ??= staged(decodeOwnCbor(bytes)));
+  return {
+    peekText: (field) => {
+      const found = head(field);
+      return found ? textOf(bytes, found) : heads?.size ? undefined : fallback().peekText(field);
+    },
+    peekLength: (field) => {
+      const found = head(field);
+      return found ? arrayLengthOf(found) : heads?.size ? undefined : fallback().peekLength(field);
+    },
+    value: () => fromWire(firstItem(bytes), [], 0),
+  };
 }
 
 /** The first item in `bytes` as cbor-x decodes it (what follows it is for the comparison to find). */

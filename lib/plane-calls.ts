@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { abortError } from './abort';
-import type { Staged } from './cbor';
+import { staged, type Staged } from './cbor';
 import { DataPlaneError } from './errors';
 import { OPERATIONS, type Request } from './operations';
 import { isRecord, optionalFunction, optionalRecord, optionalSignal } from './options';
@@ -80,8 +80,7 @@ export abstract class PlaneCalls implements OpenDataPlane {
    * asks for its next page first). A plane that checks the answer as it arrives gives it as is.
    */
   protected async unaryStaged(operation: string, request: Request): Promise<Staged> {
-    const answer = await this.unary(operation, request);
-    return { peek: (field) => (isRecord(answer) ? answer[field] : undefined), value: () => answer };
+    return staged(await this.unary(operation, request));
   }
 
   verifyObject(address: AddressLike, options?: BackendOptions): Promise<VerifyResult> {
@@ -159,16 +158,15 @@ export abstract class PlaneCalls implements OpenDataPlane {
     };
     let next = fetch(first.after as string | undefined, remaining);
     for (;;) {
-      const staged = await next;
+      const arrived = await next;
       // The next page is asked for before this one is checked and converted, and computed while
       // that happens and while the caller works through this one. A page that fails its checks
       // rejects the listing, and what was asked for after it is dropped.
-      const listed = staged.peek(key);
-      const wanted = remaining === undefined ? undefined : remaining - (Array.isArray(listed) ? listed.length : 0);
-      const after = staged.peek('nextAfter');
+      const wanted = remaining === undefined ? undefined : remaining - (arrived.peekLength(key) ?? 0);
+      const after = arrived.peekText('nextAfter');
       const more = typeof after === 'string' && wanted !== 0;
       if (more) next = fetch(after, wanted);
-      const page = staged.value() as Record<typeof key, T[]>;
+      const page = arrived.value() as Record<typeof key, T[]>;
       for (const item of page[key]) {
         yield item;
         if (remaining !== undefined && --remaining === 0) return;
