@@ -100,7 +100,6 @@ fn build(
     })
 }
 
-/// `BACKEND_UNAVAILABLE` for a failed request, saying what was being done and why it failed.
 /// Whether a delete failed only because the key was gone. object_store deletes through S3's
 /// DeleteObjects, whose per-key `NoSuchKey` (a key deleted meanwhile, as versitygw reports it)
 /// comes back as a generic error, not `NotFound`.
@@ -112,6 +111,7 @@ pub(super) fn key_gone(error: &object_store::Error) -> bool {
     }
 }
 
+/// `BACKEND_UNAVAILABLE` for a failed request, saying what was being done and why it failed.
 pub(super) fn unavailable(backend: &str, doing: impl std::fmt::Display, error: &object_store::Error) -> Error {
     Error::BackendUnavailable { backend: backend.to_owned(), cause: format!("{doing}: {}", describe(error)) }
 }
