@@ -28,7 +28,8 @@ use crate::server::Daemon;
 /// The window each direction of each call starts with.
 pub const WINDOW_BYTES: u32 = 1 << 20;
 /// After its last frame, a closing connection reads (and drops) at most this much, for at most
-/// [`LINGER`], so that the peer gets that frame instead of a reset.
+/// [`LINGER`], until the peer closes too: a peer that writes to a closed socket (the client's
+/// WINDOW while it reads the end of a serve) gets a reset and loses what it had not read yet.
 const LINGER_BYTES: u64 = 256 << 10;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long after its last call ended a connection waits for the next request in place.
@@ -58,6 +59,7 @@ fn violation(what: impl Into<String>, last_stream_id: u32) -> Ending {
 /// given back as soon as the protocol is over, before the last bytes are drained.
 pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePermit) {
     let refused = daemon.peers.refused_uid(&stream);
+    crate::listener::tune(&stream);
     let (read, write) = stream.into_split();
     let writer_failed = CancellationToken::new();
     let outbound::Writer { outbox, last, task: writer } =
@@ -78,7 +80,7 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePe
             }
         },
     };
-    let last_words = matches!(ending, Ending::With(_));
+    let peer_still_there = !matches!(ending, Ending::Gone);
     if let Ending::With(frame) = ending {
         let _ = last.send(frame);
     }
@@ -86,7 +88,7 @@ pub async fn run(stream: UnixStream, daemon: Arc<Daemon>, slot: OwnedSemaphorePe
     // Without last words the writer ends once the calls, cancelled by now, drop their outboxes.
     let _ = tokio::time::timeout(daemon.limits.idle_timeout, writer).await;
     drop(slot);
-    if last_words {
+    if peer_still_there {
         linger(frames.into_inner()).await;
     }
 }
