@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { decodeCbor, encodeCbor } from '../cbor';
 import { DataPlaneError, ERROR_CODES, type DataPlaneErrorCode } from '../errors';
 import { isRecord } from '../options';
+import { SocketReads } from './reads';
 import { controlFrame, frameHeader, FrameParser, FrameType, HANDSHAKE_MAX_FRAME_BYTES, MORE, END, type FrameSink } from './frames';
 
 const MAGIC = 'artifactstore-data-plane';
@@ -67,17 +68,18 @@ export class Connection implements FrameSink {
 
   private constructor(
     private readonly socket: Socket,
+    reads: SocketReads,
     readonly socketPath: string,
   ) {
-    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    reads.onBytes = (bytes) => this.parser.push(bytes);
     socket.on('error', () => {}); // 'close' follows and says it
     socket.on('close', () => this.end(this.lostError(), false));
     socket.on('drain', () => this.wakeWriters());
   }
 
   /** Greets the server on a connected socket; rejects as the SPEC says when it refuses us. */
-  static async open(socket: Socket, socketPath: string): Promise<Connection> {
-    const connection = new Connection(socket, socketPath);
+  static async open(socket: Socket, reads: SocketReads, socketPath: string): Promise<Connection> {
+    const connection = new Connection(socket, reads, socketPath);
     await connection.greet();
     return connection;
   }

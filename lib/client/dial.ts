@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { DataPlaneError } from '../errors';
+import { SocketReads } from './reads';
 
 /** Nothing listens there (yet): no socket file, a stale one, or a full backlog. */
 const RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
@@ -12,11 +13,12 @@ const FIRST_PAUSE_MS = 5;
 const LONGEST_PAUSE_MS = 100;
 
 /** A connected socket, or BACKEND_UNAVAILABLE naming the socket once `timeoutMs` has passed. */
-export async function dial(socketPath: string, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
+export async function dial(socketPath: string, timeoutMs: number, signal: AbortSignal): Promise<{ socket: Socket; reads: SocketReads }> {
   const deadline = Date.now() + timeoutMs;
   for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
     try {
-      return await attempt(socketPath);
+      const reads = new SocketReads();
+      return { socket: await attempt(socketPath, reads), reads };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (code === 'EACCES') {
@@ -36,9 +38,9 @@ export async function dial(socketPath: string, timeoutMs: number, signal: AbortS
   }
 }
 
-function attempt(socketPath: string): Promise<Socket> {
+function attempt(socketPath: string, reads: SocketReads): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath });
+    const socket = connect({ path: socketPath, onread: reads.onread });
     const onError = (error: Error) => {
       socket.destroy();
       reject(error);

@@ -98,24 +98,36 @@ export class RemoteDataPlane extends PlaneCalls {
     this.connections = [];
   }
 
-  /** How a call of `what` gets its connection: one with room, else a new one; `signal` gives up. */
+  /**
+   * How a call of `what` gets its connection: the newest with room, else a new one; `signal`
+   * gives up. The newest, so that calls that waited for a dial take the connection dialed for
+   * them even if an older one has room again by then: a connection no call takes would never
+   * become idle, and so never be closed.
+   */
   private begin(signal: AbortSignal, what: string): Begin {
     return async (start) => {
       for (;;) {
         this.connections = this.connections.filter((connection) => !connection.over);
-        const ready = this.connections.find((connection) => connection.usable);
+        const ready = this.newestUsable();
         if (ready) return start(ready);
         await raceAbort(this.dial(), signal, what);
       }
     };
   }
 
+  private newestUsable(): Connection | undefined {
+    for (let i = this.connections.length - 1; i >= 0; i--) {
+      if (this.connections[i].usable) return this.connections[i];
+    }
+    return undefined;
+  }
+
   /** Adds a connection to the pool (one dial at a time, shared by every call waiting for it). */
   private dial(): Promise<void> {
     this.dialing ??= (async () => {
       try {
-        const socket = await dial(this.socketPath, this.connectTimeoutMs, this.closing.signal);
-        const connection = await Connection.open(socket, this.socketPath);
+        const { socket, reads } = await dial(this.socketPath, this.connectTimeoutMs, this.closing.signal);
+        const connection = await Connection.open(socket, reads, this.socketPath);
         if (this.closed) return connection.close(closedError());
         connection.onIdle(() => this.trim(connection));
         this.connections.push(connection);
