@@ -346,8 +346,10 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
     return items;
   }
   if (!isPlainObject(value)) throw invalid(`decodeCbor: ${spelled(trail)} decodes to ${show(value)}, which is not allowed`);
-  const object: Record<string, unknown> = {};
   const keys = Object.keys(value);
+  const digest = wireDigestHex(value, keys);
+  if (digest !== undefined) return digest;
+  const object: Record<string, unknown> = {};
   // cbor-x keeps the keys in the order they came (a repeated key, once, where it came first).
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
@@ -362,6 +364,19 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
   }
   const field = besideAlgorithm(keys);
   return field === undefined ? object : asDigest(object, field, trail);
+}
+
+/**
+ * A well-formed wire digest, in canonical order, as `{algorithm, hex}`, read straight from the
+ * decoded bytes (a listing holds two per object); undefined for anything else, which the general
+ * path converts or rejects naming it.
+ */
+function wireDigestHex(value: Record<string, unknown>, keys: string[]): { algorithm: string; hex: string } | undefined {
+  if (keys.length !== 2 || keys[0] !== 'digest' || keys[1] !== 'algorithm') return undefined;
+  const { algorithm, digest } = value;
+  if (typeof algorithm !== 'string' || !algorithm.isWellFormed() || !(digest instanceof Uint8Array) || digest.length !== 32) return undefined;
+  const bytes = Buffer.isBuffer(digest) ? digest : Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+  return { algorithm, hex: bytes.toString('hex') };
 }
 
 /**

@@ -4,7 +4,7 @@
 import { DataPlaneError } from '../errors';
 
 type Binding = typeof import('../../native/binding');
-export type { NativeDataPlane, NativeIngest, NativeObjectReader, ObjectInfoFields } from '../../native/binding';
+export type { NativeDataPlane, NativeIngest, NativeObjectPage, NativeObjectReader, ObjectInfoFields } from '../../native/binding';
 // A const enum: its values are inlined where used, so this re-export loads nothing.
 export { WriteOutcome } from '../../native/binding';
 

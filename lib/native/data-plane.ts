@@ -25,7 +25,7 @@ import { addon, type NativeDataPlane } from './addon';
 import { fromNativeError, translateNative } from './errors';
 import { appendUpload, ingestStream } from './ingest';
 import { NativeObjectStream } from './object-stream';
-import { objectInfoOf } from './object-info';
+import { objectInfoOf, stagedPage } from './object-info';
 
 /**
  * Opens the configured backends; rejects with INVALID_ARGUMENT naming the field it cannot honour,
@@ -123,8 +123,10 @@ class DataPlaneClient extends PlaneCalls {
     return decodeOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 
+  /** As `unary`; a listing's pages come as their objects' fields (see `stagedPage`). */
   protected override async unaryStaged(operation: string, request: Request): Promise<Staged> {
     const encoded = encodeCbor(request);
+    if (operation === OPERATIONS.listObjects.op) return stagedPage(await translateNative(() => this.plane.listObjects(encoded)));
     return stageOwnCbor(await translateNative(() => this.plane.call(operation, encoded)));
   }
 

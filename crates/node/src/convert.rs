@@ -83,18 +83,53 @@ impl From<core::ObjectInfo> for NativeObjectInfo {
 
 impl ToNapiValue for NativeObjectInfo {
     unsafe fn to_napi_value(env: napi::sys::napi_env, value: Self) -> Result<napi::sys::napi_value> {
-        let info = value.0;
-        let fields: ObjectInfoFields = (
-            info.content_address.algorithm.as_str(),
-            info.content_address.hex(),
-            info.sha256_digest.hex(),
-            size(info.size_bytes),
-            info.backend_id,
-            info.locator,
-            core::results::rfc3339_millis(info.stored_at),
-            core::results::rfc3339_millis(info.touched_at),
-        );
-        unsafe { ToNapiValue::to_napi_value(env, fields) }
+        unsafe { ToNapiValue::to_napi_value(env, fields_of(value.0)) }
+    }
+}
+
+fn fields_of(info: core::ObjectInfo) -> ObjectInfoFields {
+    (
+        info.content_address.algorithm.as_str(),
+        info.content_address.hex(),
+        info.sha256_digest.hex(),
+        size(info.size_bytes),
+        info.backend_id,
+        info.locator,
+        core::results::rfc3339_millis(info.stored_at),
+        core::results::rfc3339_millis(info.touched_at),
+    )
+}
+
+/// A page of listObjects. A class, so that the caller can ask for the next page (`nextAfter`)
+/// before it has this one's objects made (`takeObjects`), which then happens on the JS thread
+/// while the core's threads find the next.
+#[napi]
+pub struct NativeObjectPage(core::ObjectPage);
+
+#[napi]
+impl NativeObjectPage {
+    /// Where the next page starts; absent when the listing is complete.
+    #[napi(getter)]
+    pub fn next_after(&self) -> Option<String> {
+        self.0.next_after.map(|address| address.to_string())
+    }
+
+    /// How many objects the page holds.
+    #[napi(getter)]
+    pub fn length(&self) -> u32 {
+        self.0.objects.len() as u32
+    }
+
+    /// The page's objects as their fields (see `NativeObjectInfo`), once: the page is empty after.
+    #[napi]
+    pub fn take_objects(&mut self) -> Vec<ObjectInfoFields> {
+        std::mem::take(&mut self.0.objects).into_iter().map(fields_of).collect()
+    }
+}
+
+impl From<core::ObjectPage> for NativeObjectPage {
+    fn from(page: core::ObjectPage) -> Self {
+        NativeObjectPage(page)
     }
 }
 

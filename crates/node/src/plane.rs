@@ -121,6 +121,14 @@ impl NativeDataPlane {
         }
     }
 
+    /// One page of listObjects; `request` is a `ListRequest` in the wire's CBOR (see
+    /// `NativeObjectPage`).
+    #[napi]
+    pub async fn list_objects(&self, request: Buffer) -> Result<NativeObjectPage> {
+        let page = artifactstore_core::dispatch::list_objects(&self.plane, &request).await;
+        page.map(NativeObjectPage::from).map_err(to_js_error)
+    }
+
     /// Runs a unary operation (see `artifactstore_core::dispatch::call`): its request and its result in
     /// the wire's CBOR.
     #[napi]

@@ -38,7 +38,7 @@ use super::{
     TreeFile, CHUNK_LEN,
 };
 use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
-use crate::blocking::{map_on_cores, run_blocking};
+use crate::blocking::{map_on_cores, map_on_cores_until, run_blocking};
 use crate::buffers::BufferPool;
 use crate::config::FsConfig;
 use crate::error::{Error, IoContext, Result};
@@ -590,16 +590,23 @@ impl Store {
     }
 
     /// Looks at up to `limit` objects after `request.after` and returns those that match; the
-    /// page says where to go on while objects remain.
+    /// page says where to go on while objects remain. A listing waits on system calls, one for
+    /// each leaf directory and two for each object: the leaves are read and their objects looked
+    /// up on all cores, a leaf at a time each.
     fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
         let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| limit as usize);
-        let context = || format!("backend '{}': listing objects/", self.id);
-        let mut walk = listing::Walk::new(&self.root, request.after.as_ref());
-        let addresses = walk.by_ref().take(limit).collect::<io::Result<Vec<_>>>().context(context)?;
-        let more = walk.next().transpose().context(context)?.is_some();
+        let after = request.after.as_ref();
+        let leaves = listing::Leaves::new(&self.root, after);
+        // One object beyond the page says whether another page follows.
+        let looked_at = map_on_cores_until(leaves, |leaf| self.leaf_infos(&leaf, after), Vec::len, limit + 1);
+        let leaves = looked_at.context(|| format!("backend '{}': listing objects/", self.id))?;
+        let mut looked_at: Vec<_> = leaves.into_iter().flatten().collect();
         let mut page = ObjectPage::default();
-        // A listing waits on these lookups (two system calls each), not on its walk.
-        for info in map_on_cores(&addresses, |address| self.info(address, Visit::Once)) {
+        if looked_at.len() > limit {
+            looked_at.truncate(limit);
+            page.next_after = looked_at.last().map(|(address, _)| *address);
+        }
+        for (_, info) in looked_at {
             match info {
                 Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
                     page.objects.push(info)
@@ -610,10 +617,18 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        if more {
-            page.next_after = addresses.last().copied();
-        }
         Ok(page)
+    }
+
+    /// The catalogue entries of the objects in one leaf directory after `after`, each with its
+    /// address, ascending.
+    fn leaf_infos(
+        &self,
+        leaf: &listing::Leaf,
+        after: Option<&ContentAddress>,
+    ) -> io::Result<Vec<(ContentAddress, Result<ObjectInfo>)>> {
+        let addresses = leaf.addresses(after)?;
+        Ok(addresses.into_iter().map(|address| (address, self.info(&address, Visit::Once))).collect())
     }
 
     /// Removes the index entry of a deleted object.
