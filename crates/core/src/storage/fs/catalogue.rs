@@ -18,15 +18,18 @@
 //! put back if the object reappeared: whatever the interleaving, an object under `objects/` has its
 //! entry, and an entry without its object is harmless (lookups check the object).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::BorrowedFd;
 use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::stat::Stat;
 use crate::identity::{ContentAddress, Digest, HashAlgorithm, DIGEST_LEN};
 
 const OBJECT_ATTRIBUTE: &std::ffi::CStr = c"user.artifactstore.object";
@@ -83,6 +86,49 @@ pub(super) fn recorded(path: &Path) -> io::Result<Option<Recorded>> {
     let mut value = [0u8; ATTRIBUTE_LEN];
     let len =
         unsafe { libc::lgetxattr(path.as_ptr(), OBJECT_ATTRIBUTE.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+    recorded_from(len, &value)
+}
+
+/// Linux's `getxattrat` (6.13 and later), which the libc crate does not name yet.
+const SYS_GETXATTRAT: libc::c_long = 464;
+static NO_GETXATTRAT: AtomicBool = AtomicBool::new(false);
+
+/// `getxattrat`'s `struct xattr_args`.
+#[repr(C)]
+struct XattrArgs {
+    value: u64,
+    size: u32,
+    flags: u32,
+}
+
+/// [`recorded`] of the object named `name` in the directory `dir` (whose path is `dir_path`),
+/// without walking the path from the root where the kernel can.
+pub(super) fn recorded_in(dir: BorrowedFd<'_>, name: &CStr, dir_path: &Path) -> io::Result<Option<Recorded>> {
+    if NO_GETXATTRAT.load(Ordering::Relaxed) {
+        return recorded(&dir_path.join(OsStr::from_bytes(name.to_bytes())));
+    }
+    let mut value = [0u8; ATTRIBUTE_LEN];
+    let mut args = XattrArgs { value: value.as_mut_ptr() as u64, size: ATTRIBUTE_LEN as u32, flags: 0 };
+    let len = unsafe {
+        libc::syscall(
+            SYS_GETXATTRAT,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            OBJECT_ATTRIBUTE.as_ptr(),
+            &mut args as *mut XattrArgs,
+            std::mem::size_of::<XattrArgs>(),
+        )
+    };
+    if len < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        NO_GETXATTRAT.store(true, Ordering::Relaxed);
+        return recorded_in(dir, name, dir_path);
+    }
+    recorded_from(len as isize, &value)
+}
+
+/// The attribute's value as `getxattr` gave it (`len` bytes of `value`, or an error when negative).
+fn recorded_from(len: isize, value: &[u8; ATTRIBUTE_LEN]) -> io::Result<Option<Recorded>> {
     if len < 0 {
         let error = io::Error::last_os_error();
         return match error.raw_os_error() {
@@ -127,10 +173,8 @@ pub(super) fn touch(path: &Path) -> io::Result<bool> {
 
 /// When an object was last touched: its mtime, or when it was stored if that is later (a fresh
 /// object's mtime is the kernel's coarse clock at its last write, a little before its store time).
-pub(super) fn touched_at(metadata: &fs::Metadata, recorded: Option<&Recorded>) -> SystemTime {
-    let mtime =
-        UNIX_EPOCH + Duration::new(metadata.mtime().max(0) as u64, metadata.mtime_nsec().clamp(0, 999_999_999) as u32);
-    recorded.map_or(mtime, |recorded| mtime.max(recorded.stored_at))
+pub(super) fn touched_at(stat: &Stat, recorded: Option<&Recorded>) -> SystemTime {
+    recorded.map_or(stat.modified, |recorded| stat.modified.max(recorded.stored_at))
 }
 
 /// Where the index entry for a SHA-256 lives below the root.

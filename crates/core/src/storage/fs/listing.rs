@@ -5,9 +5,14 @@
 //! the first four hex digits: walking algorithms, then shards, in name order, then sorting each
 //! leaf's names, yields addresses in order.
 
+use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Dir, Mode, OFlags};
 
 use crate::identity::{parse_hex_digest, ContentAddress, HashAlgorithm};
 
@@ -20,20 +25,51 @@ pub(super) struct Leaf {
     algorithm: HashAlgorithm,
 }
 
+/// A leaf directory as read: open, so that its objects can be looked up by their names in it.
+pub(super) struct ReadLeaf {
+    dir: Dir,
+    /// The addresses after the walk's start, ascending, each with its name in the directory.
+    pub objects: Vec<(ContentAddress, CString)>,
+}
+
+impl ReadLeaf {
+    pub(super) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        Ok(self.dir.fd()?)
+    }
+}
+
 impl Leaf {
-    /// The addresses in this leaf that come after `after`, ascending. Names that are not
-    /// addresses (nothing the store writes) are passed over.
+    pub(super) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The addresses in this leaf that come after `after`, ascending.
     pub(super) fn addresses(&self, after: Option<&ContentAddress>) -> io::Result<Vec<ContentAddress>> {
+        let objects = self.read(after)?.map_or_else(Vec::new, |leaf| leaf.objects);
+        Ok(objects.into_iter().map(|(address, _)| address).collect())
+    }
+
+    /// The leaf, read: its addresses after `after`; `None` if it is gone. Names that are not
+    /// addresses (nothing the store writes) are passed over.
+    pub(super) fn read(&self, after: Option<&ContentAddress>) -> io::Result<Option<ReadLeaf>> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut dir = match rustix::fs::open(&self.dir, flags, Mode::empty()) {
+            Ok(fd) => Dir::new(fd)?,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         let after = after.map(|after| (after.algorithm.as_str(), after.bytes));
-        let mut addresses: Vec<_> = names(&self.dir)?
-            .iter()
-            .filter_map(|name| parse_hex_digest(name.to_str()?))
-            .filter(|bytes| after.is_none_or(|after| (self.algorithm.as_str(), *bytes) > after))
-            .map(|bytes| ContentAddress::new(self.algorithm, bytes))
-            .collect();
+        let mut objects = Vec::new();
+        while let Some(entry) = dir.read() {
+            let name = entry?.file_name().to_owned();
+            let Some(bytes) = name.to_str().ok().and_then(parse_hex_digest) else { continue };
+            if after.is_none_or(|after| (self.algorithm.as_str(), bytes) > after) {
+                objects.push((ContentAddress::new(self.algorithm, bytes), name));
+            }
+        }
         // Lowercase hex sorts as the bytes it spells.
-        addresses.sort_unstable_by_key(|address| address.bytes);
-        Ok(addresses)
+        objects.sort_unstable_by_key(|(address, _)| address.bytes);
+        Ok(Some(ReadLeaf { dir, objects }))
     }
 }
 
@@ -68,10 +104,8 @@ impl Leaves {
 
     /// Puts the shard directories of `dir` on the list, the first one last.
     fn visit(&mut self, dir: PathBuf, algorithm: HashAlgorithm, prefix: String) -> io::Result<()> {
-        let mut shards: Vec<_> = names(&dir)?
+        let mut shards: Vec<_> = shard_names(&dir)?
             .into_iter()
-            .filter_map(|name| name.into_string().ok())
-            .filter(|name| name.len() == 2)
             .map(|name| (prefix.clone() + &name, name))
             .filter(|(below, _)| !self.all_earlier(algorithm, below))
             .collect();
@@ -128,6 +162,25 @@ impl Iterator for Walk {
             }
         }
     }
+}
+
+/// How many shard directories a directory above the leaves holds at most: one per two hex digits.
+const SHARDS: u64 = 256;
+
+/// The shard directories' names in `dir`, none if it is gone. Where its link count says it holds
+/// all of them (each subdirectory links it once, besides its own two links), as a full store's
+/// directories do, they are not read: a listing's every page starts at the top again, and these
+/// reads were a third of its directory reads. A name spelled here that is not there (on a
+/// filesystem that counts links otherwise) is passed over when its leaf is read.
+fn shard_names(dir: &Path) -> io::Result<Vec<String>> {
+    match fs::metadata(dir) {
+        Ok(metadata) if metadata.nlink() == 2 + SHARDS => return Ok((0..SHARDS).map(|n| format!("{n:02x}")).collect()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    }
+    let names = names(dir)?.into_iter().filter_map(|name| name.into_string().ok());
+    Ok(names.filter(|name| name.len() == 2).collect())
 }
 
 /// The names in `dir`, none if it is gone.

@@ -36,9 +36,13 @@ pub(super) struct FileId {
 }
 
 impl FileId {
+    pub(super) fn new(inode: u64, born: SystemTime) -> Self {
+        FileId { inode, born }
+    }
+
     /// `None` when the filesystem does not say when the file was born.
     pub(super) fn of(metadata: &Metadata) -> Option<Self> {
-        Some(FileId { inode: metadata.ino(), born: metadata.created().ok()? })
+        Some(FileId::new(metadata.ino(), metadata.created().ok()?))
     }
 }
 

@@ -16,12 +16,15 @@ mod catalogue;
 mod listing;
 mod memo;
 mod reader;
+mod stat;
 mod temp;
 mod trees;
 mod uploads;
 
+use std::ffi::CStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +34,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use self::catalogue::Recorded;
-use self::memo::{FileId, FileRecord, Memo};
+use self::memo::{FileRecord, Memo};
+use self::stat::Stat;
 use self::temp::TempFile;
 use super::{
     object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter,
@@ -420,18 +424,36 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(self.not_found(address)),
             Err(e) => return Err(Error::io(format!("backend '{}': looking up {locator}", self.id), e)),
         };
-        let file = FileId::of(&metadata);
-        let recorded = match file.and_then(|file| self.records.record(address, file)) {
+        let stat = Stat::from(&metadata);
+        let recorded = match stat.file.and_then(|file| self.records.record(address, file)) {
             Some(recorded) => recorded,
             None => {
-                let recorded = self.recorded(address, &path, &locator, &metadata)?;
-                if let (Some(file), Visit::Again) = (file, visit) {
+                let recorded = self.recorded(address, &path, &locator, &stat)?;
+                if let (Some(file), Visit::Again) = (stat.file, visit) {
                     self.records.put(address, (file, recorded));
                 }
                 recorded
             }
         };
-        Ok(self.entry(address, locator, &metadata, recorded))
+        Ok(self.entry(address, locator, &stat, recorded))
+    }
+
+    /// [`Self::info`] of an object in a leaf directory a listing holds open, looked up by its name
+    /// there (see [`stat`]).
+    fn info_in(&self, leaf: &listing::Leaf, dir: BorrowedFd<'_>, name: &CStr, address: &ContentAddress) -> Result<ObjectInfo> {
+        let context = || format!("backend '{}': looking up {}", self.id, object_locator(address));
+        let stat = match stat::stat_in(dir, name).context(context)? {
+            // As `info`: something else in an object's place is no object.
+            Some(stat) if stat.is_file => stat,
+            _ => return Err(self.not_found(address)),
+        };
+        // Read, not looked for among the remembered: a listing looks at each object once, and in a
+        // store of more objects than are remembered, looking costs half the read and rarely finds.
+        let Some(recorded) = catalogue::recorded_in(dir, name, leaf.path()).context(context)? else {
+            // Stored before attributes were kept: `info` digests it, and records.
+            return self.info(address, Visit::Once);
+        };
+        Ok(self.entry(address, object_locator(address), &stat, recorded))
     }
 
     /// [`Self::info_of`] where it can be answered without waiting for a device: the object's path
@@ -450,19 +472,20 @@ impl Store {
             cached::Cached::Found(_) | cached::Cached::Absent if !named => return Some(Err(self.not_found(address))),
             _ => return None,
         };
-        let recorded = self.records.record(&primary, FileId::of(&metadata)?)?;
-        Some(Ok(self.entry(&primary, locator, &metadata, recorded)))
+        let stat = Stat::from(&metadata);
+        let recorded = self.records.record(&primary, stat.file?)?;
+        Some(Ok(self.entry(&primary, locator, &stat, recorded)))
     }
 
-    fn entry(&self, address: &ContentAddress, locator: String, metadata: &fs::Metadata, recorded: Recorded) -> ObjectInfo {
+    fn entry(&self, address: &ContentAddress, locator: String, stat: &Stat, recorded: Recorded) -> ObjectInfo {
         ObjectInfo {
             content_address: *address,
             sha256_digest: Digest::new(HashAlgorithm::Sha256, recorded.sha256),
-            size_bytes: metadata.len(),
+            size_bytes: stat.size,
             backend_id: self.id.clone(),
             locator,
             stored_at: recorded.stored_at,
-            touched_at: catalogue::touched_at(metadata, Some(&recorded)),
+            touched_at: catalogue::touched_at(stat, Some(&recorded)),
         }
     }
 
@@ -473,14 +496,14 @@ impl Store {
         address: &ContentAddress,
         path: &Path,
         locator: &str,
-        metadata: &fs::Metadata,
+        stat: &Stat,
     ) -> Result<Recorded> {
         if let Some(recorded) = catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
             return Ok(recorded);
         }
         let (file, _, _) = self.open_object(address)?;
         let digests = digest_file(file, address, locator)?;
-        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(metadata, None) };
+        let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: catalogue::touched_at(stat, None) };
         let context = || format!("backend '{}': recording the catalogue entry of {locator}", self.id);
         catalogue::record_at(path, &recorded).context(context)?;
         self.index(address, &digests).context(context)?;
@@ -540,7 +563,7 @@ impl Store {
             };
         };
         let touched_at = match fs::symlink_metadata(&path) {
-            Ok(metadata) => catalogue::touched_at(&metadata, recorded.as_ref()),
+            Ok(metadata) => catalogue::touched_at(&Stat::from(&metadata), recorded.as_ref()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
             Err(e) => return Err(e),
         };
@@ -553,7 +576,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Deletion::Absent),
             Err(e) => return Err(e),
         }
-        let touched_at = catalogue::touched_at(&fs::symlink_metadata(&aside)?, recorded.as_ref());
+        let touched_at = catalogue::touched_at(&Stat::from(&fs::symlink_metadata(&aside)?), recorded.as_ref());
         if touched_at >= since {
             catalogue::put_back(&aside, &path)?;
             return Ok(Deletion::Kept(touched_at));
@@ -627,8 +650,9 @@ impl Store {
         leaf: &listing::Leaf,
         after: Option<&ContentAddress>,
     ) -> io::Result<Vec<(ContentAddress, Result<ObjectInfo>)>> {
-        let addresses = leaf.addresses(after)?;
-        Ok(addresses.into_iter().map(|address| (address, self.info(&address, Visit::Once))).collect())
+        let Some(read) = leaf.read(after)? else { return Ok(Vec::new()) };
+        let dir = read.fd()?;
+        Ok(read.objects.iter().map(|(address, name)| (*address, self.info_in(leaf, dir, name, address))).collect())
     }
 
     /// Removes the index entry of a deleted object.
