@@ -105,7 +105,7 @@ struct XattrArgs {
 /// without walking the path from the root where the kernel can.
 pub(super) fn recorded_in(dir: BorrowedFd<'_>, name: &CStr, dir_path: &Path) -> io::Result<Option<Recorded>> {
     if NO_GETXATTRAT.load(Ordering::Relaxed) {
-        return recorded(&dir_path.join(OsStr::from_bytes(name.to_bytes())));
+        return recorded_by_path(dir_path, name);
     }
     let mut value = [0u8; ATTRIBUTE_LEN];
     let mut args = XattrArgs { value: value.as_mut_ptr() as u64, size: ATTRIBUTE_LEN as u32, flags: 0 };
@@ -120,11 +120,16 @@ pub(super) fn recorded_in(dir: BorrowedFd<'_>, name: &CStr, dir_path: &Path) -> 
             std::mem::size_of::<XattrArgs>(),
         )
     };
-    if len < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    // ENOSYS before Linux 6.13; EPERM from a seccomp filter that does not know the call yet.
+    if len < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
         NO_GETXATTRAT.store(true, Ordering::Relaxed);
         return recorded_in(dir, name, dir_path);
     }
     recorded_from(len as isize, &value)
+}
+
+fn recorded_by_path(dir_path: &Path, name: &CStr) -> io::Result<Option<Recorded>> {
+    recorded(&dir_path.join(OsStr::from_bytes(name.to_bytes())))
 }
 
 /// The attribute's value as `getxattr` gave it (`len` bytes of `value`, or an error when negative).
@@ -325,5 +330,26 @@ pub(super) fn quarantine(root: &Path, locator: &str) -> io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn an_attribute_read_in_a_directory_is_the_one_read_by_path_whichever_way_the_kernel_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorded = Recorded { sha256: [7; DIGEST_LEN], stored_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123) };
+        let file = File::create(dir.path().join("object")).unwrap();
+        record(&file, &recorded).unwrap();
+        File::create(dir.path().join("bare")).unwrap();
+        let opened = File::open(dir.path()).unwrap();
+        for (name, expected) in [(c"object", Some(recorded)), (c"bare", None), (c"absent", None)] {
+            assert_eq!(recorded_in(opened.as_fd(), name, dir.path()).unwrap(), expected, "{name:?}");
+            assert_eq!(recorded_by_path(dir.path(), name).unwrap(), expected, "{name:?}");
+        }
     }
 }
