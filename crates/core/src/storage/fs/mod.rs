@@ -623,13 +623,11 @@ impl Store {
         // One object beyond the page says whether another page follows.
         let looked_at = map_on_cores_until(leaves, |leaf| self.leaf_infos(&leaf, after), Vec::len, limit + 1);
         let leaves = looked_at.context(|| format!("backend '{}': listing objects/", self.id))?;
-        let mut looked_at: Vec<_> = leaves.into_iter().flatten().collect();
-        let mut page = ObjectPage::default();
-        if looked_at.len() > limit {
-            looked_at.truncate(limit);
-            page.next_after = looked_at.last().map(|(address, _)| *address);
-        }
-        for (_, info) in looked_at {
+        let mut looked_at = leaves.into_iter().flatten();
+        let mut page = ObjectPage { objects: Vec::with_capacity(limit.min(LIST_PAGE_LEN)), next_after: None };
+        let mut last = None;
+        for (address, info) in looked_at.by_ref().take(limit) {
+            last = Some(address);
             match info {
                 Ok(info) if request.touched_before.is_none_or(|before| info.touched_at < before) => {
                     page.objects.push(info)
@@ -639,6 +637,9 @@ impl Store {
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
+        }
+        if looked_at.next().is_some() {
+            page.next_after = last;
         }
         Ok(page)
     }
