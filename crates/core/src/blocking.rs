@@ -40,7 +40,6 @@ pub(crate) fn map_on_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R
     })
 }
 
-
 /// `work` of each item `items` hands out, in their order, shared among the cores, until the
 /// results worked out weigh `enough` (or the items end): for a walk whose length is not known
 /// ahead, a listing's page. Each thread takes the next item when it is done with its last, so
@@ -67,15 +66,11 @@ pub(crate) fn map_on_cores_until<T, R: Send, E: Send>(
     let mut done = std::thread::scope(|scope| {
         let others: Vec<_> =
             (1..threads()).filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work_through).ok()).collect();
-        let mut done = work_through();
+        let mut done = work_through()?;
         for thread in others {
-            let theirs = thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            done = done.and_then(|mut mine| theirs.map(|theirs| {
-                mine.extend(theirs);
-                mine
-            }));
+            done.extend(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
         }
-        done
+        Ok(done)
     })?;
     done.sort_unstable_by_key(|(index, _)| *index);
     Ok(done.into_iter().map(|(_, result)| result).collect())

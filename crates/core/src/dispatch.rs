@@ -5,8 +5,8 @@
 
 use crate::api::{
     operation_named, CommitUploadRequest, DeleteRequest, FindMissingRequest, HealthRequest, IngestRequest, ListRequest,
-    ListUploadsRequest, MetricsRequest, ObjectPage, Operation, PurgeUploadsRequest, ScrubRequest, StatRequest, TouchRequest,
-    UploadRequest, VerifyRequest,
+    ListUploadsRequest, MetricsRequest, ObjectPage, Operation, PurgeUploadsRequest, ScrubRequest, StatRequest,
+    TouchRequest, UploadRequest, VerifyRequest,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{operation_index, METRICS_OPERATION};

@@ -33,7 +33,13 @@ pub(super) fn symlink_metadata(path: &Path) -> Cached {
     how.resolve = libc::RESOLVE_CACHED;
     // SAFETY: a NUL-terminated path and an open_how of the size passed, both alive for the call.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, path.as_ptr(), &how as *const libc::open_how, size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            size_of::<libc::open_how>(),
+        )
     };
     if fd < 0 {
         return match io::Error::last_os_error().raw_os_error() {

@@ -21,12 +21,12 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::fd::BorrowedFd;
 use std::os::unix::io::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::stat::Stat;
@@ -109,6 +109,8 @@ pub(super) fn recorded_in(dir: BorrowedFd<'_>, name: &CStr, dir_path: &Path) -> 
     }
     let mut value = [0u8; ATTRIBUTE_LEN];
     let mut args = XattrArgs { value: value.as_mut_ptr() as u64, size: ATTRIBUTE_LEN as u32, flags: 0 };
+    // SAFETY: NUL-terminated names, and an xattr_args naming `value` with its length and of the
+    // size passed, all alive for the call.
     let len = unsafe {
         libc::syscall(
             SYS_GETXATTRAT,
@@ -342,7 +344,8 @@ mod tests {
     #[test]
     fn an_attribute_read_in_a_directory_is_the_one_read_by_path_whichever_way_the_kernel_allows() {
         let dir = tempfile::tempdir().unwrap();
-        let recorded = Recorded { sha256: [7; DIGEST_LEN], stored_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123) };
+        let recorded =
+            Recorded { sha256: [7; DIGEST_LEN], stored_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123) };
         let file = File::create(dir.path().join("object")).unwrap();
         record(&file, &recorded).unwrap();
         File::create(dir.path().join("bare")).unwrap();

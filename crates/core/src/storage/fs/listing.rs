@@ -5,7 +5,7 @@
 //! the first four hex digits: walking algorithms, then shards, in name order, then sorting each
 //! leaf's names, yields addresses in order.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::fs;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Dir, Mode, OFlags};
 
-use crate::identity::{parse_hex_digest, ContentAddress, HashAlgorithm};
+use crate::identity::{parse_hex_digest, ContentAddress, HashAlgorithm, DIGEST_LEN};
 
 /// In the order of their names.
 const ALGORITHMS: [HashAlgorithm; 2] = [HashAlgorithm::Blake3, HashAlgorithm::Sha256];
@@ -28,13 +28,28 @@ pub(super) struct Leaf {
 /// A leaf directory as read: open, so that its objects can be looked up by their names in it.
 pub(super) struct ReadLeaf {
     dir: Dir,
-    /// The addresses after the walk's start, ascending, each with its name in the directory.
-    pub objects: Vec<(ContentAddress, CString)>,
+    /// The addresses after the walk's start, ascending.
+    pub addresses: Vec<ContentAddress>,
 }
 
 impl ReadLeaf {
     pub(super) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
         Ok(self.dir.fd()?)
+    }
+}
+
+/// An object's name in its leaf directory: its digest in hex, as a C string.
+pub(super) struct LeafName([u8; DIGEST_LEN * 2 + 1]);
+
+impl LeafName {
+    pub(super) fn of(address: &ContentAddress) -> Self {
+        let mut name = [0u8; DIGEST_LEN * 2 + 1];
+        hex::encode_to_slice(address.bytes, &mut name[..DIGEST_LEN * 2]).expect("two hex digits a byte");
+        LeafName(name)
+    }
+
+    pub(super) fn as_c_str(&self) -> &CStr {
+        CStr::from_bytes_with_nul(&self.0).expect("hex digits, then a NUL")
     }
 }
 
@@ -45,8 +60,7 @@ impl Leaf {
 
     /// The addresses in this leaf that come after `after`, ascending.
     pub(super) fn addresses(&self, after: Option<&ContentAddress>) -> io::Result<Vec<ContentAddress>> {
-        let objects = self.read(after)?.map_or_else(Vec::new, |leaf| leaf.objects);
-        Ok(objects.into_iter().map(|(address, _)| address).collect())
+        Ok(self.read(after)?.map_or_else(Vec::new, |leaf| leaf.addresses))
     }
 
     /// The leaf, read: its addresses after `after`; `None` if it is gone. Names that are not
@@ -59,17 +73,16 @@ impl Leaf {
             Err(e) => return Err(e.into()),
         };
         let after = after.map(|after| (after.algorithm.as_str(), after.bytes));
-        let mut objects = Vec::new();
+        let mut addresses = Vec::new();
         while let Some(entry) = dir.read() {
-            let name = entry?.file_name().to_owned();
-            let Some(bytes) = name.to_str().ok().and_then(parse_hex_digest) else { continue };
+            let Some(bytes) = entry?.file_name().to_str().ok().and_then(parse_hex_digest) else { continue };
             if after.is_none_or(|after| (self.algorithm.as_str(), bytes) > after) {
-                objects.push((ContentAddress::new(self.algorithm, bytes), name));
+                addresses.push(ContentAddress::new(self.algorithm, bytes));
             }
         }
         // Lowercase hex sorts as the bytes it spells.
-        objects.sort_unstable_by_key(|(address, _)| address.bytes);
-        Ok(Some(ReadLeaf { dir, objects }))
+        addresses.sort_unstable_by_key(|address| address.bytes);
+        Ok(Some(ReadLeaf { dir, addresses }))
     }
 }
 
@@ -87,8 +100,11 @@ pub(super) struct Leaves {
 impl Leaves {
     pub(super) fn new(root: &Path, after: Option<&ContentAddress>) -> Self {
         let objects = root.join("objects");
-        let mut leaves =
-            Leaves { after: after.copied(), after_hex: after.map(|a| a.hex()).unwrap_or_default(), pending: Vec::new() };
+        let mut leaves = Leaves {
+            after: after.copied(),
+            after_hex: after.map(|a| a.hex()).unwrap_or_default(),
+            pending: Vec::new(),
+        };
         let algorithms = ALGORITHMS.iter().rev().filter(|&&algorithm| !leaves.all_earlier(algorithm, ""));
         leaves.pending =
             algorithms.map(|&algorithm| (objects.join(algorithm.as_str()), algorithm, String::new())).collect();

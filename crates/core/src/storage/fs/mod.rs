@@ -440,7 +440,13 @@ impl Store {
 
     /// [`Self::info`] of an object in a leaf directory a listing holds open, looked up by its name
     /// there (see [`stat`]).
-    fn info_in(&self, leaf: &listing::Leaf, dir: BorrowedFd<'_>, name: &CStr, address: &ContentAddress) -> Result<ObjectInfo> {
+    fn info_in(
+        &self,
+        leaf: &listing::Leaf,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        address: &ContentAddress,
+    ) -> Result<ObjectInfo> {
         let context = || format!("backend '{}': looking up {}", self.id, object_locator(address));
         let stat = match stat::stat_in(dir, name).context(context)? {
             // As `info`: something else in an object's place is no object.
@@ -491,13 +497,7 @@ impl Store {
 
     /// What the object's attribute records, or (an object stored before attributes were kept)
     /// what its bytes say, recorded now.
-    fn recorded(
-        &self,
-        address: &ContentAddress,
-        path: &Path,
-        locator: &str,
-        stat: &Stat,
-    ) -> Result<Recorded> {
+    fn recorded(&self, address: &ContentAddress, path: &Path, locator: &str, stat: &Stat) -> Result<Recorded> {
         if let Some(recorded) = catalogue::recorded(path).context(|| format!("reading the attributes of {locator}"))? {
             return Ok(recorded);
         }
@@ -653,7 +653,9 @@ impl Store {
     ) -> io::Result<Vec<(ContentAddress, Result<ObjectInfo>)>> {
         let Some(read) = leaf.read(after)? else { return Ok(Vec::new()) };
         let dir = read.fd()?;
-        Ok(read.objects.iter().map(|(address, name)| (*address, self.info_in(leaf, dir, name, address))).collect())
+        let info =
+            |address: &ContentAddress| self.info_in(leaf, dir, listing::LeafName::of(address).as_c_str(), address);
+        Ok(read.addresses.iter().map(|address| (*address, info(address))).collect())
     }
 
     /// Removes the index entry of a deleted object.

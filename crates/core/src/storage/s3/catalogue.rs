@@ -446,4 +446,3 @@ impl Record {
         record
     }
 }
-
