@@ -15,7 +15,7 @@ const LONGEST_PAUSE_MS = 100;
 /** A connected socket, or BACKEND_UNAVAILABLE naming the socket once `timeoutMs` has passed. */
 export async function dial(socketPath: string, timeoutMs: number, signal: AbortSignal): Promise<{ socket: Socket; reads: SocketReads }> {
   const deadline = Date.now() + timeoutMs;
-  // One for every attempt: a socket that failed to connect read nothing into it.
+  // One for all the attempts: a socket that failed to connect read nothing into it.
   const reads = new SocketReads();
   for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
     try {
