@@ -347,8 +347,9 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
   }
   if (!isPlainObject(value)) throw invalid(`decodeCbor: ${spelled(trail)} decodes to ${show(value)}, which is not allowed`);
   const keys = Object.keys(value);
-  const digest = wireDigestHex(value, keys);
-  if (digest !== undefined) return digest;
+  const digestField = besideAlgorithm(keys);
+  if (digestField === 'digest') return asDigest(value, keys, trail);
+  if (digestField === 'hex') throw invalid(`decodeCbor: ${spelled(trail)} has keys algorithm and hex; a digest is {algorithm, digest}`);
   const object: Record<string, unknown> = {};
   // cbor-x keeps the keys in the order they came (a repeated key, once, where it came first).
   for (let i = 0; i < keys.length; i++) {
@@ -362,33 +363,21 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
     object[field] = fromWire(value[key], trail, depth + 1);
     trail.pop();
   }
-  const field = besideAlgorithm(keys);
-  return field === undefined ? object : asDigest(object, field, trail);
-}
-
-/**
- * A well-formed wire digest, in canonical order, as `{algorithm, hex}`, read straight from the
- * decoded bytes (a listing holds two per object); undefined for anything else, which the general
- * path converts or rejects naming it.
- */
-function wireDigestHex(value: Record<string, unknown>, keys: string[]): { algorithm: string; hex: string } | undefined {
-  if (keys.length !== 2 || keys[0] !== 'digest' || keys[1] !== 'algorithm') return undefined;
-  const { algorithm, digest } = value;
-  if (typeof algorithm !== 'string' || !algorithm.isWellFormed() || !(digest instanceof Uint8Array) || digest.length !== 32) return undefined;
-  const bytes = Buffer.isBuffer(digest) ? digest : Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
-  return { algorithm, hex: bytes.toString('hex') };
+  return object;
 }
 
 /**
  * `{algorithm: text, digest: bytes(32)}` on the wire is a Digest `{algorithm, hex}` in JS. Both key
  * pairs are reserved for digests, in both directions, so that decoding and encoding stay inverse.
  */
-function asDigest(object: Record<string, unknown>, field: string, trail: Trail): unknown {
-  if (field === 'hex') throw invalid(`decodeCbor: ${spelled(trail)} has keys algorithm and hex; a digest is {algorithm, digest}`);
-  if (field !== 'digest') return object;
-  const { algorithm, digest } = object;
-  if (typeof algorithm !== 'string' || !Buffer.isBuffer(digest) || digest.length !== 32) {
+function asDigest(value: Record<string, unknown>, keys: string[], trail: Trail): { algorithm: string; hex: string } {
+  if (keys[0] !== 'digest') throw invalid(`decodeCbor: ${spelled(trail)} has the map key "digest" after "algorithm", out of canonical order`);
+  const { algorithm, digest } = value;
+  if (typeof algorithm !== 'string' || !(digest instanceof Uint8Array) || digest.length !== 32) {
     throw invalid(`decodeCbor: digest ${spelled(trail)} needs a text algorithm and a 32-byte digest`);
   }
-  return { algorithm, hex: digest.toString('hex') };
+  if (!algorithm.isWellFormed()) throw invalid(`decodeCbor: text at ${spelled([...trail, 'algorithm'])} is not valid UTF-8`);
+  // Read in place (a listing holds two digests per object): the hex is a copy of its own.
+  const bytes = Buffer.isBuffer(digest) ? digest : Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
+  return { algorithm, hex: bytes.toString('hex') };
 }

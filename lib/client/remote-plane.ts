@@ -108,18 +108,11 @@ export class RemoteDataPlane extends PlaneCalls {
     return async (start) => {
       for (;;) {
         this.connections = this.connections.filter((connection) => !connection.over);
-        const ready = this.newestUsable();
+        const ready = this.connections.findLast((connection) => connection.usable);
         if (ready) return start(ready);
         await raceAbort(this.dial(), signal, what);
       }
     };
-  }
-
-  private newestUsable(): Connection | undefined {
-    for (let i = this.connections.length - 1; i >= 0; i--) {
-      if (this.connections[i].usable) return this.connections[i];
-    }
-    return undefined;
   }
 
   /** Adds a connection to the pool (one dial at a time, shared by every call waiting for it). */

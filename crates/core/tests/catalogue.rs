@@ -116,6 +116,27 @@ async fn listing_is_ascending_by_address_text_in_pages() {
 }
 
 #[tokio::test]
+async fn an_object_from_before_the_catalogue_whose_mtime_is_before_1970_was_stored_at_the_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = open(dir.path()).await;
+    let stored = ingest(&plane, b"from the sixties").await;
+    drop(plane);
+    // No attribute, as before the catalogue, and an mtime someone set to 1960.
+    let path = dir.path().join(&stored.receipt.locator);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let sixties = std::fs::FileTimes::new().set_modified(SystemTime::UNIX_EPOCH - Duration::from_secs(300_000_000));
+    std::fs::File::options().write(true).open(&path).unwrap().set_times(sixties).unwrap();
+    let plane = open(dir.path()).await;
+    let info = plane.stat(&StatRequest::from(stored.primary_digest)).await.unwrap();
+    assert_eq!(artifactstore_core::results::rfc3339_millis(info.stored_at), "1970-01-01T00:00:00.000Z");
+    assert_eq!(info.touched_at, info.stored_at);
+    let page = plane.list(&ListRequest::default()).await.unwrap();
+    assert_eq!(page.objects, vec![info]);
+}
+
+#[tokio::test]
 async fn a_conditional_delete_keeps_what_was_touched_since_and_deletes_what_was_not() {
     let dir = tempfile::tempdir().unwrap();
     let plane = open(dir.path()).await;

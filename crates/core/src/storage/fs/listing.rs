@@ -26,15 +26,20 @@ pub(super) struct Leaf {
 }
 
 /// A leaf directory as read: open, so that its objects can be looked up by their names in it.
-pub(super) struct ReadLeaf {
+pub(super) struct ReadLeaf<'a> {
     dir: Dir,
+    path: &'a Path,
     /// The addresses after the walk's start, ascending.
     pub addresses: Vec<ContentAddress>,
 }
 
-impl ReadLeaf {
+impl ReadLeaf<'_> {
     pub(super) fn fd(&self) -> io::Result<BorrowedFd<'_>> {
         Ok(self.dir.fd()?)
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        self.path
     }
 }
 
@@ -54,10 +59,6 @@ impl LeafName {
 }
 
 impl Leaf {
-    pub(super) fn path(&self) -> &Path {
-        &self.dir
-    }
-
     /// The addresses in this leaf that come after `after`, ascending.
     pub(super) fn addresses(&self, after: Option<&ContentAddress>) -> io::Result<Vec<ContentAddress>> {
         Ok(self.read(after)?.map_or_else(Vec::new, |leaf| leaf.addresses))
@@ -65,7 +66,7 @@ impl Leaf {
 
     /// The leaf, read: its addresses after `after`; `None` if it is gone. Names that are not
     /// addresses (nothing the store writes) are passed over.
-    pub(super) fn read(&self, after: Option<&ContentAddress>) -> io::Result<Option<ReadLeaf>> {
+    pub(super) fn read(&self, after: Option<&ContentAddress>) -> io::Result<Option<ReadLeaf<'_>>> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let mut dir = match rustix::fs::open(&self.dir, flags, Mode::empty()) {
             Ok(fd) => Dir::new(fd)?,
@@ -82,7 +83,7 @@ impl Leaf {
         }
         // Lowercase hex sorts as the bytes it spells.
         addresses.sort_unstable_by_key(|address| address.bytes);
-        Ok(Some(ReadLeaf { dir, addresses }))
+        Ok(Some(ReadLeaf { dir, path: &self.dir, addresses }))
     }
 }
 

@@ -21,10 +21,8 @@ mod temp;
 mod trees;
 mod uploads;
 
-use std::ffi::CStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::BorrowedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -440,22 +438,17 @@ impl Store {
 
     /// [`Self::info`] of an object in a leaf directory a listing holds open, looked up by its name
     /// there (see [`stat`]).
-    fn info_in(
-        &self,
-        leaf: &listing::Leaf,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        address: &ContentAddress,
-    ) -> Result<ObjectInfo> {
+    fn info_in(&self, leaf: &listing::ReadLeaf, address: &ContentAddress) -> Result<ObjectInfo> {
         let context = || format!("backend '{}': looking up {}", self.id, object_locator(address));
-        let stat = match stat::stat_in(dir, name).context(context)? {
+        let (dir, name) = (leaf.fd().context(context)?, listing::LeafName::of(address));
+        let stat = match stat::stat_in(dir, name.as_c_str()).context(context)? {
             // As `info`: something else in an object's place is no object.
             Some(stat) if stat.is_file => stat,
             _ => return Err(self.not_found(address)),
         };
         // Read, not looked for among the remembered: a listing looks at each object once, and in a
         // store of more objects than are remembered, looking costs half the read and rarely finds.
-        let Some(recorded) = catalogue::recorded_in(dir, name, leaf.path()).context(context)? else {
+        let Some(recorded) = catalogue::recorded_in(dir, name.as_c_str(), leaf.path()).context(context)? else {
             // Stored before attributes were kept: `info` digests it, and records.
             return self.info(address, Visit::Once);
         };
@@ -652,10 +645,7 @@ impl Store {
         after: Option<&ContentAddress>,
     ) -> io::Result<Vec<(ContentAddress, Result<ObjectInfo>)>> {
         let Some(read) = leaf.read(after)? else { return Ok(Vec::new()) };
-        let dir = read.fd()?;
-        let info =
-            |address: &ContentAddress| self.info_in(leaf, dir, listing::LeafName::of(address).as_c_str(), address);
-        Ok(read.addresses.iter().map(|address| (*address, info(address))).collect())
+        Ok(read.addresses.iter().map(|address| (*address, self.info_in(&read, address))).collect())
     }
 
     /// Removes the index entry of a deleted object.

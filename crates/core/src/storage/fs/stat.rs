@@ -57,11 +57,11 @@ fn timestamp(time: StatxTimestamp) -> SystemTime {
     since_epoch(time.tv_sec, time.tv_nsec.into())
 }
 
-/// As std makes a `SystemTime` of a file time, so that the two ways of reading one agree.
+/// A file time as a `SystemTime`, a time before the epoch (an mtime someone set so) as the epoch:
+/// an object was stored after it, and only such times have an RFC 3339 form here.
 fn since_epoch(seconds: i64, nanoseconds: i64) -> SystemTime {
-    let nanoseconds = nanoseconds.clamp(0, 999_999_999) as u32;
     match u64::try_from(seconds) {
-        Ok(seconds) => UNIX_EPOCH + Duration::new(seconds, nanoseconds),
-        Err(_) => UNIX_EPOCH - Duration::new(seconds.unsigned_abs(), 0) + Duration::new(0, nanoseconds),
+        Ok(seconds) => UNIX_EPOCH + Duration::new(seconds, nanoseconds.clamp(0, 999_999_999) as u32),
+        Err(_) => UNIX_EPOCH,
     }
 }
