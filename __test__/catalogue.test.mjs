@@ -121,7 +121,7 @@ conformanceTest('Touching: touchObject and an ingest that finds the object prese
 });
 
 conformanceTest('listObjects: a store of more objects than a page is listed whole, each once, in order, and limit spans pages', async (t, { dp }) => {
-  const count = 2_500; // the core's pages hold 1,000
+  const count = 5_500; // pages hold 4,096 in-process and 1,000 through the daemon
   const expected = new Array(count);
   let next = 0;
   await Promise.all(Array.from({ length: 16 }, async () => {
@@ -133,8 +133,8 @@ conformanceTest('listObjects: a store of more objects than a page is listed whol
   t.is(listed.length, count);
   t.deepEqual(listed, expected);
   const spanning = [];
-  for await (const info of dp.listObjects({ after: expected[899], limit: 1_200 })) spanning.push(text(info.contentAddress));
-  t.deepEqual(spanning, expected.slice(900, 2_100));
+  for await (const info of dp.listObjects({ after: expected[3_899], limit: 1_200 })) spanning.push(text(info.contentAddress));
+  t.deepEqual(spanning, expected.slice(3_900, 5_100));
 });
 
 conformanceTest('findMissing: the addresses not held, in the order given, duplicates kept, each as parsed', async (t, { dp }) => {

@@ -140,6 +140,11 @@ pub struct ListRequest {
 /// listing's memory, whatever the store's size.
 pub const LIST_PAGE_LEN: usize = 1000;
 
+/// [`LIST_PAGE_LEN`] for a page handed over in memory, in the caller's process, which no frame
+/// bounds: there each page's fixed cost (the walk's start, the hand-off to the caller's thread
+/// and back) weighs more than a page's size, which stays a few MiB at most.
+pub const IN_PROCESS_LIST_PAGE_LEN: usize = 4096;
+
 /// What one `ListRequest` found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectPage {

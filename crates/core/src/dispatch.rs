@@ -6,7 +6,7 @@
 use crate::api::{
     operation_named, CommitUploadRequest, DeleteRequest, FindMissingRequest, HealthRequest, IngestRequest, ListRequest,
     ListUploadsRequest, MetricsRequest, ObjectPage, Operation, PurgeUploadsRequest, ScrubRequest, StatRequest,
-    TouchRequest, UploadRequest, VerifyRequest,
+    TouchRequest, UploadRequest, VerifyRequest, IN_PROCESS_LIST_PAGE_LEN,
 };
 use crate::error::{Error, Result};
 use crate::metrics::{operation_index, METRICS_OPERATION};
@@ -28,12 +28,13 @@ pub async fn call(plane: &DataPlane, name: &str, request: &[u8]) -> Result<Vec<u
     result
 }
 
-/// `list_objects` as [`call`] runs it, counted alike, with its page as it is: for a front end that
-/// makes its own values of a page without going through CBOR (the Node binding's listing).
+/// `list_objects` as [`call`] runs it, counted alike, with its page as it is and of up to
+/// [`IN_PROCESS_LIST_PAGE_LEN`] objects: for a front end in the caller's process that makes its own
+/// values of a page without going through CBOR (the Node binding's listing).
 pub async fn list_objects(plane: &DataPlane, request: &[u8]) -> Result<ObjectPage> {
     let timer = plane.meter().start(operation_index("list_objects"));
     let result = match ListRequest::from_cbor(request) {
-        Ok(request) => plane.list(&request).await,
+        Ok(request) => plane.list_up_to(&request, IN_PROCESS_LIST_PAGE_LEN).await,
         Err(e) => Err(e),
     };
     timer.finish(&result);

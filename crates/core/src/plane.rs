@@ -345,8 +345,13 @@ impl DataPlane {
 
     /// One page of a listing (see [`ListRequest`]).
     pub async fn list(&self, request: &ListRequest) -> Result<ObjectPage> {
+        self.list_up_to(request, LIST_PAGE_LEN).await
+    }
+
+    /// [`Self::list`] in pages of at most `page_len` objects.
+    pub async fn list_up_to(&self, request: &ListRequest, page_len: usize) -> Result<ObjectPage> {
         let backend = self.backend(request.backend_id.as_deref())?;
-        let limit = request.limit.map_or(LIST_PAGE_LEN, |limit| (limit as usize).min(LIST_PAGE_LEN));
+        let limit = request.limit.map_or(page_len, |limit| (limit as usize).min(page_len));
         backend.list(&ListRequest { limit: Some(limit as u64), ..request.clone() }).await
     }
 

@@ -83,7 +83,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Sets an object's touch time to now; `NOT_FOUND` when absent.
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 
-    /// One page of the backend's objects; `request.limit` is set and at most [`crate::api::LIST_PAGE_LEN`].
+    /// One page of the backend's objects; `request.limit` is set and at most [`crate::api::IN_PROCESS_LIST_PAGE_LEN`].
     async fn list(&self, request: &ListRequest) -> Result<ObjectPage>;
 
     /// The names under `objects/` after `after`, ascending, at most `limit`, whatever each is (a

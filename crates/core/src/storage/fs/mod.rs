@@ -39,7 +39,9 @@ use super::{
     object_locator, read_range, tree_locator, Backend, Committed, Deletion, HeldObject, ObjectReader, ObjectWriter,
     TreeFile, CHUNK_LEN,
 };
-use crate::api::{DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, LIST_PAGE_LEN};
+use crate::api::{
+    DeleteRequest, IngestRequest, ListRequest, ObjectPage, ServeRequest, IN_PROCESS_LIST_PAGE_LEN, LIST_PAGE_LEN,
+};
 use crate::blocking::{map_on_cores, map_on_cores_until, run_blocking};
 use crate::buffers::BufferPool;
 use crate::config::FsConfig;
@@ -617,7 +619,8 @@ impl Store {
         let looked_at = map_on_cores_until(leaves, |leaf| self.leaf_infos(&leaf, after), Vec::len, limit + 1);
         let leaves = looked_at.context(|| format!("backend '{}': listing objects/", self.id))?;
         let mut looked_at = leaves.into_iter().flatten();
-        let mut page = ObjectPage { objects: Vec::with_capacity(limit.min(LIST_PAGE_LEN)), next_after: None };
+        let mut page =
+            ObjectPage { objects: Vec::with_capacity(limit.min(IN_PROCESS_LIST_PAGE_LEN)), next_after: None };
         let mut last = None;
         for (address, info) in looked_at.by_ref().take(limit) {
             last = Some(address);
