@@ -321,9 +321,7 @@ function fromWire(value: unknown, trail: Trail, depth: number): unknown {
       }
       return Number(value);
     case 'string':
-      // A lone surrogate is what cbor-x makes of UTF-8 that encodes one.
-      if (!value.isWellFormed()) throw invalid(`decodeCbor: text at ${spelled(trail)} is not valid UTF-8`);
-      return value;
+      return wellFormed(value, trail);
     case 'boolean':
       return value;
     case 'object':
@@ -376,8 +374,13 @@ function asDigest(value: Record<string, unknown>, keys: string[], trail: Trail):
   if (typeof algorithm !== 'string' || !(digest instanceof Uint8Array) || digest.length !== 32) {
     throw invalid(`decodeCbor: digest ${spelled(trail)} needs a text algorithm and a 32-byte digest`);
   }
-  if (!algorithm.isWellFormed()) throw invalid(`decodeCbor: text at ${spelled([...trail, 'algorithm'])} is not valid UTF-8`);
   // Read in place (a listing holds two digests per object): the hex is a copy of its own.
   const bytes = Buffer.isBuffer(digest) ? digest : Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
-  return { algorithm, hex: bytes.toString('hex') };
+  return { algorithm: wellFormed(algorithm, [...trail, 'algorithm']), hex: bytes.toString('hex') };
+}
+
+/** Decoded text as it came; a lone surrogate is what cbor-x makes of UTF-8 that encodes one. */
+function wellFormed(text: string, trail: Trail): string {
+  if (!text.isWellFormed()) throw invalid(`decodeCbor: text at ${spelled(trail)} is not valid UTF-8`);
+  return text;
 }
