@@ -3,6 +3,8 @@
 // suite's openers and test declarations are in conformance.mjs.
 
 import { spawn } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DataPlaneError } from '@artifactstore/data-plane';
 import { PACKAGE_ROOT } from './fixtures/support.mjs';
 
@@ -23,6 +25,18 @@ export async function rejects(t, promise, code, { message, what } = {}) {
     else t.true(error.message.includes(expected), label);
   }
   return error;
+}
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc');
+
+/**
+ * This process's memory (process.memoryUsage()) right after a full collection: what is still held.
+ * Without one, spent Buffers pile up as garbage until V8 sees some 64 MiB of such external memory.
+ */
+export function liveMemoryUsage() {
+  collectGarbage();
+  return process.memoryUsage();
 }
 
 /** Deterministic pseudo-random bytes (fast for large sizes). */
