@@ -2,7 +2,7 @@
 
 const MiB = 1024 * 1024;
 
-export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N] [--size-mib N] [--objects N] [--list-objects N] [--out DIR] [--no-durable] [--no-s3]
+export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N] [--size-mib N] [--objects N] [--list-objects N] [--out DIR] [--no-durable] [--no-s3] [--baseline DIR]
 
   --quick        small run (32 MiB objects, 500 small objects, 5 repetitions): well under a minute
   --root DIR     where the temporary stores live (default: /dev/shm when present, else the OS temp dir)
@@ -13,7 +13,9 @@ export const USAGE = `usage: node bench/run.mjs [--quick] [--root DIR] [--reps N
   --out DIR      where latest.json and latest.svg go (default bench/results; --quick writes latest-quick.*)
   --no-durable   skip the durable: true rows
   --no-s3        skip the S3 rows (otherwise a versitygw is started on 127.0.0.1 for the run; the
-                 S3 rows use at most 256 MiB and 500 x 4 KiB objects, --quick: 32 MiB and 100)`;
+                 S3 rows use at most 256 MiB and 500 x 4 KiB objects, --quick: 32 MiB and 100)
+  --baseline DIR an earlier commit of this package, built (node scripts/build-baseline.mjs makes one):
+                 its 4 KiB ingests one after another run beside ours in every round`;
 
 export function parseArgs(argv) {
   const options = {
@@ -26,6 +28,7 @@ export function parseArgs(argv) {
     out: undefined,
     durable: true,
     s3: true,
+    baseline: undefined,
     help: false,
   };
   const value = (i, name) => {
@@ -46,6 +49,7 @@ export function parseArgs(argv) {
       case '--help': case '-h': options.help = true; break;
       case '--root': options.root = value(i++, arg); break;
       case '--out': options.out = value(i++, arg); break;
+      case '--baseline': options.baseline = value(i++, arg); break;
       case '--reps': options.reps = count(value(i++, arg), arg, 1); break;
       case '--size-mib': options.sizeMiB = count(value(i++, arg), arg, 4); break;
       case '--objects': options.objects = count(value(i++, arg), arg, 16); break;

@@ -13,6 +13,7 @@ export const SHORT_NAMES = {
   'peer.cacache': 'cacache',
   'peer.plain.small': 'plain',
   'peer.cacache.small': 'cacache',
+  'baseline.small.sequential': 'baseline',
   'peer.readStream': 'createReadStream',
   'peer.readStream.1MiB': 'createReadStream 1MiB',
   'peer.readStream.ranges': 'createReadStream',

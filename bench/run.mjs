@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './args.mjs';
+import { loadBaseline } from './baseline.mjs';
 import { catalogueCases, prepareCatalogue } from './cases/catalogue.mjs';
 import { ceilingCases } from './cases/ceilings.mjs';
 import { cliCases } from './cases/cli.mjs';
@@ -36,8 +37,8 @@ import { evaluateTargets } from './targets.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Every contender, in table order, each with its section. */
-function contenders(params) {
-  const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects };
+function contenders(params, baseline) {
+  const sizes = { sizeBytes: params.objectBytes, objects: params.smallObjects, durableRows: params.durableRows, listObjects: params.listObjects, baseline };
   const s3 = params.s3 ? s3Cases(params.s3) : [];
   const byId = new Map(
     [...ceilingCases(sizes), ...peerCases(sizes), ...ingestCases(sizes), ...readCases(sizes), ...smallCases(sizes), ...concurrentCases(sizes), ...catalogueCases(sizes), ...uploadCases(sizes), ...codecCases(sizes), ...daemonCases(sizes), ...cliCases(sizes), ...s3].map(
@@ -50,7 +51,7 @@ function contenders(params) {
     [`Ingest of one ${params.objectLabel} object, durable: false`, ['peer.plain', 'peer.cacache', 'ours.stream.1MiB', 'ours.stream.64KiB', 'ours.stream.readStream', 'ours.file']],
     [`Ingest of one ${params.objectLabel} object, durable: true`, ['ours.stream.1MiB.durable', 'ours.stream.64KiB.durable', 'ours.stream.readStream.durable', 'ours.file.durable']],
     [`Reading one ${params.objectLabel} object`, ['ours.verify', 'ours.serve', 'ours.serve.unverified', 'peer.readStream', 'peer.readStream.1MiB', 'ours.serve.ranges', 'ours.serve.ranges.unverified', 'peer.readStream.ranges']],
-    ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
+    ['4 KiB objects', ['peer.plain.small', 'peer.cacache.small', 'baseline.small.sequential', 'ours.small.sequential', 'ours.small.x16', 'ours.small.sequential.durable', 'ours.small.x16.durable']],
     ['The command line, and the cost of metrics', ['cli.put', 'ours.serve.toFile', 'cli.get', 'ours.small.sequential.metricsOff']],
     ['Concurrent ingests', ['ours.alone', 'ours.four', 'ours.alone.durable', 'ours.four.durable']],
     ['The catalogue', ['ours.stat.blake3', 'ours.stat.sha256', 'ours.findMissing', 'ours.list', 'ours.scrub']],
@@ -114,6 +115,14 @@ async function main() {
     quick: args.quick,
   };
   if (args.s3) params.s3 = s3Sizes(params);
+  let baseline;
+  try {
+    baseline = args.baseline && (await loadBaseline(args.baseline));
+  } catch (error) {
+    console.error(`bench: ${error.message}`);
+    return 2;
+  }
+  if (baseline) params.baseline = { dir: baseline.dir, commit: baseline.commit };
   const machine = machineInfo(root);
   const loadStart = os.loadavg();
   const ctx = { workDir };
@@ -138,7 +147,7 @@ async function main() {
       }
       progress(`bench: S3 rows against ${ctx.s3.info.server} (started in ${((performance.now() - t) / 1000).toFixed(1)} s)`);
     }
-    const list = contenders(params);
+    const list = contenders(params, baseline);
     const samples = new Map(list.map((c) => [c.id, { rates: [], seconds: [], cpuSeconds: [] }]));
     let digestsChecked = 0;
     const started = performance.now();

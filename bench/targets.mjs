@@ -88,6 +88,9 @@ export function evaluateTargets(rowsById, ceilings, memory, { treeShare } = {}) 
     atLeast('daemon: serveObject whole >= 0.9 x in-process', ratio('daemon.serve', median('ours.serve')), 0.9, 'in-process'),
     atLeast('artifactstore put FILE >= 0.9 x ingestFile', ratio('cli.put', median('ours.file')), 0.9, 'ingestFile'),
     atLeast('artifactstore get -o FILE >= 0.9 x serveObject into a file', ratio('cli.get', median('ours.serve.toFile')), 0.9, 'serveObject into a file'),
+    ...(rowsById.has('baseline.small.sequential')
+      ? [atLeast('4 KiB one after another >= 0.8 x before the catalogue (--baseline)', ratio('ours.small.sequential', median('baseline.small.sequential')), 0.8, 'baseline')]
+      : []),
     atLeast('4 KiB one after another, metrics on >= 0.95 x off', ratio('ours.small.sequential', median('ours.small.sequential.metricsOff')), 0.95, 'metrics off'),
     rate('daemon: 4 KiB one after another >= 10,000/s', median('daemon.small.sequential'), 10_000),
     rate('daemon: 4 KiB 16 at a time >= 25,000/s', median('daemon.small.x16'), 25_000),

@@ -29,10 +29,13 @@ export async function inFreshDir(ctx, name, fn) {
   }
 }
 
-/** A data plane over a fresh fs store (nothing to deduplicate against), closed and removed after. */
-export function withFreshPlane(ctx, durable, fn) {
+/**
+ * A data plane over a fresh fs store (nothing to deduplicate against), closed and removed after;
+ * opened by this package's `openDataPlane`, or by `open` (a baseline's).
+ */
+export function withFreshPlane(ctx, durable, fn, open = openDataPlane) {
   return inFreshDir(ctx, durable ? 'ours-durable' : 'ours', async (root) => {
-    const dp = await openDataPlane({ backends: [{ id: 'bench', kind: 'fs', root, durable }] });
+    const dp = await open({ backends: [{ id: 'bench', kind: 'fs', root, durable }] });
     try {
       return await fn(dp, root);
     } finally {
