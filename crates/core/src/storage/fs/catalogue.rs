@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::remove_if_present;
 use super::stat::Stat;
 use crate::identity::{ContentAddress, Digest, HashAlgorithm, DIGEST_LEN};
 
@@ -191,24 +192,24 @@ pub(super) fn index_path(root: &Path, sha256: &[u8; DIGEST_LEN]) -> PathBuf {
 }
 
 /// Points the SHA-256 of a BLAKE3-primary object at it. An entry already there is left alone when
-/// it names the same object and replaced otherwise (a leftover of a store that lost the object).
+/// it names the same object and replaced otherwise (a leftover of a store that lost the object);
+/// one a conditional delete removes meanwhile is written again.
 pub(super) fn write_index(root: &Path, sha256: &[u8; DIGEST_LEN], primary: &ContentAddress) -> io::Result<()> {
     let path = index_path(root, sha256);
     let target = primary.to_string();
-    match std::os::unix::fs::symlink(&target, &path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(path.parent().expect("index entries have a parent"))?;
-            write_index(root, sha256, primary)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::read_link(&path) {
-            Ok(existing) if existing.as_os_str().as_bytes() == target.as_bytes() => Ok(()),
-            _ => {
-                fs::remove_file(&path)?;
-                write_index(root, sha256, primary)
+    loop {
+        match std::os::unix::fs::symlink(&target, &path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(path.parent().expect("index entries have a parent"))?
             }
-        },
-        Err(e) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::read_link(&path) {
+                Ok(existing) if existing.as_os_str().as_bytes() == target.as_bytes() => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                _ => remove_if_present(&path)?,
+            },
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -354,5 +355,30 @@ mod tests {
             assert_eq!(recorded_in(opened.as_fd(), name, dir.path()).unwrap(), expected, "{name:?}");
             assert_eq!(recorded_by_path(dir.path(), name).unwrap(), expected, "{name:?}");
         }
+    }
+
+    /// A conditional delete removes an entry while an ingest writes the same one: the ingest must
+    /// neither fail nor leave the entry missing (it found it there, then gone, mid-write).
+    #[test]
+    fn an_index_entry_removed_while_it_is_written_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sha256, primary) = ([9; DIGEST_LEN], ContentAddress::new(HashAlgorithm::Blake3, [3; DIGEST_LEN]));
+        let entry = index_path(dir.path(), &sha256);
+        write_index(dir.path(), &sha256, &primary).unwrap();
+        let done = AtomicBool::new(false);
+        let failure = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let _ = fs::remove_file(&entry);
+                }
+            });
+            let failure =
+                (0..50_000).find_map(|round| write_index(dir.path(), &sha256, &primary).err().map(|e| (round, e)));
+            done.store(true, Ordering::Relaxed);
+            failure
+        });
+        assert!(failure.is_none(), "{failure:?}");
+        write_index(dir.path(), &sha256, &primary).unwrap();
+        assert_eq!(read_index(dir.path(), &sha256).unwrap(), Some(primary));
     }
 }

@@ -526,7 +526,12 @@ impl Store {
                     Some(recorded) => recorded.stored_at,
                     None => {
                         let recorded = Recorded { sha256: digests.sha256.bytes, stored_at: SystemTime::now() };
-                        catalogue::record_at(path, &recorded)?;
+                        match catalogue::record_at(path, &recorded) {
+                            Ok(()) => {}
+                            // Moved away since it was touched: a delete's second look sees the touch.
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                            Err(e) => return Err(e),
+                        }
                         recorded.stored_at
                     }
                 };
@@ -746,6 +751,10 @@ impl ObjectWriter for FsWriter {
     }
 }
 
+/// How many times a commit links its file while objects found in its place keep vanishing (each
+/// a conditional delete's doing) before it gives up.
+const LINK_ATTEMPTS: u32 = 8;
+
 impl Store {
     /// Makes a fully written file the object at `address`, `link_as` giving it its name under
     /// `objects/`. Touches an object already there first, then looks (so that a conditional
@@ -778,17 +787,18 @@ impl Store {
             file.sync_data().context(context)?;
         }
         self.index(address, digests).context(context)?;
-        match self.link(link_as, &path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let stored_at = self.touch_existing(&path, digests).context(context)?;
-                return Ok(Committed {
-                    locator,
-                    stored_at: stored_at.unwrap_or_else(SystemTime::now),
-                    deduplicated: true,
-                });
+        for attempt in 1.. {
+            match self.link(link_as, &path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < LINK_ATTEMPTS => {
+                    if let Some(stored_at) = self.touch_existing(&path, digests).context(context)? {
+                        return Ok(Committed { locator, stored_at, deduplicated: true });
+                    }
+                    // Gone since the link found it (a conditional delete moved it away), or not
+                    // whole (and removed): this file takes its place.
+                }
+                Err(e) => return Err(Error::io(context(), e)),
             }
-            Err(e) => return Err(Error::io(context(), e)),
         }
         // A conditional delete of an older copy may have removed the entry meanwhile.
         if catalogue::indexed(address) {
@@ -843,4 +853,12 @@ fn exists(path: &Path) -> Result<bool> {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Removes a file; one already gone is as good.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }

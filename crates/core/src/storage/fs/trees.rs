@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::temp::TempFile;
-use super::Store;
+use super::{remove_if_present, Store};
 use crate::error::{IoContext, Result};
 use crate::identity::ContentAddress;
 use crate::storage::{object_locator, tree_locator, TreeFile};
@@ -90,13 +90,6 @@ impl TreeFile for FsTree {
         let mut bytes = vec![0u8; len as usize];
         self.file.read_exact_at(&mut bytes, offset).context(|| format!("reading {}", self.locator))?;
         Ok(bytes.into())
-    }
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
     }
 }
 
