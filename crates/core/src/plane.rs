@@ -379,6 +379,7 @@ impl DataPlane {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.quick_lane.stop();
+        self.backends.iter().for_each(|backend| backend.close());
     }
 }
 

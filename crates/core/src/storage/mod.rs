@@ -73,6 +73,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// [`Self::resolve`], then [`Self::stat`], on the caller's thread. Blocking.
     fn stat_blocking(&self, address: &ContentAddress) -> Result<ObjectInfo>;
 
+    /// Lets go of what the backend holds open (the data plane is closing; calls under way finish).
+    fn close(&self) {}
+
     /// [`Self::stat_blocking`] where the answer is in memory already (the kernel's caches, the
     /// backend's), so that asking cannot wait for a device; `None` where it is not. Safe to call
     /// on an event loop's thread.

@@ -9,9 +9,11 @@ use std::ffi::CString;
 use std::fs::{File, Metadata};
 use std::io;
 use std::mem::size_of;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
 
 /// What the kernel's caches say of a path.
 #[derive(Debug)]
@@ -24,9 +26,22 @@ pub(super) enum Cached {
     Unknown,
 }
 
-/// `fs::symlink_metadata`, answered from the kernel's caches or not at all.
-pub(super) fn symlink_metadata(path: &Path) -> Cached {
-    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else { return Cached::Unknown };
+/// A directory the lookups start from, held open: a path below it is walked from there, not
+/// from `/` (each component walked is a lookup in the kernel's cache).
+#[derive(Debug)]
+pub(super) struct Base(OwnedFd);
+
+impl Base {
+    pub(super) fn open(dir: &Path) -> io::Result<Self> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(Base(rustix::fs::open(dir, flags, Mode::empty())?))
+    }
+}
+
+/// `fs::symlink_metadata` of `relative` below `base`, answered from the kernel's caches or not at
+/// all.
+pub(super) fn symlink_metadata(base: &Base, relative: &Path) -> Cached {
+    let Ok(path) = CString::new(relative.as_os_str().as_bytes()) else { return Cached::Unknown };
     // SAFETY: open_how is plain integers, for which zero is valid (and means "no more options").
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
@@ -35,7 +50,7 @@ pub(super) fn symlink_metadata(path: &Path) -> Cached {
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            libc::AT_FDCWD,
+            base.0.as_raw_fd(),
             path.as_ptr(),
             &how as *const libc::open_how,
             size_of::<libc::open_how>(),
@@ -62,14 +77,14 @@ mod tests {
         let path = dir.path().join("object");
         std::fs::write(&path, b"bytes").unwrap();
         let _ = std::fs::symlink_metadata(&path); // in the caches now, if it was not already
-        match symlink_metadata(&path) {
+        let base = Base::open(dir.path()).unwrap();
+        match symlink_metadata(&base, Path::new("object")) {
             Cached::Found(metadata) => assert_eq!(metadata.len(), 5),
             other => panic!("expected the file's metadata, got {other:?}"),
         }
-        let missing = dir.path().join("missing");
-        let _ = std::fs::symlink_metadata(&missing);
-        assert!(matches!(symlink_metadata(&missing), Cached::Absent | Cached::Unknown));
-        assert!(matches!(symlink_metadata(&dir.path().join("no-dir/object")), Cached::Absent | Cached::Unknown));
+        let _ = std::fs::symlink_metadata(dir.path().join("missing"));
+        assert!(matches!(symlink_metadata(&base, Path::new("missing")), Cached::Absent | Cached::Unknown));
+        assert!(matches!(symlink_metadata(&base, Path::new("no-dir/object")), Cached::Absent | Cached::Unknown));
     }
 
     #[test]
@@ -79,7 +94,7 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("target", &link).unwrap();
         let _ = std::fs::symlink_metadata(&link);
-        match symlink_metadata(&link) {
+        match symlink_metadata(&Base::open(dir.path()).unwrap(), Path::new("link")) {
             Cached::Found(metadata) => assert!(metadata.file_type().is_symlink()),
             other => panic!("expected the link's metadata, got {other:?}"),
         }

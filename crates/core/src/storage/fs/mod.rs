@@ -25,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -66,6 +66,8 @@ struct Store {
     records: Memo<FileRecord>,
     /// The BLAKE3-primary object each SHA-256 looked up names.
     primaries: Memo<ContentAddress>,
+    /// The root, held open for lookups from the kernel's caches until the plane closes.
+    base: RwLock<Option<cached::Base>>,
 }
 
 impl FsBackend {
@@ -80,8 +82,16 @@ impl FsBackend {
         temp::sweep_stale(&tmp).context(|| format!("backend '{id}': sweeping {}", tmp.display()))?;
         catalogue::restore_aside(&root, temp::process_alive)
             .context(|| format!("backend '{id}': putting back objects left by conditional deletes"))?;
-        let store =
-            Store { id, root, tmp, durable: config.durable, records: Memo::default(), primaries: Memo::default() };
+        let base = cached::Base::open(&root).context(|| format!("backend '{id}': opening {}", root.display()))?;
+        let store = Store {
+            id,
+            root,
+            tmp,
+            durable: config.durable,
+            records: Memo::default(),
+            primaries: Memo::default(),
+            base: RwLock::new(Some(base)),
+        };
         store.sweep_uploads().context(|| format!("backend '{}': sweeping uploads/", store.id))?;
         store.catalogue_existing_objects()?;
         store.sweep_orphan_trees().context(|| format!("backend '{}': sweeping trees/", store.id))?;
@@ -179,6 +189,12 @@ impl Backend for FsBackend {
 
     fn stat_cached(&self, address: &ContentAddress) -> Option<Result<ObjectInfo>> {
         self.store.cached_info_of(address)
+    }
+
+    fn close(&self) {
+        if let Ok(mut base) = self.store.base.write() {
+            base.take();
+        }
     }
 
     async fn touch(&self, address: &ContentAddress) -> Result<ObjectInfo> {
@@ -466,7 +482,8 @@ impl Store {
         let named = catalogue::names_another(address);
         let primary = if named { self.primaries.get(address)? } else { *address };
         let locator = object_locator(&primary);
-        let metadata = match cached::symlink_metadata(&self.root.join(&locator)) {
+        let looked_up = cached::symlink_metadata(self.base.read().ok()?.as_ref()?, Path::new(&locator));
+        let metadata = match looked_up {
             cached::Cached::Found(metadata) if metadata.is_file() => metadata,
             // As `info`: nothing, or something else in an object's place, is no object. A SHA-256
             // whose object is gone may name another now, which only the index says.
